@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * hotpatch.h - write a live patch for a running process.
+ *
+ * A patch is an ordinary shared object.  Build it with
+ *
+ *     cc -shared -fPIC $(pkg-config --cflags hotpatch) fix.c -o fix.so
+ *
+ * and apply it with `hotpatch --pid PID fix.so`.  The macros below only
+ * emit records into the "hotpatch" section of the patch; hotpatch reads that
+ * section from the file before it touches the target, then fills in the
+ * pointers the records name after the target has loaded the patch.
+ *
+ *     #include <hotpatch.h>
+ *
+ *     static int (*orig_compute)(int);           // filled in by hotpatch
+ *     static long *requests;                     // &requests of the target
+ *
+ *     static int compute_fixed(int x)
+ *     {
+ *             ++*requests;
+ *             return orig_compute(x) + 1;
+ *     }
+ *     HOTPATCH_REPLACE(compute, compute_fixed);
+ *     HOTPATCH_ORIGINAL(compute, orig_compute);
+ *     HOTPATCH_SYMBOL(requests, requests);
+ *
+ * Target symbols are looked up in the main executable first and then in the
+ * loaded objects in link-map order, unless a record names an object (the
+ * *_IN forms take an object's file name, e.g. "libfoo.so.1", or a path).
+ * Static functions and variables of the target are found too, as long as
+ * the target (or its separate debug file) keeps a .symtab.
+ *
+ * The pointers named by HOTPATCH_ORIGINAL and HOTPATCH_SYMBOL are written
+ * after the patch's constructors have run and before any call reaches a
+ * replacement: do not use them from a constructor.
+ */
+#ifndef HOTPATCH_H
+#define HOTPATCH_H
+
+#include <stdint.h>
+
+#define HOTPATCH_SECTION "hotpatch"
+#define HOTPATCH_MAGIC 0x31525048u /* "HPR1" little-endian */
+#define HOTPATCH_ABI 1
+
+enum hotpatch_kind {
+	/* Redirect calls of `symbol` to `replacement`. */
+	HOTPATCH_KIND_REPLACE = 1,
+	/* Store the address of `symbol`'s original body (the code after its
+	 * hot-patch prologue) in `*slot`; calling it bypasses every patch. */
+	HOTPATCH_KIND_ORIGINAL = 2,
+	/* Store the address of `symbol` (function or variable) in `*slot`. */
+	HOTPATCH_KIND_SYMBOL = 3,
+	/* Refuse to apply unless `object`'s GNU build-id equals the hex
+	 * string in `symbol`. */
+	HOTPATCH_KIND_BUILD_ID = 4,
+};
+
+/* One record; the layout is part of the ABI (HOTPATCH_ABI). */
+struct hotpatch_record {
+	uint32_t magic;
+	uint16_t abi;
+	uint16_t kind;
+	const char *object; /* "" = main executable first, then link-map order */
+	const char *symbol;
+	const void *replacement; /* REPLACE only */
+	void *slot;              /* ORIGINAL and SYMBOL only */
+};
+
+#define HOTPATCH_CAT_(a, b) a##b
+#define HOTPATCH_CAT(a, b) HOTPATCH_CAT_(a, b)
+
+#define HOTPATCH_RECORD_(kind, object, symbol, replacement, slot)                     \
+	static const struct hotpatch_record HOTPATCH_CAT(hotpatch_record_, __COUNTER__) \
+		__attribute__((used, section(HOTPATCH_SECTION), aligned(8))) = {         \
+			HOTPATCH_MAGIC, HOTPATCH_ABI, (kind), (object), (symbol),          \
+			(const void *)(replacement), (void *)(slot)}
+
+/* Replace function `target` (a bare identifier) with `replacement`. */
+#define HOTPATCH_REPLACE(target, replacement) \
+	HOTPATCH_RECORD_(HOTPATCH_KIND_REPLACE, "", #target, replacement, 0)
+/* Same, for a function of the named object ("libfoo.so.1"). */
+#define HOTPATCH_REPLACE_IN(object, target, replacement) \
+	HOTPATCH_RECORD_(HOTPATCH_KIND_REPLACE, object, #target, replacement, 0)
+/* Same, with the symbol as a string (mangled C++ names, dotted names). */
+#define HOTPATCH_REPLACE_NAMED(object, symbol, replacement) \
+	HOTPATCH_RECORD_(HOTPATCH_KIND_REPLACE, object, symbol, replacement, 0)
+
+/* Make function pointer `ptr` call `target`'s original body. */
+#define HOTPATCH_ORIGINAL(target, ptr) \
+	HOTPATCH_RECORD_(HOTPATCH_KIND_ORIGINAL, "", #target, 0, &(ptr))
+#define HOTPATCH_ORIGINAL_IN(object, target, ptr) \
+	HOTPATCH_RECORD_(HOTPATCH_KIND_ORIGINAL, object, #target, 0, &(ptr))
+#define HOTPATCH_ORIGINAL_NAMED(object, symbol, ptr) \
+	HOTPATCH_RECORD_(HOTPATCH_KIND_ORIGINAL, object, symbol, 0, &(ptr))
+
+/* Make pointer `ptr` point at `target`, exported or not. */
+#define HOTPATCH_SYMBOL(target, ptr) \
+	HOTPATCH_RECORD_(HOTPATCH_KIND_SYMBOL, "", #target, 0, &(ptr))
+#define HOTPATCH_SYMBOL_IN(object, target, ptr) \
+	HOTPATCH_RECORD_(HOTPATCH_KIND_SYMBOL, object, #target, 0, &(ptr))
+#define HOTPATCH_SYMBOL_NAMED(object, symbol, ptr) \
+	HOTPATCH_RECORD_(HOTPATCH_KIND_SYMBOL, object, symbol, 0, &(ptr))
+
+/* Only apply to a target whose object has this GNU build-id (hex). */
+#define HOTPATCH_BUILD_ID(object, hex) \
+	HOTPATCH_RECORD_(HOTPATCH_KIND_BUILD_ID, object, hex, 0, 0)
+
+#endif /* HOTPATCH_H */

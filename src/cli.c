@@ -1,0 +1,627 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The command line: verbs, options, human and JSON output, exit codes. */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "json.h"
+#include "patch.h"
+#include "patchfile.h"
+#include "util.h"
+
+#ifndef HP_VERSION
+#define HP_VERSION "unknown"
+#endif
+
+#define DEFAULT_TIMEOUT_S 10.0
+
+struct cli {
+	const char *verb;
+	pid_t *pids;
+	size_t npids;
+	bool json;
+	bool all;
+	struct hp_options o;
+	const char *patch;
+};
+
+struct verb {
+	const char *name;
+	int (*run)(struct cli *c);
+	const char *usage;
+};
+
+static const char *exit_class(int code)
+{
+	switch (hp_exit_code(code)) {
+	case HP_EXIT_OK:
+		return "ok";
+	case HP_EXIT_USAGE:
+		return "usage";
+	case HP_EXIT_NOPROCESS:
+		return "no-such-process";
+	case HP_EXIT_PERMISSION:
+		return "permission-denied";
+	case HP_EXIT_BADPATCH:
+		return "invalid-patch";
+	case HP_EXIT_NOTPATCHABLE:
+		return "not-patchable";
+	case HP_EXIT_BUSY:
+		return "busy";
+	case HP_EXIT_NOTHING:
+		return "nothing-to-do";
+	case HP_EXIT_PARTIAL:
+		return "partial";
+	default:
+		return "internal";
+	}
+}
+
+static void iso_time(uint64_t ns, char *out, size_t outsz)
+{
+	time_t s = (time_t)(ns / 1000000000ull);
+	struct tm tm;
+
+	gmtime_r(&s, &tm);
+	strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static double us(uint64_t ns)
+{
+	return (double)ns / 1000.0;
+}
+
+/* ---------------------------------------------------------------- output */
+
+static void human_report(const struct cli *c, const struct hp_report *rep)
+{
+	for (size_t i = 0; i < rep->npatches; i++) {
+		const struct hp_patch_report *p = &rep->patches[i];
+		const char *what = p->action;
+
+		if (!strcmp(what, "applied"))
+			what = !strcmp(c->verb, "status") ? "applied" : "applied";
+		printf("pid %d (%s): %s %s", rep->pid, rep->comm, what, p->path ? p->path : "?");
+		if (!strcmp(c->verb, "status")) {
+			char when[64];
+
+			iso_time(p->applied_ns, when, sizeof(when));
+			printf(" (id %u, %s, sha256 %.16s...)", p->id,
+			       p->state == HP_REG_APPLIED ? when : "did not finish", p->sha256);
+		} else if (!strcmp(what, "already-applied")) {
+			printf(" (id %u): nothing to do", p->id);
+		} else {
+			printf(" (id %u, %zu function%s)", p->id, p->nfuncs, p->nfuncs == 1 ? "" : "s");
+		}
+		putchar('\n');
+		for (size_t k = 0; k < p->nfuncs; k++) {
+			const struct hp_func_report *f = &p->funcs[k];
+
+			printf("  %-24s %s @0x%llx", f->symbol, hp_basename(f->object ? f->object : "?"),
+			       (unsigned long long)f->entry);
+			if (strcmp(p->action, "rolled-back") && strcmp(p->action, "would-roll-back")) {
+				printf(" -> %s", f->replacement ? f->replacement : "?");
+				if (f->dest)
+					printf(" @0x%llx", (unsigned long long)f->dest);
+				if (f->slot)
+					printf(" via trampoline 0x%llx", (unsigned long long)f->slot);
+			} else {
+				printf(" restored");
+			}
+			if (f->stacked)
+				printf(" [%s]", !strcmp(c->verb, "status") ? "overridden by a later patch" : "stacked");
+			if (!f->bytes_ok)
+				printf(" [BYTES CHANGED: found %s]", f->found);
+			putchar('\n');
+		}
+		if (!strcmp(p->action, "rolled-back"))
+			printf("  %s\n", p->unloaded ? "patch object unloaded" : "patch object left loaded");
+	}
+	if (!strcmp(c->verb, "status") && rep->npatches == 0)
+		printf("pid %d (%s): no patches applied\n", rep->pid, rep->comm);
+	if (rep->flip.attempts)
+		printf("  pause %.0f us (%zu threads stopped%s%s), total %.1f ms\n", us(rep->flip.pause_ns),
+		       rep->flip.threads, rep->flip.stepped ? ", some single-stepped out of a window" : "",
+		       rep->flip.rewound ? ", interrupted waits restarted" : "",
+		       (double)rep->total_ns / 1e6);
+}
+
+static void json_report(struct hp_json *j, const struct cli *c, const struct hp_report *rep, int r)
+{
+	hp_json_obj(j, NULL);
+	hp_json_int(j, "pid", rep->pid);
+	hp_json_str(j, "comm", rep->comm);
+	hp_json_str(j, "exe", rep->exe[0] ? rep->exe : NULL);
+	if (r < 0) {
+		hp_json_str(j, "result", "error");
+		hp_json_obj(j, "error");
+		hp_json_str(j, "class", exit_class(r));
+		hp_json_int(j, "exit_code", hp_exit_code(r));
+		hp_json_str(j, "message", hp_err.msg[0] ? hp_err.msg : hp_strerror(r));
+		hp_json_obj_end(j);
+	} else {
+		const char *res = rep->npatches ? rep->patches[0].action : "ok";
+
+		if (!strcmp(c->verb, "status"))
+			res = "ok";
+		hp_json_str(j, "result", res);
+	}
+	hp_json_arr(j, "patches");
+	for (size_t i = 0; i < rep->npatches; i++) {
+		const struct hp_patch_report *p = &rep->patches[i];
+		char when[64];
+
+		hp_json_obj(j, NULL);
+		hp_json_int(j, "id", p->id);
+		hp_json_str(j, "action", p->action);
+		hp_json_str(j, "path", p->path);
+		hp_json_str(j, "sha256", p->sha256);
+		hp_json_str(j, "build_id", p->build_id[0] ? p->build_id : NULL);
+		hp_json_str(j, "state", p->state == HP_REG_APPLIED ? "applied" : "incomplete");
+		if (p->applied_ns) {
+			iso_time(p->applied_ns, when, sizeof(when));
+			hp_json_str(j, "applied_at", when);
+			hp_json_int(j, "applied_at_ns", (int64_t)p->applied_ns);
+		} else {
+			hp_json_null(j, "applied_at");
+		}
+		hp_json_int(j, "order", (int64_t)i + 1);
+		hp_json_hex(j, "handle", p->handle);
+		hp_json_hex(j, "base", p->base);
+		if (!strcmp(p->action, "rolled-back"))
+			hp_json_bool(j, "unloaded", p->unloaded);
+		hp_json_arr(j, "functions");
+		for (size_t k = 0; k < p->nfuncs; k++) {
+			const struct hp_func_report *f = &p->funcs[k];
+
+			hp_json_obj(j, NULL);
+			hp_json_str(j, "symbol", f->symbol);
+			hp_json_str(j, "object", f->object);
+			hp_json_hex(j, "address", f->entry);
+			hp_json_str(j, "replacement", f->replacement);
+			hp_json_hex(j, "replacement_address", f->dest);
+			if (f->slot)
+				hp_json_hex(j, "trampoline", f->slot);
+			else
+				hp_json_null(j, "trampoline");
+			hp_json_str(j, "layout", f->layout);
+			hp_json_bool(j, "stacked", f->stacked);
+			hp_json_bool(j, "bytes_ok", f->bytes_ok);
+			if (!f->bytes_ok)
+				hp_json_str(j, "bytes_found", f->found);
+			hp_json_obj_end(j);
+		}
+		hp_json_arr_end(j);
+		hp_json_obj_end(j);
+	}
+	hp_json_arr_end(j);
+	hp_json_obj(j, "timings_us");
+	hp_json_int(j, "total", (int64_t)us(rep->total_ns));
+	hp_json_int(j, "resolve", (int64_t)us(rep->resolve_ns));
+	hp_json_int(j, "load", (int64_t)us(rep->load_ns));
+	hp_json_int(j, "seize", (int64_t)us(rep->flip.seize_ns));
+	hp_json_int(j, "stop", (int64_t)us(rep->flip.stop_ns));
+	hp_json_int(j, "pause", (int64_t)us(rep->flip.pause_ns));
+	hp_json_int(j, "record", (int64_t)us(rep->record_ns));
+	hp_json_int(j, "unload", (int64_t)us(rep->unload_ns));
+	hp_json_obj_end(j);
+	hp_json_int(j, "threads_stopped", (int64_t)rep->flip.threads);
+	hp_json_int(j, "threads_single_stepped", rep->flip.stepped);
+	hp_json_int(j, "waits_restarted", rep->flip.rewound);
+	hp_json_int(j, "stop_attempts", rep->flip.attempts);
+	hp_json_int(j, "remote_calls", rep->remote_calls);
+	hp_json_obj_end(j);
+}
+
+static void json_notes(struct hp_json *j)
+{
+	hp_json_arr(j, "notes");
+	for (size_t i = 0; i < hp_notes_count(); i++)
+		hp_json_str(j, NULL, hp_note_at(i));
+	hp_json_arr_end(j);
+}
+
+static void human_notes(void)
+{
+	for (size_t i = 0; i < hp_notes_count(); i++)
+		fprintf(stderr, "hotpatch: note: %s\n", hp_note_at(i));
+}
+
+static int combine(int first_err, size_t nok, size_t nfail, bool nothing)
+{
+	if (nfail && nok)
+		return HP_EXIT_PARTIAL;
+	if (nfail)
+		return hp_exit_code(first_err);
+	return nothing ? HP_EXIT_NOTHING : HP_EXIT_OK;
+}
+
+/* Runs one verb on every --pid, reports each, and sums up the exit code. */
+static int for_each_pid(struct cli *c, int (*fn)(struct cli *c, pid_t pid, struct hp_report *rep))
+{
+	struct hp_json j;
+	size_t nok = 0, nfail = 0, nnothing = 0;
+	int first_err = 0;
+
+	if (c->json) {
+		hp_json_begin(&j, stdout);
+		hp_json_int(&j, "schema", 1);
+		hp_json_str(&j, "command", c->verb);
+		hp_json_str(&j, "version", HP_VERSION);
+		hp_json_arr(&j, "processes");
+	}
+	for (size_t i = 0; i < c->npids; i++) {
+		struct hp_report rep;
+		int r;
+
+		hp_error_clear();
+		r = fn(c, c->pids[i], &rep);
+		if (r == -HP_ENOTAPPLIED) {
+			nnothing++;
+		} else if (r < 0) {
+			nfail++;
+			if (!first_err)
+				first_err = r;
+		} else {
+			nok++;
+		}
+		if (c->json) {
+			json_report(&j, c, &rep, r);
+		} else {
+			if (r < 0)
+				fprintf(stderr, "hotpatch: pid %d%s%s%s: %s\n", c->pids[i],
+					rep.comm[0] ? " (" : "", rep.comm, rep.comm[0] ? ")" : "",
+					hp_err.msg[0] ? hp_err.msg : hp_strerror(r));
+			if (r >= 0 || rep.npatches)
+				human_report(c, &rep);
+		}
+		hp_report_free(&rep);
+	}
+	int code = combine(first_err, nok + (nnothing && nok ? nnothing : 0), nfail,
+			   nnothing && !nok && !nfail);
+	if (c->json) {
+		hp_json_arr_end(&j);
+		json_notes(&j);
+		hp_json_bool(&j, "ok", code == HP_EXIT_OK);
+		hp_json_int(&j, "exit_code", code);
+		hp_json_str(&j, "exit_class", code == HP_EXIT_PARTIAL ? "partial" : exit_class(code == 0 ? 0 : first_err ? first_err : -HP_ENOTAPPLIED));
+		hp_json_end(&j);
+	} else {
+		human_notes();
+	}
+	return code;
+}
+
+/* ---------------------------------------------------------------- verbs */
+
+static struct hp_patchfile apply_pf;
+
+static int apply_one(struct cli *c, pid_t pid, struct hp_report *rep)
+{
+	return hp_apply(pid, &apply_pf, &c->o, rep);
+}
+
+static int cmd_apply(struct cli *c)
+{
+	int r, code;
+
+	if (!c->patch || !c->npids) {
+		fprintf(stderr, "hotpatch: apply needs --pid PID and a patch file (see hotpatch --help)\n");
+		return HP_EXIT_USAGE;
+	}
+	r = hp_patchfile_load(c->patch, &apply_pf);
+	if (r < 0) {
+		if (c->json) {
+			struct hp_json j;
+
+			hp_json_begin(&j, stdout);
+			hp_json_int(&j, "schema", 1);
+			hp_json_str(&j, "command", c->verb);
+			hp_json_str(&j, "version", HP_VERSION);
+			hp_json_arr(&j, "processes");
+			hp_json_arr_end(&j);
+			hp_json_obj(&j, "error");
+			hp_json_str(&j, "class", exit_class(r));
+			hp_json_str(&j, "message", hp_err.msg);
+			hp_json_obj_end(&j);
+			hp_json_bool(&j, "ok", false);
+			hp_json_int(&j, "exit_code", hp_exit_code(r));
+			hp_json_str(&j, "exit_class", exit_class(r));
+			hp_json_end(&j);
+		} else {
+			fprintf(stderr, "hotpatch: %s\n", hp_err.msg);
+		}
+		hp_patchfile_free(&apply_pf);
+		return hp_exit_code(r);
+	}
+	code = for_each_pid(c, apply_one);
+	hp_patchfile_free(&apply_pf);
+	return code;
+}
+
+static struct hp_patchfile rollback_pf;
+static bool rollback_have_pf;
+static char rollback_path[PATH_MAX];
+
+static int rollback_one(struct cli *c, pid_t pid, struct hp_report *rep)
+{
+	return hp_rollback(pid, rollback_have_pf ? &rollback_pf : NULL, rollback_path, c->all, &c->o, rep);
+}
+
+static int cmd_rollback(struct cli *c)
+{
+	int code;
+
+	if (!c->npids || (!c->patch && !c->all) || (c->patch && c->all)) {
+		fprintf(stderr, "hotpatch: rollback needs --pid PID and either a patch file or --all\n");
+		return HP_EXIT_USAGE;
+	}
+	if (c->patch) {
+		/* Only the hash matters here: a file that no longer checks out as
+		 * a patch still names the patch that was applied. */
+		hp_patchfile_load(c->patch, &rollback_pf);
+		rollback_have_pf = rollback_pf.data != NULL;
+		if (!realpath(c->patch, rollback_path))
+			snprintf(rollback_path, sizeof(rollback_path), "%s", c->patch);
+		hp_error_clear();
+	}
+	code = for_each_pid(c, rollback_one);
+	hp_patchfile_free(&rollback_pf);
+	return code;
+}
+
+static int status_one(struct cli *c, pid_t pid, struct hp_report *rep)
+{
+	return hp_status(pid, &c->o, rep);
+}
+
+static int cmd_status(struct cli *c)
+{
+	if (!c->npids || c->patch) {
+		fprintf(stderr, "hotpatch: status needs --pid PID and nothing else\n");
+		return HP_EXIT_USAGE;
+	}
+	return for_each_pid(c, status_one);
+}
+
+static int cmd_list(struct cli *c)
+{
+	struct hp_json j;
+	int code = HP_EXIT_OK;
+
+	if (!c->npids || c->patch) {
+		fprintf(stderr, "hotpatch: list needs --pid PID and nothing else\n");
+		return HP_EXIT_USAGE;
+	}
+	if (c->json) {
+		hp_json_begin(&j, stdout);
+		hp_json_int(&j, "schema", 1);
+		hp_json_str(&j, "command", "list");
+		hp_json_str(&j, "version", HP_VERSION);
+		hp_json_arr(&j, "processes");
+	}
+	for (size_t i = 0; i < c->npids; i++) {
+		struct hp_listing l;
+		int r = hp_list(c->pids[i], &c->o, &l);
+
+		if (r < 0) {
+			code = hp_exit_code(r);
+			if (!c->json)
+				fprintf(stderr, "hotpatch: pid %d: %s\n", c->pids[i], hp_err.msg);
+		}
+		if (c->json) {
+			hp_json_obj(&j, NULL);
+			hp_json_int(&j, "pid", c->pids[i]);
+			hp_json_str(&j, "comm", l.comm);
+			if (r < 0) {
+				hp_json_obj(&j, "error");
+				hp_json_str(&j, "class", exit_class(r));
+				hp_json_str(&j, "message", hp_err.msg);
+				hp_json_obj_end(&j);
+			}
+			hp_json_arr(&j, "objects");
+			for (size_t o = 0; o < l.nobjs; o++) {
+				hp_json_obj(&j, NULL);
+				hp_json_str(&j, "path", l.objs[o].path);
+				hp_json_arr(&j, "functions");
+				for (size_t k = 0; k < l.objs[o].nfuncs; k++) {
+					hp_json_obj(&j, NULL);
+					hp_json_str(&j, "name", l.objs[o].funcs[k].name);
+					hp_json_hex(&j, "address", l.objs[o].funcs[k].addr);
+					hp_json_str(&j, "layout", l.objs[o].funcs[k].layout);
+					hp_json_obj_end(&j);
+				}
+				hp_json_arr_end(&j);
+				hp_json_obj_end(&j);
+			}
+			hp_json_arr_end(&j);
+			hp_json_obj_end(&j);
+		} else if (r == 0) {
+			size_t total = 0;
+
+			for (size_t o = 0; o < l.nobjs; o++) {
+				printf("%s:\n", l.objs[o].path);
+				for (size_t k = 0; k < l.objs[o].nfuncs; k++)
+					printf("  %-32s 0x%llx  %s\n", l.objs[o].funcs[k].name,
+					       (unsigned long long)l.objs[o].funcs[k].addr,
+					       l.objs[o].funcs[k].layout);
+				total += l.objs[o].nfuncs;
+			}
+			if (!total)
+				printf("pid %d (%s): no patchable functions (build with "
+				       "-fpatchable-function-entry=7,5)\n",
+				       c->pids[i], l.comm);
+		}
+		hp_listing_free(&l);
+	}
+	if (c->json) {
+		hp_json_arr_end(&j);
+		hp_json_bool(&j, "ok", code == 0);
+		hp_json_int(&j, "exit_code", code);
+		hp_json_end(&j);
+	}
+	return code;
+}
+
+static const struct verb verbs[] = {
+	{"apply", cmd_apply,
+	 "hotpatch [apply] --pid PID [--pid PID ...] PATCH.so [--dry-run] [--json] [--timeout S]\n"
+	 "  Load PATCH.so into each process and redirect the functions it replaces."},
+	{"rollback", cmd_rollback,
+	 "hotpatch rollback --pid PID (PATCH.so | --all) [--keep-loaded] [--force] [--dry-run]\n"
+	 "                  [--json] [--timeout S]\n"
+	 "  Take a patch (or every patch, newest first) back out and unload it."},
+	{"status", cmd_status,
+	 "hotpatch status --pid PID [--json]\n"
+	 "  Show the patches applied in each process, read from the process itself."},
+	{"list", cmd_list,
+	 "hotpatch list --pid PID [--json]\n"
+	 "  Show the functions of each process that can be patched, by object."},
+};
+
+static void usage(FILE *f, const struct verb *only)
+{
+	if (only) {
+		fprintf(f, "Usage: %s\n", only->usage);
+	} else {
+		fprintf(f, "hotpatch %s - live-patch functions of running x86-64 Linux processes\n\nUsage:\n",
+			HP_VERSION);
+		for (size_t i = 0; i < HP_ARRAY_SIZE(verbs); i++)
+			fprintf(f, "  %s\n\n", verbs[i].usage);
+	}
+	fprintf(f,
+		"Options:\n"
+		"  --pid PID        target process (repeatable)\n"
+		"  --json           one JSON document on stdout (schema 1)\n"
+		"  --dry-run        check everything, change nothing\n"
+		"  --timeout S      bound the whole command (default %.0f s)\n"
+		"  --all            rollback: every patch, newest first\n"
+		"  --keep-loaded    rollback: redirect back but leave the patch loaded\n"
+		"  --force          rollback: restore recorded bytes despite a mismatch\n"
+		"  -h, --help       this help;  -V, --version  the version\n"
+		"Exit codes: 0 ok, 1 internal, 2 usage, 3 no such process, 4 permission denied,\n"
+		"  5 invalid patch, 6 not patchable, 7 busy or timed out, 8 nothing to do,\n"
+		"  9 partial success over several processes.  See hotpatch(8).\n",
+		DEFAULT_TIMEOUT_S);
+}
+
+static int parse_pid(const char *s, pid_t *ret)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || !*s || *end || v <= 0 || v > INT_MAX)
+		return -EINVAL;
+	*ret = (pid_t)v;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"pid", required_argument, NULL, 'p'}, {"json", no_argument, NULL, 'j'},
+		{"dry-run", no_argument, NULL, 'n'},   {"timeout", required_argument, NULL, 't'},
+		{"all", no_argument, NULL, 'a'},       {"keep-loaded", no_argument, NULL, 'k'},
+		{"force", no_argument, NULL, 'f'},     {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},   {0, 0, 0, 0},
+	};
+	struct cli c = {.verb = "apply"};
+	const struct verb *v = &verbs[0];
+	int opt, code;
+	double timeout = DEFAULT_TIMEOUT_S;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc > 1 && argv[1][0] != '-') {
+		v = NULL;
+		for (size_t i = 0; i < HP_ARRAY_SIZE(verbs); i++)
+			if (!strcmp(argv[1], verbs[i].name))
+				v = &verbs[i];
+		if (v) {
+			c.verb = v->name;
+			argv++;
+			argc--;
+		} else if (!strcmp(argv[1], "help")) {
+			usage(stdout, NULL);
+			return 0;
+		} else {
+			v = &verbs[0]; /* "hotpatch fix.so --pid N" */
+		}
+	}
+	while ((opt = getopt_long(argc, argv, "hVp:", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'p': {
+			pid_t pid;
+			pid_t *np;
+
+			if (parse_pid(optarg, &pid) < 0) {
+				fprintf(stderr, "hotpatch: --pid needs a process id, not '%s'\n", optarg);
+				return HP_EXIT_USAGE;
+			}
+			np = realloc(c.pids, (c.npids + 1) * sizeof(*np));
+			if (!np)
+				return HP_EXIT_INTERNAL;
+			c.pids = np;
+			c.pids[c.npids++] = pid;
+			break;
+		}
+		case 'j':
+			c.json = true;
+			break;
+		case 'n':
+			c.o.dry_run = true;
+			break;
+		case 't': {
+			char *end;
+
+			timeout = strtod(optarg, &end);
+			if (*end || !(timeout > 0) || timeout > 86400) {
+				fprintf(stderr, "hotpatch: --timeout needs seconds (0 < S <= 86400), not '%s'\n",
+					optarg);
+				return HP_EXIT_USAGE;
+			}
+			break;
+		}
+		case 'a':
+			c.all = true;
+			break;
+		case 'k':
+			c.o.keep_loaded = true;
+			break;
+		case 'f':
+			c.o.force = true;
+			break;
+		case 'h':
+			usage(stdout, argc > 1 && v != &verbs[0] ? v : (strcmp(c.verb, "apply") ? v : NULL));
+			return 0;
+		case 'V':
+			printf("hotpatch %s\n", HP_VERSION);
+			return 0;
+		default:
+			usage(stderr, strcmp(c.verb, "apply") ? v : NULL);
+			return HP_EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		c.patch = argv[optind++];
+	if (optind < argc) {
+		fprintf(stderr, "hotpatch: unexpected argument '%s'\n", argv[optind]);
+		return HP_EXIT_USAGE;
+	}
+	if (argc <= 1) {
+		usage(stderr, NULL);
+		return HP_EXIT_USAGE;
+	}
+	if (!strcmp(c.verb, "apply") && c.all) {
+		fprintf(stderr, "hotpatch: --all is for rollback\n");
+		return HP_EXIT_USAGE;
+	}
+	c.o.timeout_ns = (uint64_t)(timeout * 1e9);
+	code = v->run(&c);
+	free(c.pids);
+	hp_notes_clear();
+	return code;
+}

@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "flip.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "memory.h"
+#include "target.h"
+#include "util.h"
+
+#define MAX_STEPS 64
+
+static int cmp_range(const void *a, const void *b)
+{
+	const struct hp_range *x = a, *y = b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+static int cmp_write(const void *a, const void *b)
+{
+	const struct hp_write *x = a, *y = b;
+
+	if (x->phase != y->phase)
+		return x->phase - y->phase;
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+static const struct hp_range *forbidden(const struct hp_range *f, size_t n, uint64_t ip)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) { /* first range with lo > ip */
+		size_t mid = (lo + hi) / 2;
+
+		if (f[mid].lo <= ip)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* ranges do not overlap much: look back a few */
+	for (size_t i = lo; i-- > 0 && lo - i <= 4;)
+		if (ip >= f[i].lo && ip < f[i].hi)
+			return &f[i];
+	return NULL;
+}
+
+static void running_hints(struct hp_target *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		char path[64], *buf = NULL, *p;
+
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", t->pid, t->th[i].tid);
+		t->th[i].running_hint = false;
+		if (hp_read_file(path, &buf, NULL) < 0)
+			continue;
+		p = strrchr(buf, ')');
+		t->th[i].running_hint = p && p[1] == ' ' && p[2] == 'R';
+		free(buf);
+	}
+}
+
+/* Writes runs of contiguous bytes with one pwrite each. */
+static int write_phase(struct hp_target *t, struct hp_write *w, size_t nw, bool new_bytes)
+{
+	uint8_t buf[4096];
+
+	for (size_t i = 0; i < nw;) {
+		size_t j = i, len = 0;
+
+		while (j < nw && w[j].phase == w[i].phase && w[j].addr == w[i].addr + len &&
+		       len + w[j].len <= sizeof(buf)) {
+			memcpy(buf + len, new_bytes ? w[j].new : w[j].old, w[j].len);
+			len += w[j].len;
+			j++;
+		}
+		int r = hp_mem_write(t, w[i].addr, buf, len);
+		if (r < 0)
+			return r;
+		i = j;
+	}
+	return 0;
+}
+
+static int verify(struct hp_target *t, struct hp_write *w, size_t nw)
+{
+	for (size_t i = 0; i < nw; i++) {
+		uint8_t back[8];
+		int r = hp_mem_read(t, w[i].addr, back, w[i].len);
+
+		if (r < 0)
+			return r;
+		if (memcmp(back, w[i].new, w[i].len))
+			return hp_fail(-EIO, "bytes written at 0x%llx did not read back", (unsigned long long)w[i].addr);
+	}
+	return 0;
+}
+
+static int window_check(struct hp_target *t, const struct hp_range *f, size_t nf, uint64_t deadline,
+			struct hp_flip_stats *st)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		struct hp_thread *th = &t->th[i];
+		const struct hp_range *in;
+		bool rewound;
+		int r;
+
+		if (!th->stopped || th->gone)
+			continue;
+		r = hp_thread_getregs(t, th);
+		if (r < 0) {
+			if (r == -ESRCH) {
+				th->gone = true;
+				continue;
+			}
+			return r;
+		}
+		for (int steps = 0; nf && (in = forbidden(f, nf, th->regs.rip)); steps++) {
+			if (steps == MAX_STEPS)
+				return hp_fail(-HP_EBUSY,
+					       "thread %d of pid %d stays inside %s (rip 0x%llx) after %d "
+					       "single steps; nothing was written",
+					       th->tid, t->pid, in->what, (unsigned long long)th->regs.rip,
+					       MAX_STEPS);
+			r = hp_thread_step(t, th, deadline);
+			if (r < 0)
+				return r;
+			if (th->gone)
+				break;
+			r = hp_thread_getregs(t, th);
+			if (r < 0)
+				return r;
+			if (steps == 0)
+				st->stepped++;
+		}
+		if (th->gone)
+			continue;
+		r = hp_thread_undo_eintr(t, th, &rewound);
+		if (r < 0)
+			return r;
+		st->rewound += rewound;
+	}
+	return 0;
+}
+
+/* Seizes and stops every thread; the pause starts at the first interrupt. */
+static int stop_world(struct hp_target *t, uint64_t deadline, struct hp_flip_stats *st,
+		      uint64_t *ret_t1)
+{
+	uint64_t t0 = hp_now_ns(), t1;
+	int r;
+
+	st->attempts++;
+	r = hp_target_seize_all(t);
+	if (r < 0)
+		return r;
+	running_hints(t);
+	st->sched_token = hp_sched_boost();
+	t1 = hp_now_ns();
+	st->seize_ns += t1 - t0;
+	*ret_t1 = t1;
+	r = hp_target_stop_all(t, deadline);
+	st->stop_ns += hp_now_ns() - t1;
+	return r;
+}
+
+static int resume_world(struct hp_target *t, struct hp_flip_stats *st, uint64_t t1)
+{
+	int r;
+
+	st->threads = 0;
+	for (size_t i = 0; i < t->n; i++)
+		st->threads += !t->th[i].gone && t->th[i].stopped;
+	r = hp_target_detach_all(t);
+	st->pause_ns += hp_now_ns() - t1;
+	if (st->sched_token)
+		hp_sched_restore(st->sched_token);
+	st->sched_token = 0;
+	return r;
+}
+
+/* Never leaves a thread stopped, and keeps the first error's words. */
+static int bail(struct hp_target *t, struct hp_flip_stats *st, int r)
+{
+	int saved = hp_err.code;
+	char msg[sizeof(hp_err.msg)];
+
+	memcpy(msg, hp_err.msg, sizeof(msg));
+	hp_target_detach_all(t);
+	hp_err.code = saved;
+	if (st->sched_token)
+		hp_sched_restore(st->sched_token);
+	st->sched_token = 0;
+	memcpy(hp_err.msg, msg, sizeof(msg));
+	return r;
+}
+
+int hp_flip(struct hp_target *t, struct hp_write *w, size_t nw, struct hp_range *forbid,
+	    size_t nforbid, hp_flip_check after, void *ctx, uint64_t deadline,
+	    struct hp_flip_stats *st)
+{
+	uint64_t t1;
+	int r, checked = 0;
+
+	qsort(forbid, nforbid, sizeof(*forbid), cmp_range);
+	qsort(w, nw, sizeof(*w), cmp_write);
+	r = stop_world(t, deadline, st, &t1);
+	if (r < 0)
+		return bail(t, st, r);
+	r = window_check(t, forbid, nforbid, deadline, st);
+	if (r < 0)
+		return bail(t, st, r);
+	r = write_phase(t, w, nw, true);
+	if (r == 0)
+		r = verify(t, w, nw);
+	if (r < 0) {
+		/* put back what was there, last written first */
+		int saved = r;
+		char msg[sizeof(hp_err.msg)];
+
+		memcpy(msg, hp_err.msg, sizeof(msg));
+		for (size_t i = nw; i-- > 0;)
+			hp_mem_write(t, w[i].addr, w[i].old, w[i].len);
+		hp_fail(saved, "%s; the old bytes were put back", msg);
+		return bail(t, st, saved);
+	}
+	if (after)
+		checked = after(ctx, t);
+	r = resume_world(t, st, t1);
+	if (r < 0)
+		return r;
+	return checked;
+}

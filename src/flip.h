@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The flip: the one step that stops every thread, and is kept short. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct hp_target;
+
+struct hp_write {
+	uint64_t addr;
+	uint8_t len;
+	uint8_t phase; /* all of phase 0 is written before any of phase 1 */
+	uint8_t old[8], new[8];
+};
+
+/* No thread may be stopped with rip in [lo, hi): it would resume in the
+ * middle of an instruction we rewrite. */
+struct hp_range {
+	uint64_t lo, hi;
+	const char *what;
+};
+
+struct hp_flip_stats {
+	uint64_t pause_ns;  /* first interrupt to last resume */
+	uint64_t stop_ns;   /* until every thread was stopped */
+	uint64_t seize_ns;  /* attaching, before the pause */
+	size_t threads;
+	unsigned stepped;   /* threads single-stepped out of a window */
+	unsigned rewound;   /* EINTRs our stop caused, undone */
+	unsigned attempts;  /* stops it took (the check may ask to retry) */
+	int sched_token;    /* hotpatch's own priority while it holds the stop */
+};
+
+/* Looks at the stopped threads: 0 when satisfied, -EAGAIN when the target
+ * should run a little and be looked at again, or an error. */
+typedef int (*hp_flip_check)(void *ctx, struct hp_target *t);
+
+/*
+ * Stops every thread, moves any thread out of the forbidden ranges, writes
+ * all of phase 0 then all of phase 1, reads them back, and resumes every
+ * thread.  On failure nothing stays written.  `after`, if given, runs in
+ * the same stop after the writes; its -EAGAIN is returned (the writes
+ * stay), for the caller to wait on.
+ */
+int hp_flip(struct hp_target *t, struct hp_write *w, size_t nw, struct hp_range *forbid,
+	    size_t nforbid, hp_flip_check after, void *ctx, uint64_t deadline,
+	    struct hp_flip_stats *st);

@@ -1,0 +1,514 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "modules.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include "memory.h"
+#include "target.h"
+#include "util.h"
+
+#define PAGE 4096ull
+#define USER_TOP 0x7ffffffff000ull
+#define USER_BOTTOM 0x10000ull
+
+static bool parse_hex(const char **p, uint64_t *ret)
+{
+	const char *s = *p;
+	uint64_t v = 0;
+	int n = 0;
+
+	for (; n < 17; s++, n++) {
+		int d;
+
+		if (*s >= '0' && *s <= '9')
+			d = *s - '0';
+		else if (*s >= 'a' && *s <= 'f')
+			d = *s - 'a' + 10;
+		else if (*s >= 'A' && *s <= 'F')
+			d = *s - 'A' + 10;
+		else
+			break;
+		v = v * 16 + (uint64_t)d;
+	}
+	if (n == 0 || n > 16)
+		return false;
+	*p = s;
+	*ret = v;
+	return true;
+}
+
+static bool parse_dec(const char **p, uint64_t *ret)
+{
+	const char *s = *p;
+	uint64_t v = 0;
+	int n = 0;
+
+	for (; *s >= '0' && *s <= '9' && n < 20; s++, n++)
+		v = v * 10 + (uint64_t)(*s - '0');
+	if (!n)
+		return false;
+	*p = s;
+	*ret = v;
+	return true;
+}
+
+static bool expect(const char **p, char c)
+{
+	if (**p != c)
+		return false;
+	(*p)++;
+	return true;
+}
+
+static bool skip_spaces(const char **p)
+{
+	const char *s = *p;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (s == *p)
+		return false;
+	*p = s;
+	return true;
+}
+
+int hp_maps_parse(const char *text, struct hp_maps *ret)
+{
+	struct hp_maps m = {0};
+	const char *line = text;
+	int lineno = 0;
+
+	while (line && *line) {
+		const char *p = line, *eol = strchr(line, '\n');
+		size_t linelen = eol ? (size_t)(eol - line) : strlen(line);
+		struct hp_mapping mp = {0};
+		uint64_t maj, min;
+
+		lineno++;
+		if (!parse_hex(&p, &mp.start) || !expect(&p, '-') || !parse_hex(&p, &mp.end) ||
+		    !skip_spaces(&p) || p + 4 > line + linelen)
+			goto bad;
+		mp.prot = (p[0] == 'r' ? HP_PROT_R : 0) | (p[1] == 'w' ? HP_PROT_W : 0) |
+			  (p[2] == 'x' ? HP_PROT_X : 0) | (p[3] == 's' ? HP_PROT_SHARED : 0);
+		p += 4;
+		if (!skip_spaces(&p) || !parse_hex(&p, &mp.offset) || !skip_spaces(&p) ||
+		    !parse_hex(&p, &maj) || !expect(&p, ':') || !parse_hex(&p, &min) ||
+		    !skip_spaces(&p) || !parse_dec(&p, &mp.inode) || mp.end < mp.start)
+			goto bad;
+		mp.dev_major = (unsigned)maj;
+		mp.dev_minor = (unsigned)min;
+		while ((*p == ' ' || *p == '\t') && p < line + linelen)
+			p++;
+		if (p < line + linelen) {
+			size_t plen = (size_t)(line + linelen - p);
+			static const char del[] = " (deleted)";
+
+			if (plen >= sizeof(del) - 1 && !memcmp(p + plen - (sizeof(del) - 1), del, sizeof(del) - 1)) {
+				mp.deleted = true;
+				plen -= sizeof(del) - 1;
+			}
+			mp.path = strndup(p, plen);
+			if (!mp.path)
+				goto nomem;
+		}
+		if (hp_grow((void **)&m.m, &m.cap, m.n, sizeof(*m.m)) < 0) {
+			free(mp.path);
+			goto nomem;
+		}
+		m.m[m.n++] = mp;
+		line = eol ? eol + 1 : NULL;
+	}
+	*ret = m;
+	return 0;
+bad:
+	hp_maps_free(&m);
+	return hp_fail(-EINVAL, "cannot parse line %d of a maps file", lineno);
+nomem:
+	hp_maps_free(&m);
+	return hp_fail(-ENOMEM, "out of memory");
+}
+
+void hp_maps_free(struct hp_maps *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		free(m->m[i].path);
+	free(m->m);
+	memset(m, 0, sizeof(*m));
+}
+
+int hp_maps_read(pid_t pid, struct hp_maps *ret)
+{
+	char path[64], *text = NULL;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	r = hp_read_file(path, &text, NULL);
+	if (r < 0)
+		return hp_fail(r == -ENOENT ? -ESRCH : r, "cannot read %s: %s", path, strerror(-r));
+	r = hp_maps_parse(text, ret);
+	free(text);
+	return r;
+}
+
+const struct hp_mapping *hp_maps_find(const struct hp_maps *m, uint64_t addr)
+{
+	size_t lo = 0, hi = m->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (m->m[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < m->n && m->m[lo].start <= addr && addr < m->m[lo].end)
+		return &m->m[lo];
+	return NULL;
+}
+
+static bool named(const struct hp_mapping *mp, const char *name)
+{
+	return mp && mp->path && !strcmp(mp->path, name);
+}
+
+uint64_t hp_maps_find_gap(const struct hp_maps *m, uint64_t near_lo, uint64_t near_hi,
+			  uint64_t len, uint64_t reach)
+{
+	uint64_t best = 0, best_dist = UINT64_MAX;
+
+	len = (len + PAGE - 1) & ~(PAGE - 1);
+	for (size_t i = 0; i <= m->n; i++) {
+		const struct hp_mapping *prev = i ? &m->m[i - 1] : NULL, *next = i < m->n ? &m->m[i] : NULL;
+		uint64_t g0 = prev ? prev->end : USER_BOTTOM, g1 = next ? next->start : USER_TOP;
+		uint64_t cand[2];
+
+		if (prev && prev->start >= USER_TOP)
+			break;
+		if (g1 > USER_TOP)
+			g1 = USER_TOP;
+		/* The heap grows up into the gap above it; the stack grows down
+		 * into the gap below it: keep out of both. */
+		if (named(prev, "[heap]"))
+			continue;
+		if (named(next, "[stack]"))
+			g1 = g1 > (64ull << 20) ? g1 - (64ull << 20) : 0;
+		if (g1 <= g0 || g1 - g0 < len + 2 * PAGE)
+			continue;
+		/* one guard page on each side */
+		g0 += PAGE;
+		g1 -= PAGE;
+		/* highest spot below the object, lowest spot above it */
+		cand[0] = (HP_MIN(g1, near_lo) - len) & ~(PAGE - 1);
+		cand[1] = (HP_MAX(g0, near_hi) + PAGE - 1) & ~(PAGE - 1);
+		for (int c = 0; c < 2; c++) {
+			uint64_t a = cand[c], dist;
+
+			if (HP_MIN(g1, near_lo) < len + g0 && c == 0)
+				continue;
+			if (a < g0 || a + len > g1)
+				continue;
+			if (a + len > near_lo && a < near_hi)
+				continue;
+			/* farthest pair of bytes must be within reach */
+			uint64_t span_lo = HP_MIN(a, near_lo), span_hi = HP_MAX(a + len, near_hi);
+			if (span_hi - span_lo > reach)
+				continue;
+			dist = a < near_lo ? near_lo - a : a - near_hi;
+			if (dist < best_dist) {
+				best = a;
+				best_dist = dist;
+			}
+		}
+	}
+	return best;
+}
+
+static void object_free(struct hp_object *o)
+{
+	if (o->elf_opened)
+		hp_elf_close(&o->elf);
+	free(o->path);
+	free(o->open_path);
+}
+
+void hp_modules_free(struct hp_modules *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		object_free(&m->obj[i]);
+	free(m->obj);
+	for (size_t i = 0; i < m->nlm; i++)
+		free(m->lm_names[i]);
+	free(m->lm_names);
+	hp_maps_free(&m->maps);
+	memset(m, 0, sizeof(*m));
+}
+
+static bool same_file(const struct hp_mapping *mp, const struct hp_object *o)
+{
+	return mp->inode == o->inode && mp->dev_major == o->dev_major &&
+	       mp->dev_minor == o->dev_minor && !strcmp(mp->path, o->path);
+}
+
+int hp_object_elf(struct hp_target *t, struct hp_object *o, struct hp_elf **ret)
+{
+	char path[128];
+	struct stat st;
+	int r;
+
+	if (o->elf_opened) {
+		*ret = &o->elf;
+		return 0;
+	}
+	if (o->elf_error)
+		return o->elf_error;
+	/* map_files gives the file as mapped, even when the file on disk was
+	 * replaced or deleted since. */
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", t->pid,
+		 (unsigned long long)o->lo, (unsigned long long)o->first_end);
+	r = hp_elf_open(path, &o->elf);
+	if (r < 0) {
+		hp_elf_close(&o->elf);
+		if (o->deleted) {
+			o->elf_error = hp_fail(-EACCES,
+					       "%s was deleted after pid %d loaded it, and "
+					       "/proc/%d/map_files is not readable: run hotpatch as root",
+					       o->path, t->pid, t->pid);
+			return o->elf_error;
+		}
+		r = hp_elf_open(o->path, &o->elf);
+		if (r < 0) {
+			hp_elf_close(&o->elf);
+			o->elf_error = r;
+			return r;
+		}
+		if (fstat(o->elf.fd, &st) < 0 || st.st_ino != o->inode ||
+		    major(st.st_dev) != o->dev_major || minor(st.st_dev) != o->dev_minor) {
+			hp_elf_close(&o->elf);
+			o->elf_error = hp_fail(-ESTALE,
+					       "%s on disk is not the file pid %d has loaded (it "
+					       "was replaced); run hotpatch as root to read the loaded "
+					       "copy through /proc/%d/map_files",
+					       o->path, t->pid, t->pid);
+			return o->elf_error;
+		}
+		free(o->open_path);
+		o->open_path = hp_strdup(o->path);
+	} else {
+		free(o->open_path);
+		o->open_path = hp_strdup(path);
+	}
+	o->elf_opened = true;
+	/* bias: the mapping at file offset X holds the PT_LOAD whose page
+	 * aligned offset is X */
+	for (size_t i = 0; i < o->elf.phnum; i++) {
+		const GElf_Phdr *p = &o->elf.phdr[i];
+
+		if (p->p_type == PT_LOAD && (p->p_offset & ~(PAGE - 1)) == o->first_offset) {
+			o->bias = o->lo - (p->p_vaddr & ~(PAGE - 1));
+			break;
+		}
+	}
+	*ret = &o->elf;
+	return 0;
+}
+
+static int read_ptr(struct hp_target *t, uint64_t addr, uint64_t *v)
+{
+	return hp_mem_read(t, addr, v, sizeof(*v));
+}
+
+/* Orders objects as the dynamic loader's link map does (r_debug.r_map). */
+static void order_by_link_map(struct hp_target *t, struct hp_modules *m, struct hp_object *main_obj)
+{
+	struct hp_elf *e;
+	uint64_t dyn = 0, rdebug = 0, lm;
+	int pos = 1;
+
+	if (hp_object_elf(t, main_obj, &e) < 0)
+		return;
+	for (size_t i = 0; i < e->phnum; i++)
+		if (e->phdr[i].p_type == PT_DYNAMIC)
+			dyn = main_obj->bias + e->phdr[i].p_vaddr;
+	if (!dyn)
+		return;
+	for (int i = 0; i < 512; i++) {
+		uint64_t d[2];
+
+		if (hp_mem_read(t, dyn + (uint64_t)i * 16, d, sizeof(d)) < 0 || d[0] == DT_NULL)
+			break;
+		if (d[0] == DT_DEBUG)
+			rdebug = d[1];
+	}
+	if (!rdebug || read_ptr(t, rdebug + 8, &lm) < 0)
+		return;
+	for (int guard = 0; lm && guard < 4096; guard++) {
+		uint64_t ld, next, name;
+		char buf[4096];
+
+		if (read_ptr(t, lm + 16, &ld) < 0 || read_ptr(t, lm + 24, &next) < 0 ||
+		    read_ptr(t, lm + 8, &name) < 0)
+			break;
+		buf[0] = 0;
+		for (size_t k = 0; name && k < sizeof(buf) - 1; k += 64) {
+			size_t chunk = HP_MIN((size_t)64, sizeof(buf) - 1 - k);
+
+			if (hp_mem_read(t, name + k, buf + k, chunk) < 0) {
+				buf[k] = 0;
+				break;
+			}
+			buf[k + chunk] = 0;
+			if (memchr(buf + k, 0, chunk))
+				break;
+		}
+		char **nn = realloc(m->lm_names, (m->nlm + 1) * sizeof(char *));
+
+		if (nn) {
+			m->lm_names = nn;
+			m->lm_names[m->nlm] = hp_strdup(buf);
+			if (m->lm_names[m->nlm])
+				m->nlm++;
+		}
+		for (size_t i = 0; i < m->n; i++)
+			if (!m->obj[i].is_main && ld >= m->obj[i].lo && ld < m->obj[i].hi &&
+			    m->obj[i].order > 10000) {
+				m->obj[i].order = pos++;
+				break;
+			}
+		lm = next;
+	}
+}
+
+static int cmp_order(const void *a, const void *b)
+{
+	const struct hp_object *x = a, *y = b;
+
+	return x->order - y->order;
+}
+
+int hp_modules_load(struct hp_target *t, struct hp_modules *ret)
+{
+	struct hp_modules m = {0};
+	struct stat exe_st;
+	char exe_path[64];
+	bool have_exe;
+	int r;
+
+	r = hp_maps_read(t->pid, &m.maps);
+	if (r < 0)
+		return r;
+	snprintf(exe_path, sizeof(exe_path), "/proc/%d/exe", t->pid);
+	have_exe = stat(exe_path, &exe_st) == 0;
+	for (size_t i = 0; i < m.maps.n; i++) {
+		const struct hp_mapping *mp = &m.maps.m[i];
+		struct hp_object *o = NULL;
+
+		if (!mp->path || mp->path[0] != '/' || !mp->inode)
+			continue;
+		for (size_t j = 0; j < m.n; j++)
+			if (same_file(mp, &m.obj[j])) {
+				o = &m.obj[j];
+				break;
+			}
+		if (!o) {
+			if (hp_grow((void **)&m.obj, &m.cap, m.n, sizeof(*m.obj)) < 0) {
+				hp_modules_free(&m);
+				return hp_fail(-ENOMEM, "out of memory");
+			}
+			o = &m.obj[m.n++];
+			memset(o, 0, sizeof(*o));
+			o->path = hp_strdup(mp->path);
+			o->dev_major = mp->dev_major;
+			o->dev_minor = mp->dev_minor;
+			o->inode = mp->inode;
+			o->deleted = mp->deleted;
+			o->lo = mp->start;
+			o->first_end = mp->end;
+			o->first_offset = mp->offset;
+			o->order = 10001 + (int)m.n;
+			o->is_main = have_exe && exe_st.st_ino == mp->inode &&
+				     major(exe_st.st_dev) == mp->dev_major &&
+				     minor(exe_st.st_dev) == mp->dev_minor;
+			if (o->is_main)
+				o->order = 0;
+		}
+		o->hi = mp->end;
+	}
+	for (size_t i = 0; i < m.n; i++)
+		if (m.obj[i].is_main) {
+			order_by_link_map(t, &m, &m.obj[i]);
+			break;
+		}
+	/* The ELF handles point into the objects: close them before sorting,
+	 * they reopen on demand. */
+	for (size_t i = 0; i < m.n; i++)
+		if (m.obj[i].elf_opened) {
+			hp_elf_close(&m.obj[i].elf);
+			m.obj[i].elf_opened = false;
+		}
+	qsort(m.obj, m.n, sizeof(*m.obj), cmp_order);
+	*ret = m;
+	hp_error_clear();
+	return 0;
+}
+
+struct hp_object *hp_modules_find(struct hp_modules *m, const char *name)
+{
+	bool by_path = strchr(name, '/') != NULL;
+
+	for (size_t i = 0; i < m->n; i++) {
+		const char *p = m->obj[i].path;
+
+		if (by_path ? !strcmp(p, name) : !strcmp(hp_basename(p), name))
+			return &m->obj[i];
+	}
+	/* A soname ("libfoo.so.1") names a file called libfoo.so.1.2.3. */
+	if (!by_path) {
+		size_t nlen = strlen(name);
+
+		for (size_t i = 0; i < m->n; i++) {
+			const char *b = hp_basename(m->obj[i].path);
+
+			if (!strncmp(b, name, nlen) && b[nlen] == '.')
+				return &m->obj[i];
+		}
+	}
+	return NULL;
+}
+
+struct hp_object *hp_modules_at(struct hp_modules *m, uint64_t addr)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (addr >= m->obj[i].lo && addr < m->obj[i].hi)
+			return &m->obj[i];
+	return NULL;
+}
+
+struct hp_object *hp_modules_main(struct hp_modules *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->obj[i].is_main)
+			return &m->obj[i];
+	return NULL;
+}
+
+struct hp_object *hp_modules_libc(struct hp_modules *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (!strncmp(hp_basename(m->obj[i].path), "libc.so.", 8) ||
+		    !strncmp(hp_basename(m->obj[i].path), "libc-2.", 7))
+			return &m->obj[i];
+	return NULL;
+}
+
+bool hp_modules_lm_has(const struct hp_modules *m, const char *name)
+{
+	for (size_t i = 0; i < m->nlm; i++)
+		if (!strcmp(m->lm_names[i], name))
+			return true;
+	return false;
+}

@@ -1,0 +1,568 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * apply reads as its verbs: open the session (lock, seize nothing yet),
+ * resolve, load (one thread runs dlopen while the others keep running),
+ * prepare (trampolines, pointers, pads, the record), flip (every thread
+ * stopped for the 2-byte writes only), record, report.
+ */
+#include "patch.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include "../include/hotpatch.h"
+#include "memory.h"
+#include "modules.h"
+#include "patchfile.h"
+#include "remote.h"
+#include "resolve.h"
+#include "stackcheck.h"
+#include "target.h"
+#include "trampoline.h"
+#include "session.h"
+#include "util.h"
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+#define RTLD_NOW_ 2
+
+/* ---------------------------------------------------------------- apply */
+
+struct fplan {
+	const struct hp_patch_rec *rec;
+	struct hp_resolved res;
+	struct hp_prologue pro;
+	const struct hp_reg_func *below; /* the patch this one stacks on */
+	uint8_t window_len;
+	uint64_t body;
+	bool pad_live; /* the pad is reachable now: rewrite it only while stopped */
+	uint64_t replacement;
+	struct hp_tramp_site site;
+	uint8_t new_pad[HP_PAD_LEN], new_win[HP_WIN_LEN];
+	bool pad_written;
+};
+
+static int plan_function(struct hp_session *s, const struct hp_patch_rec *rec, struct fplan *f)
+{
+	const struct hp_sym *clones;
+	struct hp_elf *e;
+	size_t nclones;
+	int r;
+
+	f->rec = rec;
+	r = hp_resolve(&s->t, &s->m, rec->object, rec->symbol, HP_WANT_FUNC, &f->res);
+	if (r < 0)
+		return r;
+	r = hp_resolve_prologue(&s->t, &f->res, &f->pro);
+	if (r < 0)
+		return r;
+	const struct hp_reg_func *top = hp_registry_top(&s->reg, f->res.addr, NULL);
+	if (f->pro.state == HP_PRO_PATCHED) {
+		if (!top || memcmp(top->new_pad, f->pro.pad_bytes, HP_PAD_LEN) ||
+		    memcmp(top->new_win, f->pro.win_bytes, HP_WIN_LEN))
+			return hp_fail(-HP_ENOTPATCHABLE,
+				       "%s in %s is already redirected (to 0x%llx), and not by a patch "
+				       "hotpatch recorded in pid %d: another tool changed it",
+				       rec->symbol, f->res.obj->path, (unsigned long long)f->pro.dest,
+				       s->t.pid);
+		f->below = top;
+		f->window_len = top->window_len;
+		f->body = top->body;
+		f->pad_live = true;
+	} else {
+		if (top)
+			return hp_fail(-HP_EMISMATCH,
+				       "%s in %s should be redirected by patch %s, but its bytes were "
+				       "put back by someone else; roll that patch back with --force "
+				       "first",
+				       rec->symbol, f->res.obj->path, top->replacement_name ? top->replacement_name : "?");
+		f->window_len = (uint8_t)f->pro.window_len;
+		f->body = f->pro.body;
+	}
+	if (hp_object_elf(&s->t, f->res.obj, &e) == 0 &&
+	    (nclones = hp_elf_clones(e, f->res.sym->name, &clones)) > 0)
+		hp_note("%s has %zu compiler-made cop%s (%s%s) that callers may use instead; those are "
+			"not patched unless the patch names them too",
+			f->res.sym->name, nclones, nclones == 1 ? "y" : "ies", clones[0].name,
+			nclones > 1 ? ", ..." : "");
+	return 0;
+}
+
+/* The address the ORIGINAL and SYMBOL records ask for. */
+static int plan_pointer(struct hp_session *s, const struct hp_patch_rec *rec, struct fplan *fp,
+			size_t nfp, uint64_t *ret)
+{
+	struct hp_resolved res;
+	struct hp_prologue pro;
+	int r;
+
+	r = hp_resolve(&s->t, &s->m, rec->object, rec->symbol,
+		       rec->kind == HOTPATCH_KIND_ORIGINAL ? HP_WANT_FUNC : HP_WANT_ANY, &res);
+	if (r < 0)
+		return r;
+	if (rec->kind == HOTPATCH_KIND_SYMBOL) {
+		*ret = res.addr;
+		return 0;
+	}
+	for (size_t i = 0; i < nfp; i++)
+		if (fp[i].res.addr == res.addr) {
+			*ret = fp[i].body;
+			return 0;
+		}
+	const struct hp_reg_func *top = hp_registry_top(&s->reg, res.addr, NULL);
+	if (top) {
+		*ret = top->body;
+		return 0;
+	}
+	r = hp_resolve_prologue(&s->t, &res, &pro);
+	if (r < 0) {
+		/* no hot-patch prologue: its entry is its original body */
+		hp_error_clear();
+		*ret = res.addr;
+		return 0;
+	}
+	*ret = pro.body;
+	return 0;
+}
+
+/* Copies the checked bytes into a memfd of the target and dlopens that:
+ * the target loads exactly what was checked, whatever happens to the file. */
+static int load_patch(struct hp_session *s, struct hp_patchfile *pf, struct hp_reg_patch *rp)
+{
+	char name[64], path[128], fdpath[64];
+	struct hp_rop ops[3];
+	uint64_t ret[3];
+	struct stat st;
+	int fd, r;
+
+	snprintf(name, sizeof(name), "hotpatch:%.40s", hp_basename(pf->path));
+	memset(ops, 0, sizeof(ops));
+	ops[0] = (struct hp_rop){.nr = SYS_memfd_create, .args = {hp_remote_str(&s->rc, 0), 1 /* CLOEXEC */}};
+	r = hp_remote_call(&s->rc, ops, 1, name, strlen(name) + 1, ret, s->deadline,
+			   "creating a memfd for the patch");
+	if (r < 0)
+		return r;
+	if ((int64_t)ret[0] < 0)
+		return hp_remote_error(s, ret[0], "memfd_create");
+	int tfd = (int)ret[0];
+
+	snprintf(fdpath, sizeof(fdpath), "/proc/%d/fd/%d", s->t.pid, tfd);
+	fd = open(fdpath, O_WRONLY | O_CLOEXEC);
+	r = fd < 0 ? hp_fail(-errno, "cannot open the target's memfd %s: %m", fdpath) : 0;
+	for (size_t done = 0; r == 0 && done < pf->len;) {
+		ssize_t n = write(fd, pf->data + done, pf->len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			r = hp_fail(-errno, "cannot copy the patch into pid %d: %m", s->t.pid);
+		else
+			done += (size_t)n;
+	}
+	if (r == 0 && fstat(fd, &st) < 0)
+		r = hp_fail(-errno, "cannot stat the target's memfd: %m");
+	if (fd >= 0)
+		close(fd);
+
+	/* glibc reuses a loaded object of the same name: make ours unique */
+	for (int k = 0; k < 8; k++) {
+		size_t o = (size_t)snprintf(path, sizeof(path), "/proc/self/fd/");
+
+		for (int i = 0; i < k; i++) /* same file, different name */
+			o += (size_t)snprintf(path + o, sizeof(path) - o, "../fd/");
+		snprintf(path + o, sizeof(path) - o, "%d", tfd);
+		if (!hp_modules_lm_has(&s->m, path))
+			break;
+	}
+	memset(ops, 0, sizeof(ops));
+	if (r == 0) {
+		ops[0] = (struct hp_rop){.fn = s->rc.fn_dlopen, .args = {hp_remote_str(&s->rc, 0), RTLD_NOW_}};
+		ops[1] = (struct hp_rop){.fn = s->rc.fn_dlerror, .flags = HP_OPF_SKIP_UNLESS_PREV_ZERO};
+		ops[2] = (struct hp_rop){.nr = SYS_close, .args = {(uint64_t)tfd}};
+		r = hp_remote_call(&s->rc, ops, 3, path, strlen(path) + 1, ret, s->deadline,
+				   "dlopen of the patch");
+		if (r < 0)
+			return r;
+	} else {
+		int saved = r;
+
+		ops[0] = (struct hp_rop){.nr = SYS_close, .args = {(uint64_t)tfd}};
+		hp_remote_call(&s->rc, ops, 1, NULL, 0, ret, s->deadline, "closing the memfd");
+		return saved;
+	}
+	if (!ret[0]) {
+		char msg[1024] = "(no message)";
+
+		if (ret[1])
+			hp_remote_read_str(&s->rc, ret[1], msg, sizeof(msg));
+		return hp_fail(-HP_EDLOPEN, "pid %d could not load the patch %s: %s", s->t.pid,
+			       pf->path, msg);
+	}
+	rp->handle = ret[0];
+	/* glibc's handle is its struct link_map, whose first field is l_addr */
+	r = hp_mem_read(&s->t, rp->handle, &rp->base, sizeof(rp->base));
+	if (r < 0)
+		return r;
+	/* the patch's mapped range, for the activeness check on rollback */
+	struct hp_maps maps;
+	if (hp_maps_read(s->t.pid, &maps) == 0) {
+		uint64_t lo = UINT64_MAX, hi = 0;
+
+		for (size_t i = 0; i < maps.n; i++)
+			if (maps.m[i].inode == st.st_ino && maps.m[i].path &&
+			    !strncmp(maps.m[i].path, "/memfd:hotpatch:", 16)) {
+				lo = HP_MIN(lo, maps.m[i].start);
+				hi = HP_MAX(hi, maps.m[i].end);
+			}
+		if (hi)
+			rp->text = (struct hp_reg_range){lo, hi - lo};
+		/* later steps pick gaps from the maps as they are now */
+		hp_maps_free(&s->m.maps);
+		s->m.maps = maps;
+	}
+	return 0;
+}
+
+static int map_trampolines(struct hp_session *s, struct hp_reg_patch *rp)
+{
+	struct hp_rop ops[HP_STUB_MAX_OPS];
+	uint64_t ret[HP_STUB_MAX_OPS];
+	size_t n = rp->ntramps;
+	int r;
+
+	for (size_t i = 0; i < n; i += HP_STUB_MAX_OPS) {
+		size_t k = HP_MIN((size_t)HP_STUB_MAX_OPS, n - i);
+
+		memset(ops, 0, sizeof(ops));
+		for (size_t j = 0; j < k; j++)
+			ops[j] = (struct hp_rop){
+				.nr = SYS_mmap,
+				.args = {rp->tramps[i + j].addr, rp->tramps[i + j].len, PROT_READ | PROT_EXEC,
+					 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0},
+			};
+		r = hp_remote_call(&s->rc, ops, k, NULL, 0, ret, s->deadline, "mapping trampolines");
+		if (r < 0)
+			return r;
+		for (size_t j = 0; j < k; j++)
+			if (ret[j] != rp->tramps[i + j].addr) {
+				/* a mapping that landed elsewhere is not ours to keep */
+				if ((int64_t)ret[j] > 0) {
+					struct hp_rop un = {.nr = SYS_munmap, .args = {ret[j], rp->tramps[i + j].len}};
+					uint64_t x;
+
+					hp_remote_call(&s->rc, &un, 1, NULL, 0, &x, s->deadline, "munmap");
+				}
+				rp->ntramps = i + j; /* the ones before are mapped */
+				return (int64_t)ret[j] < 0 ? hp_remote_error(s, ret[j], "mmap of a trampoline page")
+							   : hp_fail(-ENOMEM, "trampoline page landed at the wrong address");
+			}
+	}
+	return 0;
+}
+
+static void fill_func_record(struct hp_reg_func *rf, const struct fplan *f, const char *repl_name)
+{
+	rf->symbol = hp_strdup(f->rec->symbol);
+	rf->object = hp_strdup(f->res.obj->path);
+	rf->replacement_name = hp_strdup(repl_name);
+	rf->entry = f->res.addr;
+	rf->pad = f->pro.pad;
+	rf->window = f->pro.window;
+	rf->body = f->body;
+	rf->window_len = f->window_len;
+	rf->endbr = f->pro.endbr;
+	memcpy(rf->old_pad, f->pro.pad_bytes, HP_PAD_LEN);
+	memcpy(rf->old_win, f->pro.win_bytes, HP_WIN_LEN);
+	memcpy(rf->new_pad, f->new_pad, HP_PAD_LEN);
+	memcpy(rf->new_win, f->new_win, HP_WIN_LEN);
+	rf->replacement = f->replacement;
+	rf->slot = f->site.slot;
+}
+
+static int record_add(struct hp_session *s, struct hp_reg_patch *rp)
+{
+	struct hp_reg_patch *np = realloc(s->reg.p, (s->reg.n + 1) * sizeof(*np));
+	struct hp_ctl_hdr hdr;
+	int r;
+
+	if (!np)
+		return hp_fail(-ENOMEM, "out of memory");
+	s->reg.p = np;
+	r = hp_ctl_read(&s->rc, &hdr);
+	if (r < 0)
+		return r;
+	rp->id = (uint32_t)(hdr.next_patch_id ? hdr.next_patch_id : 1);
+	hdr.next_patch_id = rp->id + 1;
+	r = hp_ctl_write(&s->rc, &hdr);
+	if (r < 0)
+		return r;
+	s->reg.p[s->reg.n++] = *rp;
+	r = hp_registry_write(&s->rc, &s->reg);
+	if (r < 0) {
+		s->reg.n--; /* rp keeps what it owns */
+		return r;
+	}
+	memset(rp, 0, sizeof(*rp)); /* the registry owns it now */
+	return 0;
+}
+
+int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, struct hp_report *rep)
+{
+	struct hp_session s;
+	struct fplan *fp = NULL;
+	struct hp_reg_patch rp = {0};
+	struct hp_write *w = NULL;
+	struct hp_range *forbid = NULL;
+	size_t nfp = 0, nw = 0, nforbid = 0;
+	uint64_t t0 = hp_now_ns(), t1;
+	bool loaded = false, recorded = false;
+	uint32_t id = 0;
+	int r;
+
+	memset(rep, 0, sizeof(*rep));
+	r = hp_session_open(&s, pid, o, rep);
+	if (r < 0)
+		goto out;
+
+	for (size_t i = 0; i < s.reg.n; i++)
+		if (!memcmp(s.reg.p[i].sha256, pf->sha256, 32)) {
+			if (s.reg.p[i].state == HP_REG_APPLIED) {
+				hp_report_patch(rep, &s.reg.p[i], "already-applied");
+				r = 0;
+				goto out;
+			}
+			r = hp_fail(-HP_EBUSY,
+				    "an earlier apply of this patch (id %u) did not finish; take it out "
+				    "first with: hotpatch rollback --pid %d %s",
+				    s.reg.p[i].id, pid, pf->path);
+			goto out;
+		}
+
+	/* resolve: everything is checked before anything is written */
+	for (size_t i = 0; i < pf->nrec; i++)
+		if (pf->rec[i].kind == HOTPATCH_KIND_BUILD_ID) {
+			r = hp_check_build_id(&s.t, &s.m, pf->rec[i].object, pf->rec[i].symbol);
+			if (r < 0)
+				goto out;
+		}
+	fp = calloc(pf->nreplace, sizeof(*fp));
+	if (!fp) {
+		r = hp_fail(-ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < pf->nrec; i++) {
+		if (pf->rec[i].kind != HOTPATCH_KIND_REPLACE)
+			continue;
+		r = plan_function(&s, &pf->rec[i], &fp[nfp]);
+		if (r < 0)
+			goto out;
+		for (size_t k = 0; k < nfp; k++)
+			if (fp[k].res.addr == fp[nfp].res.addr) {
+				r = hp_fail(-HP_EBADPATCH, "%s and %s are the same function: replace it once",
+					    fp[k].rec->symbol, pf->rec[i].symbol);
+				goto out;
+			}
+		nfp++;
+	}
+	uint64_t *ptrs = calloc(pf->nrec, sizeof(*ptrs));
+	if (!ptrs) {
+		r = hp_fail(-ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < pf->nrec && r == 0; i++)
+		if (pf->rec[i].kind == HOTPATCH_KIND_ORIGINAL || pf->rec[i].kind == HOTPATCH_KIND_SYMBOL)
+			r = plan_pointer(&s, &pf->rec[i], fp, nfp, &ptrs[i]);
+	t1 = hp_now_ns();
+	rep->resolve_ns = t1 - t0;
+	if (r < 0) {
+		free(ptrs);
+		goto out;
+	}
+
+	rp.state = HP_REG_LOADED;
+	memcpy(rp.sha256, pf->sha256, 32);
+	rp.build_id_len = (uint8_t)HP_MIN(pf->elf.build_id_len, sizeof(rp.build_id));
+	memcpy(rp.build_id, pf->elf.build_id, rp.build_id_len);
+	rp.path = hp_strdup(pf->path);
+
+	if (o->dry_run) {
+		rp.funcs = calloc(nfp ? nfp : 1, sizeof(*rp.funcs));
+		for (size_t i = 0; rp.funcs && i < nfp; i++)
+			fill_func_record(&rp.funcs[rp.nfuncs++], &fp[i], fp[i].rec->replacement_name);
+		hp_report_patch(rep, &rp, "would-apply");
+		free(ptrs);
+		goto out;
+	}
+
+	/* load: one thread at a safe point runs dlopen; the rest run on */
+	r = hp_remote_ensure_ctl(&s.rc, s.deadline);
+	if (r == 0)
+		r = load_patch(&s, pf, &rp);
+	if (r < 0) {
+		free(ptrs);
+		goto out;
+	}
+	loaded = true;
+
+	/* prepare: trampolines, pointers, jump bytes, the record */
+	struct hp_tramp_site *sites = calloc(nfp ? nfp : 1, sizeof(*sites));
+	if (!sites) {
+		free(ptrs);
+		r = hp_fail(-ENOMEM, "out of memory");
+		goto undo;
+	}
+	for (size_t i = 0; i < nfp; i++) {
+		fp[i].replacement = rp.base + fp[i].rec->replacement;
+		sites[i] = (struct hp_tramp_site){.from = fp[i].pro.pad, .to = fp[i].replacement};
+	}
+	r = hp_tramp_plan(&s.m.maps, sites, nfp, &rp.tramps, &rp.ntramps);
+	if (r == 0)
+		r = map_trampolines(&s, &rp);
+	for (size_t i = 0; r == 0 && i < rp.ntramps; i++) {
+		uint8_t *img;
+
+		r = hp_tramp_image(&rp.tramps[i], sites, nfp, &img);
+		if (r < 0) {
+			r = hp_fail(r, "out of memory");
+			break;
+		}
+		r = hp_mem_write_verify(&s.t, rp.tramps[i].addr, img, rp.tramps[i].len);
+		free(img);
+	}
+	for (size_t i = 0; i < nfp; i++)
+		fp[i].site = sites[i];
+	free(sites);
+	for (size_t i = 0; r == 0 && i < pf->nrec; i++)
+		if (pf->rec[i].kind == HOTPATCH_KIND_ORIGINAL || pf->rec[i].kind == HOTPATCH_KIND_SYMBOL)
+			r = hp_mem_write(&s.t, rp.base + pf->rec[i].slot, &ptrs[i], sizeof(ptrs[i]));
+	free(ptrs);
+	if (r < 0)
+		goto undo;
+	for (size_t i = 0; i < nfp; i++) {
+		struct fplan *f = &fp[i];
+
+		if (hp_jmp_rel32(f->new_pad, f->pro.pad, f->site.slot ? f->site.slot : f->replacement) < 0 ||
+		    hp_jmp_rel8(f->new_win, f->pro.window, f->pro.pad) < 0) {
+			r = hp_fail(-ERANGE, "internal: jump to 0x%llx out of reach",
+				    (unsigned long long)f->replacement);
+			goto undo;
+		}
+	}
+	rp.funcs = calloc(nfp ? nfp : 1, sizeof(*rp.funcs));
+	if (!rp.funcs) {
+		r = hp_fail(-ENOMEM, "out of memory");
+		goto undo;
+	}
+	for (size_t i = 0; i < nfp; i++)
+		fill_func_record(&rp.funcs[rp.nfuncs++], &fp[i], fp[i].rec->replacement_name);
+	/* the record comes first: whatever happens next, a later run knows
+	 * every byte we are about to change */
+	r = record_add(&s, &rp);
+	if (r < 0)
+		goto undo;
+	recorded = true;
+	id = s.reg.p[s.reg.n - 1].id;
+	struct hp_reg_patch *cur = &s.reg.p[s.reg.n - 1];
+
+	/* Pads that no jump reaches yet are written now, while the target
+	 * runs: the stop is left with the 2-byte windows only. */
+	for (size_t i = 0; i < nfp && r == 0; i++) {
+		uint8_t now[HP_PAD_LEN];
+
+		if (fp[i].pad_live)
+			continue;
+		r = hp_mem_read(&s.t, fp[i].pro.pad, now, HP_PAD_LEN);
+		if (r == 0 && memcmp(now, fp[i].pro.pad_bytes, HP_PAD_LEN))
+			r = hp_fail(-HP_EMISMATCH, "the pad of %s changed while hotpatch worked",
+				    fp[i].rec->symbol);
+		if (r == 0)
+			r = hp_mem_write_verify(&s.t, fp[i].pro.pad, fp[i].new_pad, HP_PAD_LEN);
+		if (r == 0)
+			fp[i].pad_written = true;
+	}
+	w = calloc(2 * nfp + 1, sizeof(*w));
+	forbid = calloc(2 * nfp + 1, sizeof(*forbid));
+	if (r == 0 && (!w || !forbid))
+		r = hp_fail(-ENOMEM, "out of memory");
+	if (r < 0)
+		goto undo;
+	for (size_t i = 0; i < nfp; i++) {
+		struct fplan *f = &fp[i];
+
+		if (f->pad_live) {
+			w[nw] = (struct hp_write){.addr = f->pro.pad, .len = HP_PAD_LEN, .phase = 0};
+			memcpy(w[nw].old, f->pro.pad_bytes, HP_PAD_LEN);
+			memcpy(w[nw++].new, f->new_pad, HP_PAD_LEN);
+			forbid[nforbid++] = (struct hp_range){f->pro.pad + 1, f->pro.pad + HP_PAD_LEN, f->rec->symbol};
+		} else {
+			w[nw] = (struct hp_write){.addr = f->pro.window, .len = HP_WIN_LEN, .phase = 1};
+			memcpy(w[nw].old, f->pro.win_bytes, HP_WIN_LEN);
+			memcpy(w[nw++].new, f->new_win, HP_WIN_LEN);
+		}
+		forbid[nforbid++] = (struct hp_range){f->pro.window + 1, f->pro.window + f->window_len,
+						      f->rec->symbol};
+	}
+	rep->load_ns = hp_now_ns() - t1;
+
+	/* flip: every thread stopped, windows written, threads resumed */
+	r = hp_flip(&s.t, w, nw, forbid, nforbid, NULL, NULL, s.deadline, &rep->flip);
+	if (r < 0)
+		goto undo;
+
+	t1 = hp_now_ns();
+	cur->state = HP_REG_APPLIED;
+	cur->applied_ns = hp_wall_ns();
+	r = hp_registry_write(&s.rc, &s.reg);
+	rep->record_ns = hp_now_ns() - t1;
+	struct hp_patch_report *pr = hp_report_patch(rep, cur, "applied");
+	if (pr)
+		for (size_t i = 0; i < nfp && i < pr->nfuncs; i++) {
+			pr->funcs[i].layout = fp[i].pro.state == HP_PRO_PATCHED ? "stacked" : fp[i].pro.layout;
+			pr->funcs[i].stacked = fp[i].below != NULL;
+		}
+	if (r < 0)
+		hp_note("the patch is in effect, but recording it failed: %s", hp_err.msg);
+	r = 0;
+	goto out;
+
+undo:
+	{
+		/* Put back what the load changed; the flip itself never leaves a
+		 * partial write.  Keep the first failure as the one reported. */
+		int saved = r;
+		char msg[sizeof(hp_err.msg)];
+
+		memcpy(msg, hp_err.msg, sizeof(msg));
+		for (size_t i = 0; i < nfp; i++)
+			if (fp[i].pad_written)
+				hp_mem_write(&s.t, fp[i].pro.pad, fp[i].pro.pad_bytes, HP_PAD_LEN);
+		if (recorded) {
+			struct hp_reg_patch *p = NULL;
+
+			for (size_t i = 0; i < s.reg.n; i++)
+				if (s.reg.p[i].id == id)
+					p = &s.reg.p[i];
+			if (p && hp_session_unload(&s, p, false) == 0)
+				hp_record_remove(&s, id);
+		} else if (loaded) {
+			hp_session_unload(&s, &rp, false);
+		}
+		hp_err.code = saved;
+		memcpy(hp_err.msg, msg, sizeof(msg));
+		r = saved;
+	}
+out:
+	rep->remote_calls = s.rc.calls;
+	hp_session_close(&s);
+	hp_reg_patch_free(&rp);
+	free(fp);
+	free(w);
+	free(forbid);
+	rep->total_ns = hp_now_ns() - t0;
+	return r;
+}

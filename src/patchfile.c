@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "patchfile.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <nettle/sha2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../include/hotpatch.h"
+#include "util.h"
+
+#define MAX_PATCH_SIZE (512u << 20)
+
+/* The record as it lies in the file (struct hotpatch_record, 64-bit). */
+#define REC_SIZE 40
+#define REC_OFF_OBJECT 8
+#define REC_OFF_SYMBOL 16
+#define REC_OFF_REPLACEMENT 24
+#define REC_OFF_SLOT 32
+_Static_assert(sizeof(struct hotpatch_record) == REC_SIZE, "record layout is ABI");
+
+const char *hp_kind_name(int kind)
+{
+	switch (kind) {
+	case HOTPATCH_KIND_REPLACE:
+		return "REPLACE";
+	case HOTPATCH_KIND_ORIGINAL:
+		return "ORIGINAL";
+	case HOTPATCH_KIND_SYMBOL:
+		return "SYMBOL";
+	case HOTPATCH_KIND_BUILD_ID:
+		return "BUILD_ID";
+	default:
+		return "?";
+	}
+}
+
+static bool in_segment(struct hp_elf *e, uint64_t vaddr, uint32_t want_flag)
+{
+	for (size_t i = 0; i < e->phnum; i++) {
+		const GElf_Phdr *p = &e->phdr[i];
+
+		if (p->p_type == PT_LOAD && (p->p_flags & want_flag) && vaddr >= p->p_vaddr &&
+		    vaddr < p->p_vaddr + p->p_memsz)
+			return true;
+	}
+	return false;
+}
+
+static int parse_records(struct hp_patchfile *pf, const char *name)
+{
+	struct hp_elf *e = &pf->elf;
+	GElf_Shdr sh;
+	const uint8_t *sec = hp_elf_section(e, HOTPATCH_SECTION, &sh);
+	size_t n;
+
+	if (!sec)
+		return hp_fail(-HP_EBADPATCH,
+			       "%s has no \"" HOTPATCH_SECTION "\" section: the patch must include "
+			       "<hotpatch.h> and name what it replaces with HOTPATCH_REPLACE()",
+			       name);
+	if (sh.sh_size % REC_SIZE)
+		return hp_fail(-HP_EBADPATCH,
+			       "%s: the \"" HOTPATCH_SECTION "\" section is %llu bytes, not a "
+			       "multiple of %d: it was not written by <hotpatch.h> of this version",
+			       name, (unsigned long long)sh.sh_size, REC_SIZE);
+	n = sh.sh_size / REC_SIZE;
+	pf->rec = calloc(n ? n : 1, sizeof(*pf->rec));
+	if (!pf->rec)
+		return hp_fail(-ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *raw = sec + i * REC_SIZE;
+		uint64_t va = sh.sh_addr + i * REC_SIZE, obj_va, sym_va;
+		struct hp_patch_rec *r = &pf->rec[pf->nrec];
+		uint32_t magic;
+		uint16_t abi, kind;
+
+		memcpy(&magic, raw, 4);
+		memcpy(&abi, raw + 4, 2);
+		memcpy(&kind, raw + 6, 2);
+		if (magic != HOTPATCH_MAGIC)
+			return hp_fail(-HP_EBADPATCH, "%s: record %zu has a bad magic number (0x%08x)",
+				       name, i, magic);
+		if (abi != HOTPATCH_ABI)
+			return hp_fail(-HP_EBADPATCH,
+				       "%s: record %zu was written for hotpatch ABI %u; this "
+				       "hotpatch reads ABI %d: rebuild the patch with this hotpatch.h",
+				       name, i, abi, HOTPATCH_ABI);
+		if (kind < HOTPATCH_KIND_REPLACE || kind > HOTPATCH_KIND_BUILD_ID)
+			return hp_fail(-HP_EBADPATCH, "%s: record %zu has unknown kind %u", name, i, kind);
+		r->kind = kind;
+		if (hp_elf_read_ptr(e, va + REC_OFF_OBJECT, &obj_va) < 0 ||
+		    hp_elf_read_ptr(e, va + REC_OFF_SYMBOL, &sym_va) < 0)
+			return hp_fail(-HP_EBADPATCH, "%s: record %zu: cannot resolve its strings",
+				       name, i);
+		r->object = "";
+		if (obj_va && hp_elf_read_str(e, obj_va, &r->object) < 0)
+			return hp_fail(-HP_EBADPATCH, "%s: record %zu: object name is not in the file",
+				       name, i);
+		if (!sym_va || hp_elf_read_str(e, sym_va, &r->symbol) < 0 || !r->symbol[0])
+			return hp_fail(-HP_EBADPATCH, "%s: record %zu: symbol name is missing", name, i);
+		if (strlen(r->symbol) > 1024 || strlen(r->object) > PATH_MAX)
+			return hp_fail(-HP_EBADPATCH, "%s: record %zu: name too long", name, i);
+		if (kind == HOTPATCH_KIND_REPLACE) {
+			const struct hp_sym *fs;
+
+			if (hp_elf_read_ptr(e, va + REC_OFF_REPLACEMENT, &r->replacement) < 0 ||
+			    !r->replacement || !in_segment(e, r->replacement, PF_X))
+				return hp_fail(-HP_EBADPATCH,
+					       "%s: the replacement for %s is not a function defined "
+					       "in the patch",
+					       name, r->symbol);
+			fs = hp_elf_func_at(e, r->replacement);
+			r->replacement_name = fs && fs->value == r->replacement ? fs->name : NULL;
+			pf->nreplace++;
+		} else if (kind == HOTPATCH_KIND_ORIGINAL || kind == HOTPATCH_KIND_SYMBOL) {
+			if (hp_elf_read_ptr(e, va + REC_OFF_SLOT, &r->slot) < 0 || !r->slot ||
+			    !in_segment(e, r->slot, PF_W))
+				return hp_fail(-HP_EBADPATCH,
+					       "%s: the pointer to fill for %s is not a writable "
+					       "variable of the patch",
+					       name, r->symbol);
+		} else if (kind == HOTPATCH_KIND_BUILD_ID) {
+			size_t l = strlen(r->symbol);
+
+			if (l < 2 || l > 128 || l % 2 || strspn(r->symbol, "0123456789abcdefABCDEF") != l)
+				return hp_fail(-HP_EBADPATCH,
+					       "%s: HOTPATCH_BUILD_ID(\"%s\", \"%s\"): not a hex build-id",
+					       name, r->object, r->symbol);
+		}
+		for (size_t j = 0; j < pf->nrec; j++)
+			if (pf->rec[j].kind == r->kind && !strcmp(pf->rec[j].symbol, r->symbol) &&
+			    !strcmp(pf->rec[j].object, r->object) && kind != HOTPATCH_KIND_ORIGINAL &&
+			    kind != HOTPATCH_KIND_SYMBOL)
+				return hp_fail(-HP_EBADPATCH, "%s: %s is named twice by %s records",
+					       name, r->symbol, hp_kind_name(kind));
+		pf->nrec++;
+	}
+	if (!pf->nreplace)
+		return hp_fail(-HP_EBADPATCH,
+			       "%s replaces nothing: add a HOTPATCH_REPLACE(function, replacement)",
+			       name);
+	return 0;
+}
+
+int hp_patchfile_parse(uint8_t *data, size_t len, const char *name, struct hp_patchfile *pf)
+{
+	struct sha256_ctx ctx;
+	int r;
+
+	memset(pf, 0, sizeof(*pf));
+	pf->elf.fd = -1;
+	pf->data = data;
+	pf->len = len;
+	pf->path = hp_strdup(name);
+	sha256_init(&ctx);
+	sha256_update(&ctx, len, data);
+	sha256_digest(&ctx, sizeof(pf->sha256), pf->sha256);
+	for (size_t i = 0; i < sizeof(pf->sha256); i++)
+		snprintf(pf->sha256_hex + 2 * i, 3, "%02x", pf->sha256[i]);
+	if (len < 4 || memcmp(data, "\177ELF", 4))
+		return hp_fail(-HP_EBADPATCH,
+			       "%s is not an ELF file: a patch is a shared object built with "
+			       "cc -shared -fPIC",
+			       name);
+	r = hp_elf_open_mem(data, len, name, &pf->elf);
+	if (r < 0)
+		return r;
+	if (pf->elf.ehdr.e_type != ET_DYN)
+		return hp_fail(-HP_EBADPATCH,
+			       "%s is not a shared object (ELF type %d): build the patch with "
+			       "cc -shared -fPIC",
+			       name, pf->elf.ehdr.e_type);
+	if (pf->elf.ehdr.e_entry && hp_elf_section(&pf->elf, ".interp", NULL))
+		return hp_fail(-HP_EBADPATCH,
+			       "%s is an executable, not a patch: build it with cc -shared -fPIC", name);
+	r = hp_elf_load_symbols(&pf->elf);
+	if (r < 0)
+		return r;
+	return parse_records(pf, name);
+}
+
+int hp_patchfile_load(const char *path, struct hp_patchfile *pf)
+{
+	_cleanup_close_ int fd = -1;
+	char abs[PATH_MAX];
+	struct stat st;
+	uint8_t *data;
+	size_t done = 0;
+
+	memset(pf, 0, sizeof(*pf));
+	pf->elf.fd = -1;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return hp_fail(errno == ENOENT ? -HP_EBADPATCH : -errno, "cannot open patch %s: %m",
+			       path);
+	if (fstat(fd, &st) < 0)
+		return hp_fail(-errno, "cannot stat patch %s: %m", path);
+	if (!S_ISREG(st.st_mode))
+		return hp_fail(-HP_EBADPATCH, "patch %s is not a regular file", path);
+	if ((uint64_t)st.st_size > MAX_PATCH_SIZE || st.st_size < 64)
+		return hp_fail(-HP_EBADPATCH, "patch %s has an implausible size (%lld bytes)", path,
+			       (long long)st.st_size);
+	data = malloc((size_t)st.st_size);
+	if (!data)
+		return hp_fail(-ENOMEM, "out of memory");
+	while (done < (size_t)st.st_size) {
+		ssize_t n = read(fd, data + done, (size_t)st.st_size - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			free(data);
+			return hp_fail(n < 0 ? -errno : -EIO, "cannot read patch %s: %s", path,
+				       n < 0 ? strerror(errno) : "file shrank while being read");
+		}
+		done += (size_t)n;
+	}
+	int r = hp_patchfile_parse(data, done, path, pf);
+	if (realpath(path, abs)) {
+		free(pf->path);
+		pf->path = hp_strdup(abs);
+	}
+	return r;
+}
+
+void hp_patchfile_free(struct hp_patchfile *pf)
+{
+	hp_elf_close(&pf->elf);
+	free(pf->rec);
+	free(pf->data);
+	free(pf->path);
+	memset(pf, 0, sizeof(*pf));
+	pf->elf.fd = -1;
+}

@@ -1,0 +1,630 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "remote.h"
+
+#include <cpuid.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#include "memory.h"
+#include "modules.h"
+#include "stackcheck.h"
+#include "target.h"
+#include "util.h"
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+#ifndef MFD_CLOEXEC
+#define MFD_CLOEXEC 1u
+#endif
+
+/* kernel-internal restart codes, seen in rax at a stop inside a syscall */
+#define ERESTARTSYS 512
+#define ERESTARTNOINTR 513
+#define ERESTARTNOHAND 514
+#define ERESTART_RESTARTBLOCK 516
+
+/* Room the stub and a dlopen need on the thread's stack, beyond XSAVE. */
+#define STACK_NEED (96u << 10)
+
+extern const uint8_t hp_stub_code[], hp_stub_code_end[];
+
+/* C library functions that hold the malloc or loader locks. */
+static const char *const deny_names[] = {
+	"malloc", "free", "calloc", "realloc", "reallocarray", "memalign", "posix_memalign",
+	"aligned_alloc", "valloc", "pvalloc", "malloc_trim", "malloc_stats", "malloc_info",
+	"mallinfo", "mallinfo2", "mallopt", "malloc_usable_size", "cfree", "__libc_malloc",
+	"__libc_free", "__libc_calloc", "__libc_realloc", "__libc_memalign", "fork", "_Fork",
+	"vfork", "pthread_create", "pthread_exit", "exit", "__cxa_finalize", "dlopen", "dlclose",
+	"dlsym", "dlvsym", "dlmopen", "dladdr", "dladdr1", "dlinfo", "dlerror",
+	"dl_iterate_phdr", "__libc_dlopen_mode", "__libc_dlsym", "__libc_dlclose",
+	"__libc_dlvsym", "_dl_find_object", "__tls_get_addr",
+};
+
+static unsigned xsave_size(void)
+{
+	unsigned a, b, c, d;
+
+	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) /* OSXSAVE */
+		return 0;
+	__cpuid_count(0xd, 0, a, b, c, d);
+	return (b + 63) & ~63u;
+}
+
+uint64_t hp_remote_libc_sym(struct hp_remote *rc, const char *name)
+{
+	struct hp_object *libc = hp_modules_libc(rc->m);
+	const struct hp_sym *s;
+	struct hp_elf *e;
+
+	if (!libc || hp_object_elf(rc->t, libc, &e) < 0)
+		return 0;
+	/* the dynamic symbols: exported, with versions resolved */
+	for (size_t i = 0, n = hp_elf_lookup(e, name, &s); i < n; i++)
+		if (s[i].type == STT_FUNC || s[i].type == STT_GNU_IFUNC)
+			return libc->bias + s[i].value;
+	return 0;
+}
+
+static int add_deny(struct hp_remote *rc, uint64_t lo, uint64_t hi, const char *what)
+{
+	size_t cap = rc->ndeny;
+
+	if (rc->ndeny == 0 || (rc->ndeny & (rc->ndeny - 1)) == 0) {
+		struct hp_deny *d = realloc(rc->deny, (cap ? cap * 2 : 8) * sizeof(*d));
+
+		if (!d)
+			return -ENOMEM;
+		rc->deny = d;
+	}
+	rc->deny[rc->ndeny++] = (struct hp_deny){lo, hi, what};
+	return 0;
+}
+
+/* The unused tail of the C library's executable segment. */
+static int find_stub_room(struct hp_remote *rc, struct hp_object *o, struct hp_elf *e)
+{
+	for (size_t i = 0; i < e->phnum; i++) {
+		const GElf_Phdr *p = &e->phdr[i];
+		uint64_t end, start, limit;
+		const struct hp_mapping *mp;
+		uint8_t cur[HP_STUB_REQ_OFF];
+		size_t code_len = (size_t)(hp_stub_code_end - hp_stub_code);
+
+		if (p->p_type != PT_LOAD || !(p->p_flags & PF_X))
+			continue;
+		end = o->bias + p->p_vaddr + p->p_filesz;
+		start = (end + 63) & ~63ull;
+		limit = (end + 4095) & ~4095ull;
+		if (start + HP_STUB_SIZE > limit)
+			continue;
+		mp = hp_maps_find(&rc->m->maps, start);
+		if (!mp || !(mp->prot & HP_PROT_X) || mp->end < start + HP_STUB_SIZE)
+			continue;
+		/* Zeroes, or our own code from an earlier run: anything else is
+		 * someone's, and we keep out. */
+		if (hp_mem_read(rc->t, start, cur, sizeof(cur)) < 0)
+			continue;
+		bool zero = true;
+		for (size_t k = 0; k < sizeof(cur); k++)
+			if (cur[k])
+				zero = false;
+		if (!zero && memcmp(cur, hp_stub_code, code_len))
+			continue;
+		rc->stub = start;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+int hp_remote_init(struct hp_remote *rc, struct hp_target *t, struct hp_modules *m)
+{
+	struct hp_object *libc;
+	struct hp_elf *e;
+	int r;
+
+	memset(rc, 0, sizeof(*rc));
+	rc->t = t;
+	rc->m = m;
+	rc->xsave_size = xsave_size();
+	if (!rc->xsave_size)
+		return hp_fail(-HP_EUNSUPPORTED, "this CPU has no XSAVE: hotpatch cannot save the "
+						 "target's vector registers around a call");
+	libc = hp_modules_libc(m);
+	if (!libc)
+		return hp_fail(-HP_EUNSUPPORTED,
+			       "pid %d (%s) has no C library mapped (statically linked?): hotpatch "
+			       "loads patches with the target's dlopen and needs glibc's libc.so.6",
+			       t->pid, t->comm);
+	r = hp_object_elf(t, libc, &e);
+	if (r < 0)
+		return hp_fail_prefix(r, "cannot read the target's C library: ");
+	rc->fn_dlopen = hp_remote_libc_sym(rc, "dlopen");
+	rc->fn_dlerror = hp_remote_libc_sym(rc, "dlerror");
+	rc->fn_dlclose = hp_remote_libc_sym(rc, "dlclose");
+	if (!rc->fn_dlopen || !rc->fn_dlerror || !rc->fn_dlclose)
+		return hp_fail(-HP_EUNSUPPORTED,
+			       "the target's C library (%s) does not export dlopen: glibc 2.34 "
+			       "or later is needed",
+			       libc->path);
+	if (find_stub_room(rc, libc, e) < 0)
+		return hp_fail(-HP_EUNSUPPORTED,
+			       "no room for hotpatch's helper code after the text of %s in pid %d",
+			       libc->path, t->pid);
+	for (size_t i = 0; i < HP_ARRAY_SIZE(deny_names); i++) {
+		const struct hp_sym *s;
+		size_t n = hp_elf_lookup(e, deny_names[i], &s);
+
+		for (size_t k = 0; k < n; k++)
+			if ((s[k].type == STT_FUNC || s[k].type == STT_GNU_IFUNC) && s[k].size &&
+			    add_deny(rc, libc->bias + s[k].value, libc->bias + s[k].value + s[k].size,
+				     deny_names[i]) < 0)
+				return hp_fail(-ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < m->n; i++)
+		if (!strncmp(hp_basename(m->obj[i].path), "ld-linux", 8) ||
+		    !strncmp(hp_basename(m->obj[i].path), "ld-2.", 5))
+			if (add_deny(rc, m->obj[i].lo, m->obj[i].hi, "the dynamic loader") < 0)
+				return hp_fail(-ENOMEM, "out of memory");
+	if (add_deny(rc, rc->stub, rc->stub + HP_STUB_SIZE, "hotpatch's helper") < 0)
+		return hp_fail(-ENOMEM, "out of memory");
+	r = hp_unwinder_new(&rc->unw);
+	if (r < 0)
+		return r;
+	/* An existing control mapping, made by an earlier run. */
+	for (size_t i = 0; i < m->maps.n; i++) {
+		const struct hp_mapping *mp = &m->maps.m[i];
+		struct hp_ctl_hdr hdr;
+
+		if (!mp->path || strcmp(mp->path, "/memfd:" HP_CTL_NAME))
+			continue;
+		rc->ctl = mp->start;
+		if (hp_ctl_read(rc, &hdr) == 0 && hdr.self == mp->start) {
+			rc->seq = hdr.last_seq;
+			break;
+		}
+		rc->ctl = 0;
+	}
+	hp_error_clear();
+	return 0;
+}
+
+void hp_remote_free(struct hp_remote *rc)
+{
+	hp_unwinder_free(rc->unw);
+	free(rc->deny);
+	memset(rc, 0, sizeof(*rc));
+}
+
+int hp_ctl_read(struct hp_remote *rc, struct hp_ctl_hdr *hdr)
+{
+	int r;
+
+	if (!rc->ctl)
+		return -ENOENT;
+	r = hp_mem_read(rc->t, rc->ctl + HP_CTL_HDR_OFF, hdr, sizeof(*hdr));
+	if (r < 0)
+		return r;
+	if (memcmp(hdr->magic, "HOTPATCH", 8) || hdr->version != 1)
+		return hp_fail(-HP_ECORRUPT, "the control mapping at 0x%llx in pid %d has a bad header",
+			       (unsigned long long)rc->ctl, rc->t->pid);
+	return 0;
+}
+
+int hp_ctl_write(struct hp_remote *rc, const struct hp_ctl_hdr *hdr)
+{
+	return hp_mem_write(rc->t, rc->ctl + HP_CTL_HDR_OFF, hdr, sizeof(*hdr));
+}
+
+uint64_t hp_remote_str(const struct hp_remote *rc, size_t off)
+{
+	return rc->stub + HP_STUB_REQ_OFF + HP_REQ_STRINGS + off;
+}
+
+int hp_remote_read_str(struct hp_remote *rc, uint64_t addr, char *buf, size_t bufsz)
+{
+	size_t got = 0;
+
+	while (got + 1 < bufsz) {
+		size_t chunk = HP_MIN(bufsz - 1 - got, 64 - ((addr + got) & 63));
+		int r = hp_mem_read(rc->t, addr + got, buf + got, chunk);
+
+		if (r < 0)
+			return r;
+		if (memchr(buf + got, 0, chunk))
+			return 0;
+		got += chunk;
+	}
+	buf[bufsz - 1] = 0;
+	return 0;
+}
+
+static const struct hp_deny *deny_at(const struct hp_remote *rc, uint64_t ip)
+{
+	for (size_t i = 0; i < rc->ndeny; i++)
+		if (ip >= rc->deny[i].lo && ip < rc->deny[i].hi)
+			return &rc->deny[i];
+	return NULL;
+}
+
+/* Is this stopped thread a place where dlopen cannot deadlock? */
+static bool thread_is_safe(struct hp_remote *rc, struct hp_thread *th)
+{
+	const struct hp_mapping *sm;
+	struct hp_stack st;
+	uint64_t need = STACK_NEED + rc->xsave_size;
+	long ax = (long)th->regs.rax;
+
+	if ((long)th->regs.orig_rax >= 0 && ax == -ERESTART_RESTARTBLOCK) {
+		/* Its restart depends on kernel state our calls could replace. */
+		snprintf(rc->busy_reason, sizeof(rc->busy_reason),
+			 "thread %d is in a restartable sleep", th->tid);
+		return false;
+	}
+	sm = hp_maps_find(&rc->m->maps, th->regs.rsp);
+	if (!sm || (!(sm->path && !strcmp(sm->path, "[stack]")) && th->regs.rsp - sm->start < need)) {
+		snprintf(rc->busy_reason, sizeof(rc->busy_reason),
+			 "thread %d has less than %llu KiB of stack left", th->tid,
+			 (unsigned long long)(need >> 10));
+		return false;
+	}
+	if (hp_stack_walk(rc->unw, th->tid, &st) < 0 || st.n == 0) {
+		snprintf(rc->busy_reason, sizeof(rc->busy_reason), "thread %d: stack walk failed",
+			 th->tid);
+		return false;
+	}
+	for (size_t i = 0; i < st.n; i++) {
+		/* return addresses point after the call: look one byte back */
+		uint64_t ip = i ? st.ip[i] - 1 : st.ip[i];
+		const struct hp_deny *d = deny_at(rc, ip);
+
+		if (d) {
+			snprintf(rc->busy_reason, sizeof(rc->busy_reason),
+				 "thread %d is inside %s (frame #%zu)", th->tid, d->what, i);
+			return false;
+		}
+	}
+	if (!st.complete && st.n < 2) {
+		snprintf(rc->busy_reason, sizeof(rc->busy_reason),
+			 "thread %d: its stack cannot be walked (no unwind information)", th->tid);
+		return false;
+	}
+	return true;
+}
+
+/* The registers as the kernel would leave them on resume, with no signal:
+ * an interrupted syscall is set up to restart. */
+static void continuation(struct user_regs_struct *r)
+{
+	if ((long)r->orig_rax >= 0) {
+		long ax = (long)r->rax;
+
+		if (ax == -ERESTARTSYS || ax == -ERESTARTNOINTR || ax == -ERESTARTNOHAND) {
+			r->rax = r->orig_rax;
+			r->rip -= 2;
+		}
+	}
+	r->orig_rax = (uint64_t)-1;
+}
+
+static bool in_stub(const struct hp_remote *rc, uint64_t ip)
+{
+	return ip >= rc->stub && ip < rc->stub + HP_STUB_SIZE;
+}
+
+/* Stops one thread at a safe point; returns it seized and stopped. */
+static int pick_thread(struct hp_remote *rc, uint64_t deadline, struct hp_thread **ret)
+{
+	struct hp_target *t = rc->t;
+	unsigned delay = 200;
+
+	rc->busy_reason[0] = 0;
+	for (int round = 0;; round++) {
+		bool all_job_stopped = true;
+		int r = hp_target_scan_threads(t, NULL);
+
+		if (r < 0)
+			return r;
+		/* the thread used last, then the main thread, then the rest */
+		for (size_t pass = 0; pass < 3; pass++)
+			for (size_t i = 0; i < t->n; i++) {
+				struct hp_thread *th = &t->th[i];
+				bool want = pass == 0 ? th->tid == rc->tid
+					  : pass == 1 ? th->tid == t->pid && th->tid != rc->tid
+						      : th->tid != t->pid && th->tid != rc->tid;
+
+				if (!want || th->gone)
+					continue;
+				r = hp_thread_seize(t, th);
+				if (r < 0)
+					return r;
+				if (th->gone)
+					continue;
+				r = hp_thread_stop(t, th, deadline);
+				if (r < 0)
+					return r;
+				if (th->gone)
+					continue;
+				if (!th->group_stop)
+					all_job_stopped = false;
+				if (th->nheld || th->group_stop) {
+					/* a signal of its own is due: let it have it first */
+					if (th->group_stop)
+						snprintf(rc->busy_reason, sizeof(rc->busy_reason),
+							 "thread %d is stopped by job control", th->tid);
+					hp_thread_detach(t, th);
+					continue;
+				}
+				r = hp_thread_getregs(t, th);
+				if (r < 0)
+					return r;
+				if (in_stub(rc, th->regs.rip)) {
+					snprintf(rc->busy_reason, sizeof(rc->busy_reason),
+						 "thread %d is still leaving hotpatch's helper", th->tid);
+					hp_thread_detach(t, th);
+					continue;
+				}
+				if (!thread_is_safe(rc, th)) {
+					hp_thread_detach(t, th);
+					continue;
+				}
+				rc->tid = th->tid;
+				*ret = th;
+				return 0;
+			}
+		if (all_job_stopped)
+			return hp_fail(-HP_EBUSY,
+				       "pid %d (%s) is stopped by job control (SIGSTOP): continue it "
+				       "(kill -CONT %d) so that it can load the patch",
+				       t->pid, t->comm, t->pid);
+		if (hp_now_ns() >= deadline)
+			return hp_fail(-HP_EBUSY,
+				       "no thread of pid %d (%s) reached a point where loading code "
+				       "is safe (outside malloc and the dynamic loader) in time; "
+				       "last: %s",
+				       t->pid, t->comm, rc->busy_reason[0] ? rc->busy_reason : "?");
+		hp_sleep_us(delay);
+		if (delay < 20000)
+			delay *= 2;
+	}
+}
+
+/* Makes sure the thread that ran the previous call has left the stub
+ * before its request area is rewritten. */
+static int previous_call_left(struct hp_remote *rc, uint64_t deadline)
+{
+	struct hp_ctl_hdr hdr;
+	struct hp_thread *th;
+	struct hp_target *t = rc->t;
+
+	if (!rc->ctl || hp_ctl_read(rc, &hdr) < 0 || !hdr.last_tid || (pid_t)hdr.last_tid == rc->tid)
+		return 0;
+	hp_target_scan_threads(t, NULL);
+	th = hp_target_find(t, (pid_t)hdr.last_tid);
+	if (!th)
+		return 0; /* gone */
+	for (;;) {
+		int r = hp_thread_seize(t, th);
+
+		if (r < 0)
+			return r;
+		if (th->gone)
+			return 0;
+		r = hp_thread_stop(t, th, deadline);
+		if (r < 0)
+			return r;
+		if (th->gone)
+			return 0;
+		r = hp_thread_getregs(t, th);
+		if (r < 0)
+			return r;
+		bool inside = in_stub(rc, th->regs.rip);
+		hp_thread_detach(t, th);
+		if (!inside)
+			return 0;
+		if (hp_now_ns() >= deadline)
+			return hp_fail(-HP_EBUSY,
+				       "thread %d of pid %d is still running hotpatch's helper from an "
+				       "earlier call; try again later",
+				       th->tid, t->pid);
+		hp_sleep_us(1000);
+	}
+}
+
+static bool thread_alive(pid_t pid, pid_t tid)
+{
+	return syscall(SYS_tgkill, pid, tid, 0) == 0;
+}
+
+int hp_remote_call(struct hp_remote *rc, const struct hp_rop *ops, size_t nops, const void *strings,
+		   size_t slen, uint64_t *ret, uint64_t deadline, const char *what)
+{
+	uint8_t req[HP_STUB_SIZE - HP_STUB_REQ_OFF];
+	uint64_t result_addr = rc->ctl ? rc->ctl + HP_CTL_RESULT_OFF : 0, t0 = hp_now_ns();
+	uint64_t v, seq;
+	struct hp_thread *th = NULL;
+	struct hp_target *t = rc->t;
+	unsigned delay = 20;
+	bool rewound;
+	int r;
+
+	if (nops > HP_STUB_MAX_OPS || slen > HP_REQ_STRINGS_LEN)
+		return hp_fail(-EINVAL, "internal: remote call too large");
+	if (rc->outstanding)
+		return hp_fail(-HP_EBUSY, "an earlier call in pid %d has not finished", t->pid);
+	r = previous_call_left(rc, deadline);
+	if (r < 0)
+		return r;
+	r = pick_thread(rc, deadline, &th);
+	if (r < 0)
+		return r;
+
+	seq = ++rc->seq;
+	memset(req, 0, sizeof(req));
+	v = HP_STUB_MAGIC;
+	memcpy(req + HP_REQ_MAGIC, &v, 8);
+	memcpy(req + HP_REQ_RESULT, &result_addr, 8);
+	memcpy(req + HP_REQ_SEQ, &seq, 8);
+	v = rc->xsave_size;
+	memcpy(req + HP_REQ_XSAVE, &v, 8);
+	v = nops;
+	memcpy(req + HP_REQ_NOPS, &v, 8);
+	for (size_t i = 0; i < nops; i++) {
+		uint8_t *o = req + HP_REQ_OPS + i * HP_STUB_OP_SIZE;
+
+		memcpy(o + HP_OP_FN, &ops[i].fn, 8);
+		memcpy(o + HP_OP_NR, &ops[i].nr, 8);
+		memcpy(o + HP_OP_ARGS, ops[i].args, 48);
+		memcpy(o + HP_OP_FLAGS, &ops[i].flags, 8);
+	}
+	if (slen)
+		memcpy(req + HP_REQ_STRINGS, strings, slen);
+
+	/* Undo an EINTR our stop caused, then apply the kernel's restart
+	 * rule: the stub returns to exactly where the thread would go. */
+	r = hp_thread_undo_eintr(t, th, &rewound);
+	if (r < 0)
+		goto fail_detach;
+	struct user_regs_struct cont = th->regs;
+	continuation(&cont);
+	memcpy(req + HP_REQ_CONT, &cont.rip, 8);
+
+	if (!rc->stub_written) {
+		r = hp_mem_write(t, rc->stub, hp_stub_code, (size_t)(hp_stub_code_end - hp_stub_code));
+		if (r < 0)
+			goto fail_detach;
+		rc->stub_written = true;
+	}
+	r = hp_mem_write(t, rc->stub + HP_STUB_REQ_OFF, req, sizeof(req));
+	if (r < 0)
+		goto fail_detach;
+	if (rc->ctl) {
+		struct hp_ctl_hdr hdr;
+
+		if (hp_ctl_read(rc, &hdr) == 0) {
+			hdr.last_tid = (uint64_t)th->tid;
+			hdr.last_seq = seq;
+			hdr.stub = rc->stub;
+			hp_ctl_write(rc, &hdr);
+		}
+		/* a stale result must not look like ours */
+		v = 0;
+		hp_mem_write(t, result_addr + HP_RES_DONE, &v, 8);
+	}
+	/* From here the thread is on its own: it runs the stub and returns. */
+	cont.rip = rc->stub;
+	th->regs = cont;
+	th->regs_dirty = true;
+	r = hp_thread_detach(t, th);
+	if (r < 0)
+		return hp_fail_prefix(r, "cannot start %s in thread %d: ", what, th->tid);
+
+	for (;;) {
+		uint64_t res[HP_RES_SIZE / 8];
+		uint64_t area = rc->ctl ? rc->ctl + HP_CTL_RESULT_OFF : 0;
+
+		if (area && hp_mem_read(t, area, res, sizeof(res)) == 0 && res[0] == seq) {
+			for (size_t i = 0; i < nops; i++)
+				ret[i] = i < res[1] ? res[2 + i] : 0;
+			break;
+		}
+		if (!area) {
+			/* The bootstrap call makes the area; find it by name. */
+			struct hp_maps mp;
+
+			if (hp_maps_read(t->pid, &mp) == 0) {
+				for (size_t i = 0; i < mp.n; i++)
+					if (mp.m[i].path && !strcmp(mp.m[i].path, "/memfd:" HP_CTL_NAME) &&
+					    hp_mem_read(t, mp.m[i].start, res, sizeof(res)) == 0 &&
+					    res[0] == seq) {
+						rc->ctl = mp.m[i].start;
+						break;
+					}
+				hp_maps_free(&mp);
+			}
+			hp_error_clear();
+			if (rc->ctl)
+				continue;
+		}
+		if (!thread_alive(t->pid, th->tid))
+			return hp_fail(-ESRCH, "pid %d exited while running %s", t->pid, what);
+		if (hp_now_ns() >= deadline) {
+			rc->outstanding = true;
+			return hp_fail(-HP_ETIMEOUT,
+				       "%s in thread %d of pid %d did not finish in time; the thread "
+				       "returns to its own work by itself when it does. Nothing was "
+				       "patched",
+				       what, th->tid, t->pid);
+		}
+		hp_sleep_us(delay);
+		if (delay < 2000)
+			delay += delay / 2;
+	}
+	rc->call_ns += hp_now_ns() - t0;
+	rc->calls++;
+	return 0;
+
+fail_detach:
+	th->regs_dirty = false;
+	hp_thread_detach(t, th);
+	return r;
+}
+
+int hp_remote_ensure_ctl(struct hp_remote *rc, uint64_t deadline)
+{
+	struct hp_object *libc = hp_modules_libc(rc->m);
+	struct hp_ctl_hdr hdr = {0};
+	uint64_t addr, ret[4];
+	struct hp_rop ops[4];
+	int r;
+
+	if (rc->ctl)
+		return 0;
+	addr = hp_maps_find_gap(&rc->m->maps, libc->lo, libc->hi, HP_CTL_SIZE, 1ull << 40);
+	if (!addr)
+		return hp_fail(-ENOMEM, "no free address range for hotpatch's control mapping in pid %d",
+			       rc->t->pid);
+	memset(ops, 0, sizeof(ops));
+	ops[0] = (struct hp_rop){.nr = SYS_memfd_create,
+				 .args = {hp_remote_str(rc, 0), MFD_CLOEXEC},
+				 .flags = HP_OPF_ABORT_IF_ERR};
+	ops[1] = (struct hp_rop){.nr = SYS_ftruncate,
+				 .args = {0, HP_CTL_SIZE},
+				 .flags = HP_OPF_ABORT_IF_ERR | HP_OPF_ARG_FROM(0, 0)};
+	ops[2] = (struct hp_rop){.nr = SYS_mmap,
+				 .args = {addr, HP_CTL_SIZE, PROT_READ | PROT_WRITE,
+					  MAP_PRIVATE | MAP_FIXED_NOREPLACE, 0, 0},
+				 .flags = HP_OPF_ABORT_IF_ERR | HP_OPF_SET_RESULT | HP_OPF_ARG_FROM(4, 0)};
+	ops[3] = (struct hp_rop){.nr = SYS_close, .args = {0}, .flags = HP_OPF_ALWAYS | HP_OPF_ARG_FROM(0, 0)};
+	r = hp_remote_call(rc, ops, 4, HP_CTL_NAME, sizeof(HP_CTL_NAME), ret,
+			   HP_MIN(deadline, hp_now_ns() + 3000000000ull), "creating hotpatch's control mapping");
+	if (r == -HP_ETIMEOUT && !rc->ctl) {
+		rc->outstanding = false; /* the thread left: nothing was made */
+		return hp_fail(-HP_EUNSUPPORTED,
+			       "pid %d could not create hotpatch's control mapping (memfd_create, "
+			       "ftruncate or mmap failed in the target: a seccomp filter or a "
+			       "resource limit?)",
+			       rc->t->pid);
+	}
+	if (r < 0)
+		return r;
+	if (ret[2] != addr) {
+		rc->ctl = 0;
+		return hp_fail(-ENOMEM, "pid %d mapped hotpatch's control area at the wrong place",
+			       rc->t->pid);
+	}
+	rc->ctl = addr;
+	memcpy(hdr.magic, "HOTPATCH", 8);
+	hdr.version = 1;
+	hdr.size = HP_CTL_SIZE;
+	hdr.self = addr;
+	hdr.owner_pid = (uint64_t)rc->t->pid;
+	hdr.last_tid = (uint64_t)rc->tid;
+	hdr.last_seq = rc->seq;
+	hdr.stub = rc->stub;
+	hdr.next_patch_id = 1;
+	return hp_ctl_write(rc, &hdr);
+}

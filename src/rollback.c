@@ -1,0 +1,402 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * rollback: check (stacking, bytes against the record and the file on
+ * disk), flip back once no thread is inside the patch (window first, then
+ * pad), drop the record, unload.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "memory.h"
+#include "patch.h"
+#include "patchfile.h"
+#include "session.h"
+#include "stackcheck.h"
+#include "util.h"
+
+struct active_ctx {
+	struct hp_session *s;
+	const struct hp_reg_patch *p;
+	pid_t *busy; /* threads found inside the patch */
+	size_t nbusy;
+	char reason[512];
+};
+
+static bool in_patch(const struct hp_reg_patch *p, uint64_t ip)
+{
+	if (p->text.len && ip >= p->text.addr && ip < p->text.addr + p->text.len)
+		return true;
+	for (size_t i = 0; i < p->ntramps; i++)
+		if (ip >= p->tramps[i].addr && ip < p->tramps[i].addr + p->tramps[i].len)
+			return true;
+	return false;
+}
+
+static void frame_name(struct hp_session *s, uint64_t ip, char *out, size_t outsz)
+{
+	struct hp_object *o = hp_modules_at(&s->m, ip);
+	const struct hp_sym *sym = NULL;
+	struct hp_elf *e;
+
+	if (o && hp_object_elf(&s->t, o, &e) == 0)
+		sym = hp_elf_func_at(e, ip - o->bias);
+	hp_error_clear();
+	if (sym)
+		snprintf(out, outsz, "%s+0x%llx", sym->name,
+			 (unsigned long long)(ip - o->bias - sym->value));
+	else
+		snprintf(out, outsz, "0x%llx (a trampoline)", (unsigned long long)ip);
+}
+
+/*
+ * Cheap first look: every frame of a thread keeps its return address on the
+ * thread's stack, so a stack with no word pointing into the patch has no
+ * patch frame.  Only a thread with such a word gets a full libunwind walk
+ * (the word may be a stale value, not a frame).
+ */
+static bool may_be_inside(struct hp_session *s, const struct hp_reg_patch *p, struct hp_thread *th)
+{
+	const struct hp_mapping *mp;
+	uint64_t lo, hi, words[512];
+
+	if (hp_thread_getregs(&s->t, th) < 0)
+		return true;
+	if (in_patch(p, th->regs.rip))
+		return true;
+	mp = hp_maps_find(&s->m.maps, th->regs.rsp);
+	if (!mp)
+		return true; /* a stack made after we looked: walk it */
+	lo = th->regs.rsp & ~7ull;
+	hi = mp->end;
+	if (hi - lo > (4u << 20))
+		return true;
+	for (uint64_t a = lo; a < hi; a += sizeof(words)) {
+		size_t n = (size_t)HP_MIN((uint64_t)sizeof(words), hi - a);
+
+		if (hp_mem_read(&s->t, a, words, n) < 0)
+			return true;
+		for (size_t i = 0; i < n / 8; i++)
+			if (in_patch(p, words[i]))
+				return true;
+	}
+	return false;
+}
+
+/* Is this stopped thread running patch code?  Says where, in c->reason. */
+static int thread_inside(struct active_ctx *c, struct hp_thread *th, bool *ret)
+{
+	struct hp_stack st;
+
+	*ret = false;
+	if (!may_be_inside(c->s, c->p, th))
+		return 0;
+	if (hp_stack_walk(c->s->rc.unw, th->tid, &st) < 0)
+		return hp_err.code;
+	for (size_t f = 0; f < st.n; f++) {
+		uint64_t ip = f ? st.ip[f] - 1 : st.ip[f];
+		char name[256];
+
+		if (!in_patch(c->p, ip))
+			continue;
+		frame_name(c->s, ip, name, sizeof(name));
+		snprintf(c->reason, sizeof(c->reason), "thread %d is running patch code (frame #%zu: %s)",
+			 th->tid, f, name);
+		*ret = true;
+		return 0;
+	}
+	return 0;
+}
+
+/* With every thread stopped, right after the bytes went back: which
+ * threads are still inside the patch?  No other thread can enter it now. */
+static int activeness(void *vctx, struct hp_target *t)
+{
+	struct active_ctx *c = vctx;
+
+	c->nbusy = 0;
+	free(c->busy);
+	c->busy = calloc(t->n ? t->n : 1, sizeof(*c->busy));
+	if (!c->busy)
+		return hp_fail(-ENOMEM, "out of memory");
+	for (size_t i = 0; i < t->n; i++) {
+		struct hp_thread *th = &t->th[i];
+		if (!th->stopped || th->gone)
+			continue;
+		/* only the cheap look here, in the pause; drain() walks them */
+		if (may_be_inside(c->s, c->p, th))
+			c->busy[c->nbusy++] = th->tid;
+	}
+	return c->nbusy ? -EAGAIN : 0;
+}
+
+/* Waits for the threads found inside to leave, stopping one at a time. */
+static int drain(struct active_ctx *c, uint64_t deadline)
+{
+	struct hp_target *t = &c->s->t;
+
+	for (bool first = true; c->nbusy; first = false) {
+		pid_t tid = c->busy[c->nbusy - 1];
+		struct hp_thread *th;
+		bool inside = false;
+		int r;
+
+		if (!first)
+			hp_thread_wait_ran(t->pid, tid, 20000);
+		hp_target_scan_threads(t, NULL);
+		th = hp_target_find(t, tid);
+		if (!th) {
+			c->nbusy--;
+			continue;
+		}
+		r = hp_thread_seize(t, th);
+		if (r == 0 && !th->gone)
+			r = hp_thread_stop(t, th, deadline);
+		if (r == 0 && !th->gone)
+			r = thread_inside(c, th, &inside);
+		hp_thread_detach(t, th);
+		if (r < 0)
+			return r;
+		if (!inside || th->gone) {
+			c->nbusy--;
+			continue;
+		}
+		if (hp_now_ns() >= deadline)
+			return -HP_ETIMEOUT;
+	}
+	return 0;
+}
+
+static int check_bytes(struct hp_session *s, const struct hp_reg_patch *p, size_t idx, bool force)
+{
+	for (size_t k = 0; k < p->nfuncs; k++) {
+		const struct hp_reg_func *f = &p->funcs[k];
+		uint8_t pad[HP_PAD_LEN], win[HP_WIN_LEN];
+		bool ok_pad, ok_win, bottom = true;
+		int r;
+
+		if ((r = hp_mem_read(&s->t, f->pad, pad, HP_PAD_LEN)) < 0 ||
+		    (r = hp_mem_read(&s->t, f->window, win, HP_WIN_LEN)) < 0)
+			return r;
+		ok_pad = !memcmp(pad, f->new_pad, HP_PAD_LEN) ||
+			 (p->state != HP_REG_APPLIED && !memcmp(pad, f->old_pad, HP_PAD_LEN));
+		ok_win = !memcmp(win, f->new_win, HP_WIN_LEN) ||
+			 (p->state != HP_REG_APPLIED && !memcmp(win, f->old_win, HP_WIN_LEN));
+		if (!(ok_pad && ok_win) && !force) {
+			char have[64], want[64], b[HP_PAD_LEN + HP_WIN_LEN];
+
+			memcpy(b, pad, HP_PAD_LEN);
+			memcpy(b + HP_PAD_LEN, win, HP_WIN_LEN);
+			hp_hex(have, sizeof(have), (uint8_t *)b, sizeof(b));
+			memcpy(b, f->new_pad, HP_PAD_LEN);
+			memcpy(b + HP_PAD_LEN, f->new_win, HP_WIN_LEN);
+			hp_hex(want, sizeof(want), (uint8_t *)b, sizeof(b));
+			return hp_fail(-HP_EMISMATCH,
+				       "%s in pid %d no longer holds what hotpatch wrote (pad and window: "
+				       "%s, recorded: %s): a debugger or another tool changed it. Nothing "
+				       "was written; --force puts the recorded original back anyway",
+				       f->symbol, s->t.pid, have, want);
+		}
+		/* The bottom patch of a function knows its original bytes: they
+		 * must be the ones in the file the process runs. */
+		for (size_t j = 0; j < idx; j++)
+			for (size_t q = 0; q < s->reg.p[j].nfuncs; q++)
+				if (s->reg.p[j].funcs[q].entry == f->entry)
+					bottom = false;
+		if (!bottom)
+			continue;
+		struct hp_object *o = hp_modules_at(&s->m, f->entry);
+		const uint8_t *fpad, *fwin;
+		struct hp_elf *e;
+
+		if (!o || hp_object_elf(&s->t, o, &e) < 0 ||
+		    hp_elf_vaddr_bytes(e, f->pad - o->bias, &fpad, HP_PAD_LEN) < 0 ||
+		    hp_elf_vaddr_bytes(e, f->window - o->bias, &fwin, HP_WIN_LEN) < 0) {
+			hp_error_clear();
+			hp_note("could not compare the original bytes of %s with its file on disk", f->symbol);
+			continue;
+		}
+		if ((memcmp(fpad, f->old_pad, HP_PAD_LEN) || memcmp(fwin, f->old_win, HP_WIN_LEN)) &&
+		    !force)
+			return hp_fail(-HP_EMISMATCH,
+				       "the original bytes recorded for %s differ from %s on disk; the "
+				       "record may be damaged. Nothing was written; --force restores the "
+				       "recorded bytes anyway",
+				       f->symbol, o->path);
+	}
+	return 0;
+}
+
+static int rollback_one(struct hp_session *s, size_t idx, const struct hp_options *o,
+			struct hp_report *rep)
+{
+	struct hp_reg_patch *p = &s->reg.p[idx];
+	struct hp_write *w = calloc(2 * p->nfuncs + 1, sizeof(*w));
+	struct hp_range *forbid = calloc(2 * p->nfuncs + 1, sizeof(*forbid));
+	struct active_ctx ctx = {.s = s, .p = p};
+	struct hp_patch_report *pr;
+	size_t nw = 0, nf = 0;
+	int r;
+
+	if (!w || !forbid) {
+		r = hp_fail(-ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t j = idx + 1; j < s->reg.n; j++)
+		for (size_t k = 0; k < p->nfuncs; k++)
+			for (size_t q = 0; q < s->reg.p[j].nfuncs; q++)
+				if (s->reg.p[j].funcs[q].entry == p->funcs[k].entry) {
+					r = hp_fail(-HP_ESTACKED,
+						    "%s cannot be rolled back in pid %d: %s (id %u) lies on "
+						    "top of it for %s; roll that back first, or use --all",
+						    p->path, s->t.pid, s->reg.p[j].path, s->reg.p[j].id,
+						    p->funcs[k].symbol);
+					goto out;
+				}
+	r = check_bytes(s, p, idx, o->force);
+	if (r < 0)
+		goto out;
+	for (size_t k = 0; k < p->nfuncs; k++) {
+		const struct hp_reg_func *f = &p->funcs[k];
+		uint8_t pad[HP_PAD_LEN], win[HP_WIN_LEN];
+
+		hp_mem_read(&s->t, f->pad, pad, HP_PAD_LEN);
+		hp_mem_read(&s->t, f->window, win, HP_WIN_LEN);
+		if (memcmp(win, f->old_win, HP_WIN_LEN)) {
+			w[nw] = (struct hp_write){.addr = f->window, .len = HP_WIN_LEN, .phase = 0};
+			memcpy(w[nw].old, win, HP_WIN_LEN);
+			memcpy(w[nw++].new, f->old_win, HP_WIN_LEN);
+		}
+		if (memcmp(pad, f->old_pad, HP_PAD_LEN)) {
+			w[nw] = (struct hp_write){.addr = f->pad, .len = HP_PAD_LEN, .phase = 1};
+			memcpy(w[nw].old, pad, HP_PAD_LEN);
+			memcpy(w[nw++].new, f->old_pad, HP_PAD_LEN);
+		}
+		forbid[nf++] = (struct hp_range){f->window + 1, f->window + HP_MAX(f->window_len, HP_WIN_LEN), f->symbol};
+		forbid[nf++] = (struct hp_range){f->pad + 1, f->pad + HP_PAD_LEN, f->symbol};
+	}
+	if (o->dry_run) {
+		hp_report_patch(rep, p, "would-roll-back");
+		goto out;
+	}
+	/*
+	 * Window first, then pad, in one stop: from then on no call enters the
+	 * patch.  Unloading it waits until no thread is still inside it; if
+	 * one stays inside past --timeout the bytes go back to the patch's, so
+	 * that a refusal leaves the target as it was.  With --keep-loaded the
+	 * code stays, and threads may stay in it.
+	 */
+	r = hp_flip(&s->t, w, nw, forbid, nf, o->keep_loaded ? NULL : activeness, &ctx, s->deadline,
+		    &rep->flip);
+	if (r == -EAGAIN)
+		r = drain(&ctx, s->deadline);
+	if (r == -HP_ETIMEOUT) {
+		char reason[sizeof(ctx.reason)];
+		struct hp_flip_stats again = {0};
+		int rr;
+
+		memcpy(reason, ctx.reason, sizeof(reason));
+		for (size_t i = 0; i < nw; i++) { /* the same writes, the other way */
+			uint8_t tmp[8];
+
+			memcpy(tmp, w[i].old, sizeof(tmp));
+			memcpy(w[i].old, w[i].new, sizeof(tmp));
+			memcpy(w[i].new, tmp, sizeof(tmp));
+			w[i].phase = !w[i].phase; /* pad before window */
+		}
+		rr = hp_flip(&s->t, w, nw, forbid, nf, NULL, NULL, hp_now_ns() + 5000000000ull, &again);
+		r = hp_fail(-HP_EBUSY,
+			    "cannot roll back %s in pid %d: %s until --timeout expired; %s",
+			    p->path, s->t.pid, reason,
+			    rr == 0 ? "the patch stays applied, as before"
+				    : "and putting the patch back failed too: check hotpatch status");
+	}
+	if (r < 0)
+		goto out;
+	pr = hp_report_patch(rep, p, "rolled-back");
+	/* keep what unloading needs: the record goes first */
+	struct hp_reg_patch gone = {.handle = p->handle, .text = p->text, .ntramps = p->ntramps};
+	gone.tramps = calloc(p->ntramps ? p->ntramps : 1, sizeof(*gone.tramps));
+	if (!gone.tramps) {
+		r = hp_fail(-ENOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(gone.tramps, p->tramps, p->ntramps * sizeof(*gone.tramps));
+	r = hp_record_remove(s, p->id);
+	if (r == 0 && !o->keep_loaded) {
+		uint64_t t1 = hp_now_ns();
+
+		r = hp_session_unload(s, &gone, false);
+		if (r < 0)
+			hp_fail_prefix(r, "the patch is rolled back, but unloading it failed: ");
+		else if (pr)
+			pr->unloaded = true;
+		rep->unload_ns += hp_now_ns() - t1;
+		if (r == 0 && gone.text.len) {
+			struct hp_maps maps;
+
+			if (hp_maps_read(s->t.pid, &maps) == 0) {
+				const struct hp_mapping *mp = hp_maps_find(&maps, gone.text.addr);
+
+				if (mp && mp->path && !strncmp(mp->path, "/memfd:hotpatch:", 16)) {
+					hp_note("dlclose left the patch mapped in pid %d: something "
+						"else holds a reference to it",
+						s->t.pid);
+					if (pr)
+						pr->unloaded = false;
+				}
+				hp_maps_free(&maps);
+			}
+		}
+	}
+	free(gone.tramps);
+out:
+	free(ctx.busy);
+	free(w);
+	free(forbid);
+	return r;
+}
+
+int hp_rollback(pid_t pid, struct hp_patchfile *pf, const char *path, bool all,
+		const struct hp_options *o, struct hp_report *rep)
+{
+	struct hp_session s;
+	uint64_t t0 = hp_now_ns();
+	int r;
+
+	memset(rep, 0, sizeof(*rep));
+	r = hp_session_open(&s, pid, o, rep);
+	if (r < 0)
+		goto out;
+	if (s.reg.n == 0) {
+		r = hp_fail(-HP_ENOTAPPLIED, "nothing is applied in pid %d (%s)", pid, s.t.comm);
+		goto out;
+	}
+	if (all) {
+		while (s.reg.n > 0 && r == 0)
+			r = rollback_one(&s, s.reg.n - 1, o, rep);
+		goto out;
+	}
+	for (size_t i = 0; i < s.reg.n; i++) {
+		bool match = pf ? !memcmp(s.reg.p[i].sha256, pf->sha256, 32)
+				: (path && s.reg.p[i].path && !strcmp(s.reg.p[i].path, path));
+
+		if (match) {
+			r = rollback_one(&s, i, o, rep);
+			goto out;
+		}
+	}
+	{
+		struct hp_buf b = {0};
+
+		for (size_t i = 0; i < s.reg.n; i++)
+			hp_buf_printf(&b, "%s%s", i ? ", " : "", hp_basename(s.reg.p[i].path));
+		r = hp_fail(-HP_ENOTAPPLIED, "%s is not applied in pid %d (%s); applied: %s",
+			    pf ? pf->path : path, pid, s.t.comm, b.s ? b.s : "nothing");
+		hp_buf_free(&b);
+	}
+out:
+	rep->remote_calls = s.rc.calls;
+	hp_session_close(&s);
+	rep->total_ns = hp_now_ns() - t0;
+	return r;
+}

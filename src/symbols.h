@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* ELF files through libelf: symbols, build-ids, relocated pointers. */
+#pragma once
+
+#include <gelf.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct hp_sym {
+	const char *name;
+	uint64_t value;
+	uint64_t size;
+	uint8_t type; /* STT_* */
+	uint8_t bind; /* STB_* */
+	uint16_t shndx;
+	const char *file; /* the STT_FILE a local symbol follows, or NULL */
+};
+
+struct hp_reloc {
+	uint64_t offset;
+	uint32_t type;
+	uint32_t sym;
+	int64_t addend;
+};
+
+struct hp_elf {
+	char *path;
+	int fd;
+	Elf *elf;
+	const uint8_t *image; /* the whole file */
+	size_t size;
+	GElf_Ehdr ehdr;
+	GElf_Phdr *phdr;
+	size_t phnum;
+	uint8_t build_id[64];
+	size_t build_id_len;
+
+	bool syms_loaded;
+	bool has_symtab;      /* symbols came from a .symtab */
+	char *symtab_source;  /* the separate debug file used, if any */
+	struct hp_elf *debug; /* that file, kept open for its strings */
+	struct hp_sym *syms;  /* sorted by name */
+	size_t nsyms;
+	char **names;         /* names we had to copy (versions stripped) */
+	size_t nnames;
+	struct hp_sym **by_addr; /* functions sorted by address */
+	size_t nfuncs;
+
+	struct hp_reloc *relocs; /* dynamic relocations, sorted by offset */
+	size_t nrelocs;
+	bool relocs_loaded;
+	GElf_Sym *dynsyms; /* the dynamic symbols relocations refer to */
+	size_t ndynsyms;
+};
+
+int hp_elf_open(const char *path, struct hp_elf *e);
+/* Opens an in-memory image; `buf` must outlive `e`. */
+int hp_elf_open_mem(const void *buf, size_t len, const char *name, struct hp_elf *e);
+void hp_elf_close(struct hp_elf *e);
+
+/* Reads .symtab (or a debug file's, found by build-id) or else .dynsym. */
+int hp_elf_load_symbols(struct hp_elf *e);
+/* All symbols named `name`; *ret points into e->syms. */
+size_t hp_elf_lookup(struct hp_elf *e, const char *name, const struct hp_sym **ret);
+/* Symbols whose names start with "name." (compiler-made clones). */
+size_t hp_elf_clones(struct hp_elf *e, const char *name, const struct hp_sym **ret);
+/* The function containing `vaddr`, or NULL. */
+const struct hp_sym *hp_elf_func_at(struct hp_elf *e, uint64_t vaddr);
+/* The first function starting after `vaddr`, or NULL. */
+const struct hp_sym *hp_elf_func_after(struct hp_elf *e, uint64_t vaddr);
+
+/* File bytes backing a virtual address (0 on success). */
+int hp_elf_vaddr_bytes(struct hp_elf *e, uint64_t vaddr, const uint8_t **ret, size_t len);
+/* The value a pointer at `vaddr` gets at load time, relative to the load
+ * base: RELATIVE and 64-bit relocations against defined symbols applied. */
+int hp_elf_read_ptr(struct hp_elf *e, uint64_t vaddr, uint64_t *ret);
+/* A NUL-terminated string at `vaddr` in the file. */
+int hp_elf_read_str(struct hp_elf *e, uint64_t vaddr, const char **ret);
+/* Section data by name, or NULL. */
+const uint8_t *hp_elf_section(struct hp_elf *e, const char *name, GElf_Shdr *ret_shdr);
+/* The lowest PT_LOAD p_vaddr, page aligned, and the highest end. */
+void hp_elf_load_range(struct hp_elf *e, uint64_t *lo, uint64_t *hi);
+
+/* Addresses (entries) listed in __patchable_function_entries, sorted. */
+int hp_elf_patchable_entries(struct hp_elf *e, uint64_t **ret, size_t *n);
+
+void hp_build_id_hex(const uint8_t *id, size_t len, char *out, size_t outsz);

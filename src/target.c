@@ -1,0 +1,727 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define HP_PTRACE_IMPL
+#include "target.h"
+
+#include <dirent.h>
+#include <inttypes.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+
+#include "util.h"
+
+/* Not in every libc's <sys/ptrace.h>; values from <linux/ptrace.h>. */
+#ifndef PTRACE_PEEKSIGINFO_SHARED
+#define PTRACE_PEEKSIGINFO_SHARED 1
+#endif
+
+static const struct {
+	int req;
+	const char *name;
+} ptrace_names[] = {
+	{PTRACE_SEIZE, "PTRACE_SEIZE"},
+	{PTRACE_INTERRUPT, "PTRACE_INTERRUPT"},
+	{PTRACE_CONT, "PTRACE_CONT"},
+	{PTRACE_DETACH, "PTRACE_DETACH"},
+	{PTRACE_GETREGS, "PTRACE_GETREGS"},
+	{PTRACE_SETREGS, "PTRACE_SETREGS"},
+	{PTRACE_SINGLESTEP, "PTRACE_SINGLESTEP"},
+	{PTRACE_GETEVENTMSG, "PTRACE_GETEVENTMSG"},
+	{PTRACE_GETSIGINFO, "PTRACE_GETSIGINFO"},
+	{PTRACE_PEEKSIGINFO, "PTRACE_PEEKSIGINFO"},
+	{PTRACE_GETSIGMASK, "PTRACE_GETSIGMASK"},
+	{PTRACE_PEEKDATA, "PTRACE_PEEKDATA"},
+	{PTRACE_PEEKUSER, "PTRACE_PEEKUSER"},
+	{PTRACE_LISTEN, "PTRACE_LISTEN"},
+};
+
+const char *hp_ptrace_name(int request)
+{
+	for (size_t i = 0; i < HP_ARRAY_SIZE(ptrace_names); i++)
+		if (ptrace_names[i].req == request)
+			return ptrace_names[i].name;
+	return "PTRACE_?";
+}
+
+long hp_ptrace(int request, pid_t tid, void *addr, void *data)
+{
+	long r;
+
+	errno = 0;
+	r = ptrace((enum __ptrace_request)request, tid, addr, data);
+	if (r == -1 && errno) {
+		int e = errno;
+
+		hp_fail(-e, "ptrace(%s) on thread %d: %s", hp_ptrace_name(request), tid, strerror(e));
+		return -e;
+	}
+	return r;
+}
+
+/* A no-op SIGALRM handler, installed without SA_RESTART, turns a blocking
+ * waitpid() into one that gives up at a deadline. */
+static void alarm_noop(int sig)
+{
+	(void)sig;
+}
+
+static void alarm_arm(uint64_t deadline)
+{
+	static bool installed;
+	struct itimerval it = {0};
+	uint64_t now = hp_now_ns(), left;
+
+	if (!installed) {
+		struct sigaction sa = {.sa_handler = alarm_noop};
+
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGALRM, &sa, NULL);
+		installed = true;
+	}
+	left = deadline > now ? deadline - now : 1000;
+	it.it_value.tv_sec = (time_t)(left / 1000000000ull);
+	it.it_value.tv_usec = (suseconds_t)((left % 1000000000ull) / 1000);
+	if (!it.it_value.tv_sec && !it.it_value.tv_usec)
+		it.it_value.tv_usec = 1;
+	/* Re-fire every 10 ms so that a wait started just after a shot still
+	 * returns close to the deadline. */
+	it.it_interval.tv_usec = 10000;
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void alarm_disarm(void)
+{
+	struct itimerval it = {0};
+
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static int read_stat_fields(pid_t pid, char *comm, size_t commsz, char *state, uint64_t *start)
+{
+	char path[64], *buf = NULL, *p;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	r = hp_read_file(path, &buf, NULL);
+	if (r < 0)
+		return r;
+	/* comm may contain spaces and parentheses: the last ')' ends it. */
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ') {
+		free(buf);
+		return -EINVAL;
+	}
+	if (comm) {
+		char *o = strchr(buf, '(');
+		size_t len = o ? (size_t)(p - o - 1) : 0;
+
+		snprintf(comm, commsz, "%.*s", (int)len, o ? o + 1 : "");
+	}
+	if (state)
+		*state = p[2];
+	if (start) {
+		/* field 3 is the state; start time is field 22 */
+		char *f = p + 2;
+		for (int i = 3; i < 22 && f; i++) {
+			f = strchr(f, ' ');
+			if (f)
+				f++;
+		}
+		*start = f ? strtoull(f, NULL, 10) : 0;
+	}
+	free(buf);
+	return 0;
+}
+
+static int status_field(pid_t pid, pid_t tid, const char *key, char *out, size_t outsz)
+{
+	char path[64], *buf = NULL, *line;
+	size_t klen = strlen(key);
+	int r;
+
+	if (tid)
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
+	else
+		snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	r = hp_read_file(path, &buf, NULL);
+	if (r < 0)
+		return r;
+	r = -ENOENT;
+	for (line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+		if (!strncmp(line, key, klen) && line[klen] == ':') {
+			char *v = line + klen + 1, *e;
+
+			while (*v == ' ' || *v == '\t')
+				v++;
+			e = strchr(v, '\n');
+			snprintf(out, outsz, "%.*s", (int)(e ? e - v : (long)strlen(v)), v);
+			r = 0;
+			break;
+		}
+	}
+	free(buf);
+	return r;
+}
+
+int hp_target_open(struct hp_target *t, pid_t pid)
+{
+	char path[64], state = 0, buf[64];
+	ssize_t n;
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	t->mem_fd = -1;
+	t->pid = pid;
+	if (pid <= 0)
+		return hp_fail(-EINVAL, "invalid pid %d", pid);
+	if (pid == getpid())
+		return hp_fail(-EINVAL, "pid %d is hotpatch itself", pid);
+	r = read_stat_fields(pid, t->comm, sizeof(t->comm), &state, &t->start_time);
+	if (r == -ENOENT)
+		return hp_fail(-ESRCH, "no such process: %d", pid);
+	if (r < 0)
+		return hp_fail(r, "cannot read /proc/%d/stat: %s", pid, strerror(-r));
+	if (status_field(pid, 0, "Tgid", buf, sizeof(buf)) == 0 && atoi(buf) != pid)
+		return hp_fail(-EINVAL,
+			       "%d is a thread of process %s, not a process: use --pid %s", pid,
+			       buf, buf);
+	if (state == 'Z' || state == 'X')
+		return hp_fail(-ESRCH, "process %d (%s) has exited (zombie)", pid, t->comm);
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	n = readlink(path, t->exe, sizeof(t->exe) - 1);
+	if (n < 0) {
+		r = -errno;
+		if (r == -ENOENT)
+			return hp_fail(-EINVAL, "process %d (%s) is a kernel thread", pid, t->comm);
+		if (r == -EACCES || r == -EPERM)
+			return hp_fail(r,
+				       "permission denied reading /proc/%d/exe: run hotpatch as the "
+				       "user that owns process %d (%s), or as root",
+				       pid, pid, t->comm);
+		return hp_fail(r, "cannot read /proc/%d/exe: %s", pid, strerror(-r));
+	}
+	t->exe[n] = 0;
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	t->mem_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (t->mem_fd < 0) {
+		r = -errno;
+		if (r == -EACCES || r == -EPERM)
+			return hp_explain_seize_error(t, pid, r);
+		return hp_fail(r, "cannot open /proc/%d/mem: %s", pid, strerror(-r));
+	}
+	return 0;
+}
+
+void hp_target_close(struct hp_target *t)
+{
+	hp_target_detach_all(t);
+	if (t->mem_fd >= 0)
+		close(t->mem_fd);
+	t->mem_fd = -1;
+	free(t->th);
+	t->th = NULL;
+	t->n = t->cap = 0;
+}
+
+struct hp_thread *hp_target_find(struct hp_target *t, pid_t tid)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->th[i].tid == tid)
+			return &t->th[i];
+	return NULL;
+}
+
+static struct hp_thread *add_thread(struct hp_target *t, pid_t tid)
+{
+	struct hp_thread *th;
+
+	if (hp_grow((void **)&t->th, &t->cap, t->n, sizeof(*t->th)) < 0)
+		return NULL;
+	th = &t->th[t->n++];
+	memset(th, 0, sizeof(*th));
+	th->tid = tid;
+	return th;
+}
+
+int hp_target_scan_threads(struct hp_target *t, bool *ret_new)
+{
+	char path[64];
+	DIR *d;
+	struct dirent *de;
+	bool fresh = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", t->pid);
+	d = opendir(path);
+	if (!d)
+		return hp_fail(-errno == -ENOENT ? -ESRCH : -errno, "cannot list threads of %d: %m",
+			       t->pid);
+	while ((de = readdir(d))) {
+		pid_t tid = (pid_t)atoi(de->d_name);
+
+		if (tid <= 0 || hp_target_find(t, tid))
+			continue;
+		if (!add_thread(t, tid)) {
+			closedir(d);
+			return hp_fail(-ENOMEM, "out of memory");
+		}
+		fresh = true;
+	}
+	closedir(d);
+	if (ret_new)
+		*ret_new = fresh;
+	return 0;
+}
+
+int hp_explain_seize_error(struct hp_target *t, pid_t tid, int err)
+{
+	char tracer[32] = "", tcomm[64] = "", scope[16] = "";
+	char *buf = NULL;
+
+	if (err == -ESRCH)
+		return hp_fail(-ESRCH, "no such process: %d", t->pid);
+	if (status_field(t->pid, tid == t->pid ? 0 : tid, "TracerPid", tracer, sizeof(tracer)) == 0 &&
+	    atoi(tracer) != 0 && atoi(tracer) != getpid()) {
+		read_stat_fields(atoi(tracer), tcomm, sizeof(tcomm), NULL, NULL);
+		return hp_fail(-HP_ETRACER,
+			       "cannot attach to thread %d of pid %d (%s): another tracer is "
+			       "attached (TracerPid %s, %s); detach it (e.g. quit gdb or strace) "
+			       "and try again",
+			       tid, t->pid, t->comm, tracer, tcomm[0] ? tcomm : "?");
+	}
+	if (hp_read_file("/proc/sys/kernel/yama/ptrace_scope", &buf, NULL) == 0) {
+		snprintf(scope, sizeof(scope), "%d", atoi(buf));
+		free(buf);
+	}
+	if (geteuid() != 0)
+		return hp_fail(err,
+			       "cannot attach to pid %d (%s): %s; run hotpatch as root, or as the "
+			       "target's user with ptrace allowed%s%s%s",
+			       t->pid, t->comm, strerror(-err),
+			       scope[0] ? " (kernel.yama.ptrace_scope is " : "", scope,
+			       scope[0] ? "; 0 lets a user trace their own processes)" : "");
+	return hp_fail(err,
+		       "cannot attach to pid %d (%s) even as root: %s; a security module "
+		       "(yama ptrace_scope=3, SELinux, AppArmor) or a container boundary forbids it",
+		       t->pid, t->comm, strerror(-err));
+}
+
+int hp_thread_seize(struct hp_target *t, struct hp_thread *th)
+{
+	long r;
+
+	if (th->seized)
+		return 0;
+	r = hp_ptrace(PTRACE_SEIZE, th->tid, NULL, (void *)(long)PTRACE_O_TRACECLONE);
+	if (r == -ESRCH) {
+		th->gone = true;
+		return 0;
+	}
+	if (r < 0)
+		return hp_explain_seize_error(t, th->tid, (int)r);
+	th->seized = true;
+	t->nseized++;
+	return 0;
+}
+
+int hp_target_seize_all(struct hp_target *t)
+{
+	bool fresh = true;
+	int r;
+
+	/* A thread that clones before we seized it makes a child we have not
+	 * seen; once every thread is seized, TRACECLONE catches the rest. */
+	for (int round = 0; fresh; round++) {
+		if (round > 1000)
+			return hp_fail(-HP_EBUSY, "threads of %d keep appearing faster than they can be attached", t->pid);
+		r = hp_target_scan_threads(t, &fresh);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; i < t->n; i++) {
+			if (t->th[i].seized || t->th[i].gone)
+				continue;
+			r = hp_thread_seize(t, &t->th[i]);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+static bool is_stop_signal(int sig)
+{
+	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+}
+
+static void hold_signal(struct hp_thread *th, int sig)
+{
+	if (th->nheld < HP_MAX_HELD_SIGNALS)
+		th->held[th->nheld++] = sig;
+}
+
+/*
+ * Waits until `th` is in a stop and says which.  Clone events add the new
+ * thread (already attached by the kernel); signals are held for later.
+ */
+static int wait_stop(struct hp_target *t, struct hp_thread *th, uint64_t deadline, bool stepping)
+{
+	for (;;) {
+		int status = 0;
+		pid_t w = waitpid(th->tid, &status, __WALL);
+
+		if (w < 0) {
+			if (errno == EINTR) {
+				if (hp_now_ns() >= deadline)
+					return hp_fail(-HP_ETIMEOUT,
+						       "thread %d of pid %d did not stop in time "
+						       "(uninterruptible sleep?)",
+						       th->tid, t->pid);
+				continue;
+			}
+			if (errno == ECHILD) {
+				th->gone = true;
+				return 0;
+			}
+			return hp_fail(-errno, "waitpid(%d): %m", th->tid);
+		}
+		if (WIFEXITED(status) || WIFSIGNALED(status)) {
+			th->gone = true;
+			th->stopped = false;
+			return 0;
+		}
+		if (!WIFSTOPPED(status))
+			continue;
+		th->stopped = true;
+		th->regs_valid = false;
+		int sig = WSTOPSIG(status), event = status >> 16;
+
+		if (event == PTRACE_EVENT_STOP) {
+			th->group_stop = is_stop_signal(sig);
+			return 0;
+		}
+		if (event == PTRACE_EVENT_CLONE) {
+			unsigned long child = 0;
+
+			if (hp_ptrace(PTRACE_GETEVENTMSG, th->tid, NULL, &child) == 0 && child > 0 &&
+			    !hp_target_find(t, (pid_t)child)) {
+				struct hp_thread *c;
+				size_t idx = (size_t)(th - t->th);
+
+				c = add_thread(t, (pid_t)child);
+				th = &t->th[idx]; /* add_thread may move the array */
+				if (!c)
+					return hp_fail(-ENOMEM, "out of memory");
+				c->seized = true;
+				t->nseized++;
+			}
+			return 0;
+		}
+		if (event == 0) {
+			/* A signal-delivery-stop: the trap of a single step, or a
+			 * signal of the target's own that we hand back later. */
+			if (!(stepping && sig == SIGTRAP))
+				hold_signal(th, sig);
+			return 0;
+		}
+		return 0; /* other events are stops too */
+	}
+}
+
+int hp_thread_stop(struct hp_target *t, struct hp_thread *th, uint64_t deadline)
+{
+	size_t idx = (size_t)(th - t->th);
+	long r;
+	int rr;
+
+	if (th->stopped || th->gone)
+		return 0;
+	r = hp_ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL);
+	if (r == -ESRCH) {
+		th->gone = true;
+		return 0;
+	}
+	if (r < 0)
+		return (int)r;
+	alarm_arm(deadline);
+	rr = wait_stop(t, &t->th[idx], deadline, false);
+	alarm_disarm();
+	return rr;
+}
+
+int hp_target_stop_all(struct hp_target *t, uint64_t deadline)
+{
+	int r = 0;
+
+	/* Interrupt threads that were running last, so they keep running while
+	 * the sleeping ones are being stopped. */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < t->n; i++) {
+			struct hp_thread *th = &t->th[i];
+
+			if (!th->seized || th->stopped || th->gone || th->running_hint != (pass == 1))
+				continue;
+			if (hp_ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL) == -ESRCH)
+				th->gone = true;
+		}
+	alarm_arm(deadline);
+	for (size_t i = 0; i < t->n; i++) { /* t->n grows as clones are caught */
+		if (!t->th[i].seized || t->th[i].stopped || t->th[i].gone)
+			continue;
+		r = wait_stop(t, &t->th[i], deadline, false);
+		if (r < 0)
+			break;
+	}
+	alarm_disarm();
+	return r;
+}
+
+int hp_thread_getregs(struct hp_target *t, struct hp_thread *th)
+{
+	long r;
+
+	(void)t;
+	if (th->regs_valid)
+		return 0;
+	r = hp_ptrace(PTRACE_GETREGS, th->tid, NULL, &th->regs);
+	if (r < 0)
+		return (int)r;
+	th->regs_valid = true;
+	return 0;
+}
+
+int hp_thread_setregs(struct hp_target *t, struct hp_thread *th)
+{
+	long r;
+
+	(void)t;
+	r = hp_ptrace(PTRACE_SETREGS, th->tid, NULL, &th->regs);
+	if (r < 0)
+		return (int)r;
+	th->regs_dirty = false;
+	return 0;
+}
+
+int hp_thread_step(struct hp_target *t, struct hp_thread *th, uint64_t deadline)
+{
+	size_t idx = (size_t)(th - t->th);
+	long r;
+	int rr;
+
+	if (th->regs_dirty) {
+		rr = hp_thread_setregs(t, th);
+		if (rr < 0)
+			return rr;
+	}
+	r = hp_ptrace(PTRACE_SINGLESTEP, th->tid, NULL, NULL);
+	if (r < 0)
+		return (int)r;
+	th->stopped = false;
+	th->regs_valid = false;
+	alarm_arm(deadline);
+	rr = wait_stop(t, &t->th[idx], deadline, true);
+	alarm_disarm();
+	return rr;
+}
+
+/* Signals beyond the one the kernel injects for us go back by tgkill. */
+static void requeue_held(struct hp_target *t, struct hp_thread *th)
+{
+	for (int i = 1; i < th->nheld; i++)
+		syscall(SYS_tgkill, t->pid, th->tid, th->held[i]);
+	th->nheld = 0;
+}
+
+int hp_thread_resume(struct hp_target *t, struct hp_thread *th)
+{
+	long r;
+	int sig = th->nheld ? th->held[0] : 0;
+
+	if (!th->stopped || th->gone)
+		return 0;
+	if (th->regs_dirty) {
+		int rr = hp_thread_setregs(t, th);
+		if (rr < 0)
+			return rr;
+	}
+	r = hp_ptrace(PTRACE_CONT, th->tid, NULL, (void *)(long)sig);
+	if (r < 0 && r != -ESRCH)
+		return (int)r;
+	requeue_held(t, th);
+	th->stopped = false;
+	th->regs_valid = false;
+	return 0;
+}
+
+int hp_thread_detach(struct hp_target *t, struct hp_thread *th)
+{
+	int sig, r = 0;
+
+	if (!th->seized || th->gone) {
+		th->seized = false;
+		return 0;
+	}
+	if (!th->stopped) {
+		/* PTRACE_DETACH needs a stopped tracee. */
+		r = hp_thread_stop(t, th, hp_now_ns() + 5000000000ull);
+		if (r < 0 || th->gone) {
+			th->seized = false;
+			return r;
+		}
+	}
+	if (th->regs_dirty) {
+		r = hp_thread_setregs(t, th);
+		if (r < 0)
+			return r;
+	}
+	sig = th->nheld ? th->held[0] : 0;
+	if (hp_ptrace(PTRACE_DETACH, th->tid, NULL, (void *)(long)sig) < 0 && !th->gone) {
+		r = hp_err.code;
+	}
+	requeue_held(t, th);
+	th->seized = false;
+	th->stopped = false;
+	th->regs_valid = false;
+	if (t->nseized)
+		t->nseized--;
+	return r == -ESRCH ? 0 : r;
+}
+
+int hp_target_detach_all(struct hp_target *t)
+{
+	int r = 0;
+
+	/* Resume the threads that were running first: they are the ones whose
+	 * work the pause delays. */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < t->n; i++) {
+			struct hp_thread *th = &t->th[i];
+
+			if (!th->seized || th->running_hint != (pass == 0))
+				continue;
+			int rr = hp_thread_detach(t, th);
+			if (rr < 0 && !r)
+				r = rr;
+		}
+	return r;
+}
+
+/* Syscalls that return EINTR after any stop, ptrace's included (signal(7)). */
+static bool returns_eintr_on_stop(long nr)
+{
+	switch (nr) {
+	case SYS_epoll_wait:
+	case SYS_epoll_pwait:
+#ifdef SYS_epoll_pwait2
+	case SYS_epoll_pwait2:
+#endif
+	case SYS_semop:
+	case SYS_semtimedop:
+	case SYS_rt_sigtimedwait:
+	case SYS_io_getevents:
+#ifdef SYS_io_pgetevents
+	case SYS_io_pgetevents:
+#endif
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool has_deliverable_signal(struct hp_thread *th)
+{
+	struct {
+		uint64_t off;
+		uint32_t flags;
+		int32_t nr;
+	} arg;
+	siginfo_t si[4];
+	uint64_t blocked = 0;
+
+	if (hp_ptrace(PTRACE_GETSIGMASK, th->tid, (void *)sizeof(blocked), &blocked) < 0)
+		return true; /* cannot tell: do not rewind */
+	for (int shared = 0; shared < 2; shared++) {
+		for (uint64_t off = 0;; off += HP_ARRAY_SIZE(si)) {
+			long n;
+
+			arg.off = off;
+			arg.flags = shared ? PTRACE_PEEKSIGINFO_SHARED : 0;
+			arg.nr = (int32_t)HP_ARRAY_SIZE(si);
+			n = hp_ptrace(PTRACE_PEEKSIGINFO, th->tid, &arg, si);
+			if (n < 0)
+				return true;
+			for (long i = 0; i < n; i++) {
+				int s = si[i].si_signo;
+
+				if (s > 0 && s <= 64 && !(blocked & (1ull << (s - 1))))
+					return true;
+			}
+			if (n < (long)HP_ARRAY_SIZE(si))
+				break;
+		}
+	}
+	return false;
+}
+
+int hp_thread_undo_eintr(struct hp_target *t, struct hp_thread *th, bool *ret_rewound)
+{
+	uint8_t insn[2];
+	int r;
+
+	*ret_rewound = false;
+	if (!th->stopped || th->group_stop || th->nheld)
+		return 0;
+	r = hp_thread_getregs(t, th);
+	if (r < 0)
+		return r;
+	if ((long)th->regs.orig_rax < 0 || (long)th->regs.rax != -EINTR ||
+	    !returns_eintr_on_stop((long)th->regs.orig_rax))
+		return 0;
+	if (pread(t->mem_fd, insn, 2, (off_t)(th->regs.rip - 2)) != 2 || insn[0] != 0x0f ||
+	    insn[1] != 0x05)
+		return 0;
+	if (has_deliverable_signal(th))
+		return 0; /* the program's own signal: EINTR is what it expects */
+	th->regs.rax = th->regs.orig_rax;
+	th->regs.rip -= 2;
+	th->regs_dirty = true;
+	*ret_rewound = true;
+	return 0;
+}
+
+static bool read_schedstat(pid_t pid, pid_t tid, uint64_t *run_ns, uint64_t *slices)
+{
+	char path[64], buf[128];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", pid, tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	return sscanf(buf, "%" SCNu64 " %*u %" SCNu64, run_ns, slices) == 2;
+}
+
+void hp_thread_wait_ran(pid_t pid, pid_t tid, unsigned max_us)
+{
+	uint64_t run0, sl0, run, sl, end = hp_now_ns() + (uint64_t)max_us * 1000;
+
+	if (!read_schedstat(pid, tid, &run0, &sl0)) {
+		hp_sleep_us(HP_MIN(max_us, 1000u));
+		return;
+	}
+	while (hp_now_ns() < end) {
+		hp_sleep_us(50);
+		if (!read_schedstat(pid, tid, &run, &sl) || (sl > sl0 && run > run0 + 20000))
+			return;
+	}
+}

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The target process: its threads, under ptrace, and their registers. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+#define HP_MAX_HELD_SIGNALS 8
+
+struct hp_thread {
+	pid_t tid;
+	bool seized;      /* we are its tracer */
+	bool stopped;     /* in a ptrace stop we know of */
+	bool gone;        /* exited while we watched */
+	bool group_stop;  /* its stop is a job-control stop */
+	bool regs_valid;
+	bool regs_dirty;  /* must be written back before it runs */
+	bool running_hint; /* was running ('R') before the stop */
+	int nheld;        /* signals it received while stopped by us */
+	int held[HP_MAX_HELD_SIGNALS];
+	struct user_regs_struct regs;
+};
+
+struct hp_target {
+	pid_t pid;
+	uint64_t start_time; /* /proc/PID/stat field 22: tells PID reuse apart */
+	char comm[64];
+	char exe[4096];
+	int mem_fd;          /* /proc/PID/mem, for reads and writes */
+	struct hp_thread *th;
+	size_t n, cap;
+	size_t nseized;
+};
+
+/* Every ptrace call goes through here; returns >= 0 or -errno. */
+long hp_ptrace(int request, pid_t tid, void *addr, void *data);
+const char *hp_ptrace_name(int request);
+
+/* Checks the process exists and can be worked on; does not attach. */
+int hp_target_open(struct hp_target *t, pid_t pid);
+/* Detaches whatever is still attached and frees everything. */
+void hp_target_close(struct hp_target *t);
+
+/* Reads /proc/PID/task into t->th (keeps entries already known). */
+int hp_target_scan_threads(struct hp_target *t, bool *ret_new);
+struct hp_thread *hp_target_find(struct hp_target *t, pid_t tid);
+
+int hp_thread_seize(struct hp_target *t, struct hp_thread *th);
+/* Seizes every thread, rescanning until no new thread appears. */
+int hp_target_seize_all(struct hp_target *t);
+/* Interrupts and waits for one seized thread. */
+int hp_thread_stop(struct hp_target *t, struct hp_thread *th, uint64_t deadline);
+/* Interrupts every seized thread, then waits for each, catching clones. */
+int hp_target_stop_all(struct hp_target *t, uint64_t deadline);
+int hp_thread_getregs(struct hp_target *t, struct hp_thread *th);
+int hp_thread_setregs(struct hp_target *t, struct hp_thread *th);
+/* Executes one instruction of a stopped thread. */
+int hp_thread_step(struct hp_target *t, struct hp_thread *th, uint64_t deadline);
+/* Lets a stopped thread run on, still traced. */
+int hp_thread_resume(struct hp_target *t, struct hp_thread *th);
+/* Writes back registers, hands back held signals, detaches (and resumes). */
+int hp_thread_detach(struct hp_target *t, struct hp_thread *th);
+int hp_target_detach_all(struct hp_target *t);
+
+/* If a stop made a wait-type syscall return EINTR without a signal of the
+ * target's own, rewinds the thread so it simply waits again on resume. */
+int hp_thread_undo_eintr(struct hp_target *t, struct hp_thread *th, bool *ret_rewound);
+
+/* Waits until thread `tid` has been on a CPU again (per schedstat), or
+ * `max_us` passed: cheaper than stopping the whole process to find out. */
+void hp_thread_wait_ran(pid_t pid, pid_t tid, unsigned max_us);
+
+/* Why a seize failed, in words (another tracer, permissions, ...). */
+int hp_explain_seize_error(struct hp_target *t, pid_t tid, int err);

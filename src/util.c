@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "util.h"
+
+#include <assert.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+struct hp_error hp_err;
+
+static const struct {
+	const char *text;
+	int exit_code;
+} hp_error_table[] = {
+#define HP_X_TABLE(name, text, exitcode) {text, exitcode},
+	HP_ERRORS(HP_X_TABLE)
+#undef HP_X_TABLE
+};
+static_assert(HP_ARRAY_SIZE(hp_error_table) == HP_ERRNO_END - HP_ERRNO_BASE,
+	      "every project error code needs exactly one table entry");
+
+const char *hp_strerror(int code)
+{
+	if (code < 0)
+		code = -code;
+	if (code >= HP_ERRNO_BASE && code < HP_ERRNO_END)
+		return hp_error_table[code - HP_ERRNO_BASE].text;
+	return strerror(code);
+}
+
+int hp_exit_code(int code)
+{
+	if (code < 0)
+		code = -code;
+	if (code == 0)
+		return HP_EXIT_OK;
+	if (code >= HP_ERRNO_BASE && code < HP_ERRNO_END)
+		return hp_error_table[code - HP_ERRNO_BASE].exit_code;
+	switch (code) {
+	case ESRCH:
+		return HP_EXIT_NOPROCESS;
+	case EPERM:
+	case EACCES:
+		return HP_EXIT_PERMISSION;
+	case ETIMEDOUT:
+	case EBUSY:
+	case EAGAIN:
+		return HP_EXIT_BUSY;
+	case EINVAL:
+		return HP_EXIT_USAGE;
+	default:
+		return HP_EXIT_INTERNAL;
+	}
+}
+
+int hp_fail(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (code > 0)
+		code = -code;
+	hp_err.code = code;
+	va_start(ap, fmt);
+	vsnprintf(hp_err.msg, sizeof(hp_err.msg), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int hp_fail_prefix(int code, const char *fmt, ...)
+{
+	char prefix[1024], old[sizeof(hp_err.msg)];
+	va_list ap;
+
+	if (code > 0)
+		code = -code;
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	if (hp_err.code != code || !hp_err.msg[0])
+		snprintf(hp_err.msg, sizeof(hp_err.msg), "%s", hp_strerror(code));
+	memcpy(old, hp_err.msg, sizeof(old));
+	size_t n = strnlen(prefix, sizeof(prefix));
+	memcpy(hp_err.msg, prefix, n);
+	/* the reason is cut at the end if it must be */
+	snprintf(hp_err.msg + n, sizeof(hp_err.msg) - n, "%.*s", (int)(sizeof(hp_err.msg) - n - 1), old);
+	hp_err.code = code;
+	return code;
+}
+
+void hp_error_clear(void)
+{
+	hp_err.code = 0;
+	hp_err.msg[0] = 0;
+}
+
+static char **notes;
+static size_t notes_n, notes_cap;
+
+void hp_note(const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	for (size_t i = 0; i < notes_n; i++)
+		if (!strcmp(notes[i], buf))
+			return;
+	if (hp_grow((void **)&notes, &notes_cap, notes_n, sizeof(*notes)) < 0)
+		return;
+	notes[notes_n] = hp_strdup(buf);
+	if (notes[notes_n])
+		notes_n++;
+}
+
+size_t hp_notes_count(void)
+{
+	return notes_n;
+}
+
+const char *hp_note_at(size_t i)
+{
+	return i < notes_n ? notes[i] : NULL;
+}
+
+void hp_notes_clear(void)
+{
+	for (size_t i = 0; i < notes_n; i++)
+		free(notes[i]);
+	free(notes);
+	notes = NULL;
+	notes_n = notes_cap = 0;
+}
+
+uint64_t hp_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t hp_wall_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void hp_sleep_us(unsigned us)
+{
+	struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+int hp_sched_boost(void)
+{
+	struct sched_param sp = {.sched_priority = 1};
+	int old_nice;
+
+	/* tokens: 0 nothing to undo, 1 real-time, 100 + n old nice value n */
+	if (sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp) == 0)
+		return 1;
+	errno = 0;
+	old_nice = getpriority(PRIO_PROCESS, 0);
+	if (errno == 0 && setpriority(PRIO_PROCESS, 0, -20) == 0)
+		return 100 + old_nice;
+	return 0;
+}
+
+void hp_sched_restore(int token)
+{
+	struct sched_param sp = {.sched_priority = 0};
+
+	if (token == 1)
+		sched_setscheduler(0, SCHED_OTHER, &sp);
+	else if (token >= 80)
+		setpriority(PRIO_PROCESS, 0, token - 100);
+}
+
+int hp_read_file(const char *path, char **ret, size_t *len)
+{
+	_cleanup_close_ int fd = -1;
+	char *buf = NULL;
+	size_t n = 0, cap = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		ssize_t r;
+
+		if (cap - n < 4096) {
+			char *nb;
+
+			cap = cap ? cap * 2 : 16384;
+			nb = realloc(buf, cap + 1);
+			if (!nb) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = nb;
+		}
+		r = read(fd, buf + n, cap - n);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			free(buf);
+			return (int)r;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	if (!buf) {
+		buf = malloc(1);
+		if (!buf)
+			return -ENOMEM;
+	}
+	buf[n] = 0;
+	*ret = buf;
+	if (len)
+		*len = n;
+	return 0;
+}
+
+void hp_hex(char *out, size_t outsz, const uint8_t *buf, size_t len)
+{
+	size_t o = 0;
+
+	if (!outsz)
+		return;
+	out[0] = 0;
+	for (size_t i = 0; i < len && o + 4 < outsz; i++)
+		o += (size_t)snprintf(out + o, outsz - o, "%s%02x", i ? " " : "", buf[i]);
+}
+
+int hp_grow(void **arr, size_t *cap, size_t n, size_t elem)
+{
+	void *p;
+	size_t ncap;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 8;
+	p = realloc(*arr, ncap * elem);
+	if (!p)
+		return -ENOMEM;
+	memset((char *)p + *cap * elem, 0, (ncap - *cap) * elem);
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+char *hp_strdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+const char *hp_basename(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+void hp_buf_printf(struct hp_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		size_t room = b->cap - b->len;
+
+		va_start(ap, fmt);
+		n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? room : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if (b->s && (size_t)n < room) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t ncap = HP_MAX(b->cap * 2, b->len + (size_t)n + 256);
+		char *ns = realloc(b->s, ncap);
+		if (!ns)
+			return;
+		b->s = ns;
+		b->cap = ncap;
+		if (b->len == 0)
+			b->s[0] = 0;
+	}
+}
+
+void hp_buf_free(struct hp_buf *b)
+{
+	free(b->s);
+	b->s = NULL;
+	b->len = b->cap = 0;
+}
