@@ -535,24 +535,21 @@ int main(int argc, char **argv)
 	double timeout = DEFAULT_TIMEOUT_S;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc > 1 && argv[1][0] != '-') {
-		v = NULL;
-		for (size_t i = 0; i < HP_ARRAY_SIZE(verbs); i++)
-			if (!strcmp(argv[1], verbs[i].name))
-				v = &verbs[i];
-		if (v) {
-			c.verb = v->name;
-			argv++;
-			argc--;
-		} else if (!strcmp(argv[1], "help")) {
-			usage(stdout, NULL);
-			return 0;
-		} else {
-			v = &verbs[0]; /* "hotpatch fix.so --pid N" */
-		}
-	}
-	while ((opt = getopt_long(argc, argv, "hVp:", opts, NULL)) != -1) {
+	bool help = false;
+	const char *pos[3];
+	size_t npos = 0;
+
+	/* The verb is the first word that is not an option, wherever it is:
+	 * "hotpatch --json status --pid 1" works as "hotpatch status ...". */
+	while ((opt = getopt_long(argc, argv, "-hVp:", opts, NULL)) != -1) {
 		switch (opt) {
+		case 1: /* a word, in order */
+			if (npos == HP_ARRAY_SIZE(pos)) {
+				fprintf(stderr, "hotpatch: unexpected argument '%s'\n", optarg);
+				return HP_EXIT_USAGE;
+			}
+			pos[npos++] = optarg;
+			break;
 		case 'p': {
 			pid_t pid;
 			pid_t *np;
@@ -595,20 +592,40 @@ int main(int argc, char **argv)
 			c.o.force = true;
 			break;
 		case 'h':
-			usage(stdout, argc > 1 && v != &verbs[0] ? v : (strcmp(c.verb, "apply") ? v : NULL));
-			return 0;
+			help = true;
+			break;
 		case 'V':
 			printf("hotpatch %s\n", HP_VERSION);
 			return 0;
 		default:
-			usage(stderr, strcmp(c.verb, "apply") ? v : NULL);
+			usage(stderr, NULL);
 			return HP_EXIT_USAGE;
 		}
 	}
-	if (optind < argc)
-		c.patch = argv[optind++];
-	if (optind < argc) {
-		fprintf(stderr, "hotpatch: unexpected argument '%s'\n", argv[optind]);
+	size_t first = 0;
+	bool explicit_verb = false;
+
+	if (npos > 0) {
+		for (size_t i = 0; i < HP_ARRAY_SIZE(verbs); i++)
+			if (!strcmp(pos[0], verbs[i].name)) {
+				v = &verbs[i];
+				explicit_verb = true;
+			}
+		if (!strcmp(pos[0], "help")) {
+			usage(stdout, NULL);
+			return 0;
+		}
+		first = explicit_verb;
+	}
+	c.verb = v->name;
+	if (help) {
+		usage(stdout, explicit_verb ? v : NULL);
+		return 0;
+	}
+	if (npos > first)
+		c.patch = pos[first];
+	if (npos > first + 1) {
+		fprintf(stderr, "hotpatch: unexpected argument '%s'\n", pos[first + 1]);
 		return HP_EXIT_USAGE;
 	}
 	if (argc <= 1) {

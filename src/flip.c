@@ -210,9 +210,11 @@ int hp_flip(struct hp_target *t, struct hp_write *w, size_t nw, struct hp_range 
 	r = window_check(t, forbid, nforbid, deadline, st);
 	if (r < 0)
 		return bail(t, st, r);
+	hp_fault_point("flip:stopped");
 	r = write_phase(t, w, nw, true);
 	if (r == 0)
 		r = verify(t, w, nw);
+	hp_fault_point("flip:written");
 	if (r < 0) {
 		/* put back what was there, last written first */
 		int saved = r;

@@ -390,6 +390,7 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 	memcpy(rp.build_id, pf->elf.build_id, rp.build_id_len);
 	rp.path = hp_strdup(pf->path);
 
+	hp_fault_point("apply:resolved");
 	if (o->dry_run) {
 		rp.funcs = calloc(nfp ? nfp : 1, sizeof(*rp.funcs));
 		for (size_t i = 0; rp.funcs && i < nfp; i++)
@@ -401,6 +402,7 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 
 	/* load: one thread at a safe point runs dlopen; the rest run on */
 	r = hp_remote_ensure_ctl(&s.rc, s.deadline);
+	hp_fault_point("apply:control-mapping");
 	if (r == 0)
 		r = load_patch(&s, pf, &rp);
 	if (r < 0) {
@@ -408,6 +410,7 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 		goto out;
 	}
 	loaded = true;
+	hp_fault_point("apply:loaded");
 
 	/* prepare: trampolines, pointers, jump bytes, the record */
 	struct hp_tramp_site *sites = calloc(nfp ? nfp : 1, sizeof(*sites));
@@ -437,6 +440,7 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 	for (size_t i = 0; i < nfp; i++)
 		fp[i].site = sites[i];
 	free(sites);
+	hp_fault_point("apply:trampolines");
 	for (size_t i = 0; r == 0 && i < pf->nrec; i++)
 		if (pf->rec[i].kind == HOTPATCH_KIND_ORIGINAL || pf->rec[i].kind == HOTPATCH_KIND_SYMBOL)
 			r = hp_mem_write(&s.t, rp.base + pf->rec[i].slot, &ptrs[i], sizeof(ptrs[i]));
@@ -466,6 +470,7 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 	if (r < 0)
 		goto undo;
 	recorded = true;
+	hp_fault_point("apply:recorded");
 	id = s.reg.p[s.reg.n - 1].id;
 	struct hp_reg_patch *cur = &s.reg.p[s.reg.n - 1];
 
@@ -484,6 +489,7 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 			r = hp_mem_write_verify(&s.t, fp[i].pro.pad, fp[i].new_pad, HP_PAD_LEN);
 		if (r == 0)
 			fp[i].pad_written = true;
+		hp_fault_point("apply:pad");
 	}
 	w = calloc(2 * nfp + 1, sizeof(*w));
 	forbid = calloc(2 * nfp + 1, sizeof(*forbid));
@@ -513,11 +519,13 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 	r = hp_flip(&s.t, w, nw, forbid, nforbid, NULL, NULL, s.deadline, &rep->flip);
 	if (r < 0)
 		goto undo;
+	hp_fault_point("apply:flipped");
 
 	t1 = hp_now_ns();
 	cur->state = HP_REG_APPLIED;
 	cur->applied_ns = hp_wall_ns();
 	r = hp_registry_write(&s.rc, &s.reg);
+	hp_fault_point("apply:done");
 	rep->record_ns = hp_now_ns() - t1;
 	struct hp_patch_report *pr = hp_report_patch(rep, cur, "applied");
 	if (pr)

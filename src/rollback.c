@@ -255,6 +255,7 @@ static int rollback_one(struct hp_session *s, size_t idx, const struct hp_option
 	r = check_bytes(s, p, idx, o->force);
 	if (r < 0)
 		goto out;
+	hp_fault_point("rollback:checked");
 	for (size_t k = 0; k < p->nfuncs; k++) {
 		const struct hp_reg_func *f = &p->funcs[k];
 		uint8_t pad[HP_PAD_LEN], win[HP_WIN_LEN];
@@ -287,8 +288,10 @@ static int rollback_one(struct hp_session *s, size_t idx, const struct hp_option
 	 */
 	r = hp_flip(&s->t, w, nw, forbid, nf, o->keep_loaded ? NULL : activeness, &ctx, s->deadline,
 		    &rep->flip);
+	hp_fault_point("rollback:flipped");
 	if (r == -EAGAIN)
 		r = drain(&ctx, s->deadline);
+	hp_fault_point("rollback:drained");
 	if (r == -HP_ETIMEOUT) {
 		char reason[sizeof(ctx.reason)];
 		struct hp_flip_stats again = {0};
@@ -322,10 +325,12 @@ static int rollback_one(struct hp_session *s, size_t idx, const struct hp_option
 	}
 	memcpy(gone.tramps, p->tramps, p->ntramps * sizeof(*gone.tramps));
 	r = hp_record_remove(s, p->id);
+	hp_fault_point("rollback:unrecorded");
 	if (r == 0 && !o->keep_loaded) {
 		uint64_t t1 = hp_now_ns();
 
 		r = hp_session_unload(s, &gone, false);
+		hp_fault_point("rollback:unloaded");
 		if (r < 0)
 			hp_fail_prefix(r, "the patch is rolled back, but unloading it failed: ");
 		else if (pr)

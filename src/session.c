@@ -21,9 +21,9 @@ int hp_session_open(struct hp_session *s, pid_t pid, const struct hp_options *o,
 	rep->pid = pid;
 	r = hp_target_open(&s->t, pid);
 	s->t_open = true;
+	snprintf(rep->comm, sizeof(rep->comm), "%s", s->t.comm);
 	if (r < 0)
 		return r;
-	snprintf(rep->comm, sizeof(rep->comm), "%s", s->t.comm);
 	snprintf(rep->exe, sizeof(rep->exe), "%s", s->t.exe);
 	s->lock = hp_lock_take(pid, s->t.start_time, s->deadline);
 	if (s->lock < 0)

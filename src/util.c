@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -307,3 +308,22 @@ void hp_buf_free(struct hp_buf *b)
 	b->s = NULL;
 	b->len = b->cap = 0;
 }
+
+#ifdef HP_FAULT_INJECTION
+void hp_fault_point(const char *step)
+{
+	static int reached;
+	const char *want = getenv("HOTPATCH_FAULT");
+	char *end;
+	long n;
+
+	reached++;
+	if (getenv("HOTPATCH_FAULT_TRACE"))
+		fprintf(stderr, "hotpatch: fault point %d: %s\n", reached, step);
+	if (!want || !*want)
+		return;
+	n = strtol(want, &end, 10);
+	if ((!*end && n == reached) || !strcmp(want, step))
+		kill(getpid(), SIGKILL);
+}
+#endif

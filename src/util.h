@@ -75,6 +75,20 @@ size_t hp_notes_count(void);
 const char *hp_note_at(size_t i);
 void hp_notes_clear(void);
 
+/*
+ * Test builds (-Dfault_injection=true) kill hotpatch with SIGKILL at a named
+ * step when HOTPATCH_FAULT names it, or at the Nth step reached when it is a
+ * number: the tests prove the target survives a tool killed anywhere.
+ */
+#ifdef HP_FAULT_INJECTION
+void hp_fault_point(const char *step);
+#else
+static inline void hp_fault_point(const char *step)
+{
+	(void)step;
+}
+#endif
+
 /* Cleanup helpers in the style of systemd's _cleanup_. */
 static inline void hp_freep(void *p)
 {

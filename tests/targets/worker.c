@@ -68,6 +68,12 @@ NOINLINE long get_counter(int x)
 	return counter;
 }
 
+NOINLINE long set_counter(int x)
+{
+	counter = x;
+	return counter;
+}
+
 static void *worker(void *arg)
 {
 	int base = (int)(long)arg;
@@ -91,6 +97,7 @@ static const struct {
 	{"compute", (long (*)(int))compute},   {"use_secret", (long (*)(int))use_secret},
 	{"ms_func", (long (*)(int))ms_func},   {"unpatchable", (long (*)(int))unpatchable},
 	{"lib_step", (long (*)(int))lib_step}, {"get_counter", get_counter},
+	{"set_counter", set_counter},
 };
 
 int main(int argc, char **argv)

@@ -1,0 +1,235 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Helpers for hotpatch's integration tests: real targets, real ptrace.
+
+A test starts targets with Target(...) (they announce "ready PID" on stdout,
+so no test ever sleeps to wait for one), runs the real CLI with hotpatch(),
+and checks what a user would check. Every target is stopped by its PID when
+the test ends, pass or fail; temporary files live in tmpdir().
+"""
+import json
+import os
+import select
+import signal
+import struct
+import subprocess
+import time
+
+HOTPATCH = os.environ.get("HOTPATCH", "hotpatch")
+BUILD = os.environ.get("HP_TESTS_BUILD", ".")
+SOURCE = os.environ.get("HP_SOURCE_ROOT", ".")
+
+_started = []
+_tmp = [None]
+
+
+class Skip(Exception):
+    """Raise to skip a test; the reason is printed."""
+
+
+class Fail(AssertionError):
+    pass
+
+
+def tmpdir():
+    return _tmp[0]
+
+
+def exe(name):
+    path = os.path.join(BUILD, name)
+    if not os.path.exists(path):
+        raise Skip(f"{name} was not built (is its compiler installed?)")
+    return path
+
+
+def patch(name):
+    return os.path.join(BUILD, name + ".so")
+
+
+def check(cond, msg):
+    if not cond:
+        raise Fail(msg)
+
+
+def eq(got, want, what):
+    if got != want:
+        raise Fail(f"{what}: got {got!r}, want {want!r}")
+
+
+def hotpatch(*args, timeout=120, env=None):
+    """Runs the CLI; returns the CompletedProcess (text)."""
+    cmd = [HOTPATCH] + [str(a) for a in args]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    print(f"$ {' '.join(cmd)}\n-> exit {r.returncode}\n{r.stdout}{r.stderr}", flush=True)
+    return r
+
+
+def hotpatch_json(*args, **kw):
+    r = hotpatch("--json", *args, **kw)
+    try:
+        doc = json.loads(r.stdout)
+    except ValueError as e:
+        raise Fail(f"--json output is not JSON ({e}): {r.stdout!r}")
+    eq(doc.get("schema"), 1, "JSON schema")
+    return r.returncode, doc
+
+
+class Target:
+    """A test program under our control, talking over pipes."""
+
+    def __init__(self, name="worker-gcc", threads=8, env=None, args=None):
+        self.path = exe(name)
+        e = dict(os.environ)
+        e.update(env or {})
+        argv = [self.path, str(threads)] + list(args or [])
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  text=True, bufsize=1, env=e, cwd=tmpdir())
+        _started.append(self)
+        self.pid = self.p.pid
+        line = self.readline(timeout=20)
+        check(line.startswith("ready"), f"target did not get ready: {line!r}")
+
+    def readline(self, timeout=20):
+        r, _, _ = select.select([self.p.stdout], [], [], timeout)
+        if not r:
+            raise Fail(f"target {self.pid} did not answer within {timeout}s")
+        line = self.p.stdout.readline()
+        if not line:
+            raise Fail(f"target {self.pid} closed its output (exit {self.p.poll()})")
+        return line.strip()
+
+    def send(self, line):
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+
+    def cmd(self, line, timeout=20):
+        self.send(line)
+        return self.readline(timeout)
+
+    def call(self, fn, x):
+        out = self.cmd(f"call {fn} {x}")
+        try:
+            return int(out)
+        except ValueError:
+            raise Fail(f"call {fn} {x} answered {out!r}")
+
+    def stats(self):
+        out = self.cmd("stats").split()
+        return int(out[1]), int(out[3])
+
+    def state(self):
+        try:
+            with open(f"/proc/{self.pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return "gone"
+
+    def alive(self):
+        return self.p.poll() is None and self.state() not in ("Z", "X", "gone")
+
+    def assert_healthy(self):
+        """Alive, not stopped, and every worker answer was old or new."""
+        check(self.alive(), f"target {self.pid} died (exit {self.p.poll()})")
+        st = self.state()
+        check(st not in ("T", "t"), f"target {self.pid} was left stopped (state {st})")
+        calls, wrong = self.stats()
+        eq(wrong, 0, f"wrong answers among {calls} calls")
+
+    def maps(self):
+        with open(f"/proc/{self.pid}/maps") as f:
+            return f.read()
+
+    def threads(self):
+        return sorted(int(t) for t in os.listdir(f"/proc/{self.pid}/task"))
+
+    def read(self, addr, n):
+        with open(f"/proc/{self.pid}/mem", "rb") as f:
+            f.seek(addr)
+            return f.read(n)
+
+    def bias(self, path=None):
+        """Load bias of the executable (or of `path`) in this process."""
+        path = os.path.realpath(path or self.path)
+        lo = min_load_vaddr(path)
+        for line in self.maps().splitlines():
+            parts = line.split(None, 5)
+            if len(parts) == 6 and parts[5] == path and int(parts[2], 16) == 0:
+                return int(parts[0].split("-")[0], 16) - lo
+        raise Fail(f"{path} is not mapped in {self.pid}")
+
+    def stop(self):
+        if self.p.poll() is None:
+            try:
+                self.p.stdin.write("quit\n")
+                self.p.stdin.flush()
+                self.p.wait(timeout=5)
+            except Exception:
+                pass
+        if self.p.poll() is None:
+            # by PID, never by name; SIGCONT first in case a test stopped it
+            for sig in (signal.SIGCONT, signal.SIGKILL):
+                try:
+                    os.kill(self.pid, sig)
+                except ProcessLookupError:
+                    pass
+            self.p.wait(timeout=10)
+
+
+def cleanup():
+    for t in _started:
+        try:
+            t.stop()
+        except Exception as e:  # keep cleaning the rest
+            print(f"cleanup of {t.pid}: {e}")
+    _started.clear()
+
+
+def _phdrs(path):
+    with open(path, "rb") as f:
+        data = f.read(1 << 16)
+    (phoff,) = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    for i in range(phnum):
+        p = struct.unpack_from("<IIQQQQQQ", data, phoff + i * phentsize)
+        yield p  # type, flags, offset, vaddr, paddr, filesz, memsz, align
+
+
+def min_load_vaddr(path):
+    return min(p[3] for p in _phdrs(path) if p[0] == 1) & ~0xFFF
+
+
+def file_bytes(path, vaddr, n):
+    """The bytes the ELF file holds for a virtual address."""
+    for p in _phdrs(path):
+        if p[0] == 1 and p[3] <= vaddr and vaddr + n <= p[3] + p[5]:
+            with open(path, "rb") as f:
+                f.seek(p[2] + vaddr - p[3])
+                return f.read(n)
+    raise Fail(f"0x{vaddr:x} is not in a loaded segment of {path}")
+
+
+def symbol(path, name):
+    """vaddr of a symbol in an ELF file, from nm."""
+    out = subprocess.run(["nm", path], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[2] == name:
+            return int(parts[0], 16)
+    raise Fail(f"{name} not in {path}")
+
+
+def prologue(target, name, path=None):
+    """(live bytes, file bytes) of the 5-byte pad and the first 11 bytes at
+    the entry of a function."""
+    path = path or target.path
+    v = symbol(path, name)
+    live = target.read(target.bias(path) + v - 5, 16)
+    return live, file_bytes(path, v - 5, 16)
+
+
+def wait_for(pred, timeout=10, what="condition"):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return
+        time.sleep(0.01)
+    raise Fail(f"timed out waiting for {what}")

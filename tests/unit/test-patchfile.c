@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Reading a patch's records from files built by the test suite, and
+ * refusing damaged ones. */
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "../../include/hotpatch.h"
+#include "patchfile.h"
+#include "tests.h"
+#include "util.h"
+
+static const char *dir(void)
+{
+	const char *d = getenv("HP_TESTS_BUILD");
+
+	return d ? d : ".";
+}
+
+static int load(const char *name, struct hp_patchfile *pf)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s.so", dir(), name);
+	return hp_patchfile_load(path, pf);
+}
+
+TEST(replace_record)
+{
+	struct hp_patchfile pf;
+
+	ASSERT_EQ(load("fix_compute", &pf), 0);
+	ASSERT_EQ(pf.nrec, 1);
+	ASSERT_EQ(pf.nreplace, 1);
+	ASSERT_EQ(pf.rec[0].kind, HOTPATCH_KIND_REPLACE);
+	ASSERT_STREQ(pf.rec[0].symbol, "compute");
+	ASSERT_STREQ(pf.rec[0].object, "");
+	ASSERT_STREQ(pf.rec[0].replacement_name, "compute_fixed");
+	ASSERT_TRUE(pf.rec[0].replacement != 0);
+	ASSERT_EQ(strlen(pf.sha256_hex), 64);
+	hp_patchfile_free(&pf);
+}
+
+TEST(original_symbol_and_object_records)
+{
+	struct hp_patchfile pf;
+	int replace = 0, symbol = 0;
+
+	ASSERT_EQ(load("fix_static", &pf), 0);
+	for (size_t i = 0; i < pf.nrec; i++) {
+		if (pf.rec[i].kind == HOTPATCH_KIND_REPLACE)
+			replace++;
+		if (pf.rec[i].kind == HOTPATCH_KIND_SYMBOL) {
+			symbol++;
+			ASSERT_STREQ(pf.rec[i].symbol, "counter");
+			ASSERT_TRUE(pf.rec[i].slot != 0);
+		}
+	}
+	ASSERT_EQ(replace, 1);
+	ASSERT_EQ(symbol, 1);
+	hp_patchfile_free(&pf);
+
+	ASSERT_EQ(load("fix_lib", &pf), 0);
+	ASSERT_STREQ(pf.rec[0].object, "libworklib.so");
+	hp_patchfile_free(&pf);
+
+	ASSERT_EQ(load("fix_original", &pf), 0);
+	ASSERT_EQ(pf.nrec, 2);
+	hp_patchfile_free(&pf);
+}
+
+TEST(no_records)
+{
+	struct hp_patchfile pf;
+
+	ASSERT_EQ(load("bad_norecords", &pf), -HP_EBADPATCH);
+	ASSERT_CONTAINS(hp_err.msg, "HOTPATCH_REPLACE");
+	hp_patchfile_free(&pf);
+}
+
+static uint8_t *copy_of(const char *name, size_t *len)
+{
+	char path[4096], *buf = NULL;
+
+	snprintf(path, sizeof(path), "%s/%s.so", dir(), name);
+	if (hp_read_file(path, &buf, len) < 0)
+		return NULL;
+	return (uint8_t *)buf;
+}
+
+TEST(damaged_records)
+{
+	struct hp_patchfile pf, good;
+	size_t len;
+	uint8_t *data;
+	GElf_Shdr sh;
+
+	ASSERT_EQ(load("fix_compute", &good), 0);
+	ASSERT_TRUE(hp_elf_section(&good.elf, "hotpatch", &sh) != NULL);
+
+	/* bad magic */
+	data = copy_of("fix_compute", &len);
+	ASSERT_TRUE(data);
+	data[sh.sh_offset] ^= 0xff;
+	ASSERT_EQ(hp_patchfile_parse(data, len, "x.so", &pf), -HP_EBADPATCH);
+	ASSERT_CONTAINS(hp_err.msg, "magic");
+	hp_patchfile_free(&pf);
+
+	/* a newer ABI */
+	data = copy_of("fix_compute", &len);
+	data[sh.sh_offset + 4] = 9;
+	ASSERT_EQ(hp_patchfile_parse(data, len, "x.so", &pf), -HP_EBADPATCH);
+	ASSERT_CONTAINS(hp_err.msg, "ABI 9");
+	hp_patchfile_free(&pf);
+
+	/* unknown kind */
+	data = copy_of("fix_compute", &len);
+	data[sh.sh_offset + 6] = 99;
+	ASSERT_EQ(hp_patchfile_parse(data, len, "x.so", &pf), -HP_EBADPATCH);
+	hp_patchfile_free(&pf);
+
+	/* not an ELF file, truncated file */
+	data = copy_of("fix_compute", &len);
+	ASSERT_EQ(hp_patchfile_parse(data, 100, "x.so", &pf), -HP_EBADPATCH);
+	hp_patchfile_free(&pf);
+	data = malloc(64);
+	memset(data, 'A', 64);
+	ASSERT_EQ(hp_patchfile_parse(data, 64, "x.so", &pf), -HP_EBADPATCH);
+	ASSERT_CONTAINS(hp_err.msg, "not an ELF");
+	hp_patchfile_free(&pf);
+	hp_patchfile_free(&good);
+}
+
+TEST_MAIN()
