@@ -79,10 +79,18 @@ static void human_report(const struct cli *c, const struct hp_report *rep)
 {
 	for (size_t i = 0; i < rep->npatches; i++) {
 		const struct hp_patch_report *p = &rep->patches[i];
+		static const struct {
+			const char *action, *words;
+		} words[] = {
+			{"applied", "applied"},           {"already-applied", "already applied:"},
+			{"rolled-back", "rolled back"},   {"would-apply", "would apply"},
+			{"would-roll-back", "would roll back"}, {"incomplete", "INCOMPLETE (an apply did not finish):"},
+		};
 		const char *what = p->action;
 
-		if (!strcmp(what, "applied"))
-			what = !strcmp(c->verb, "status") ? "applied" : "applied";
+		for (size_t w = 0; w < HP_ARRAY_SIZE(words); w++)
+			if (!strcmp(words[w].action, p->action))
+				what = words[w].words;
 		printf("pid %d (%s): %s %s", rep->pid, rep->comm, what, p->path ? p->path : "?");
 		if (!strcmp(c->verb, "status")) {
 			char when[64];
@@ -90,7 +98,7 @@ static void human_report(const struct cli *c, const struct hp_report *rep)
 			iso_time(p->applied_ns, when, sizeof(when));
 			printf(" (id %u, %s, sha256 %.16s...)", p->id,
 			       p->state == HP_REG_APPLIED ? when : "did not finish", p->sha256);
-		} else if (!strcmp(what, "already-applied")) {
+		} else if (!strcmp(p->action, "already-applied")) {
 			printf(" (id %u): nothing to do", p->id);
 		} else {
 			printf(" (id %u, %zu function%s)", p->id, p->nfuncs, p->nfuncs == 1 ? "" : "s");
@@ -520,7 +528,8 @@ static int parse_pid(const char *s, pid_t *ret)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* Parses the words and options; returns -1 to go on, or an exit code. */
+static int parse(int argc, char **argv, struct cli *c, const struct verb **ret_verb)
 {
 	static const struct option opts[] = {
 		{"pid", required_argument, NULL, 'p'}, {"json", no_argument, NULL, 'j'},
@@ -529,19 +538,23 @@ int main(int argc, char **argv)
 		{"force", no_argument, NULL, 'f'},     {"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},   {0, 0, 0, 0},
 	};
-	struct cli c = {.verb = "apply"};
 	const struct verb *v = &verbs[0];
-	int opt, code;
-	double timeout = DEFAULT_TIMEOUT_S;
-
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	bool help = false;
 	const char *pos[3];
-	size_t npos = 0;
+	size_t npos = 0, first = 0;
+	bool help = false, explicit_verb = false;
+	double timeout = DEFAULT_TIMEOUT_S;
+	int opt;
 
+	if (argc <= 1) {
+		usage(stderr, NULL);
+		return HP_EXIT_USAGE;
+	}
 	/* The verb is the first word that is not an option, wherever it is:
 	 * "hotpatch --json status --pid 1" works as "hotpatch status ...". */
 	while ((opt = getopt_long(argc, argv, "-hVp:", opts, NULL)) != -1) {
+		char *end;
+		pid_t pid, *np;
+
 		switch (opt) {
 		case 1: /* a word, in order */
 			if (npos == HP_ARRAY_SIZE(pos)) {
@@ -550,30 +563,24 @@ int main(int argc, char **argv)
 			}
 			pos[npos++] = optarg;
 			break;
-		case 'p': {
-			pid_t pid;
-			pid_t *np;
-
+		case 'p':
 			if (parse_pid(optarg, &pid) < 0) {
 				fprintf(stderr, "hotpatch: --pid needs a process id, not '%s'\n", optarg);
 				return HP_EXIT_USAGE;
 			}
-			np = realloc(c.pids, (c.npids + 1) * sizeof(*np));
+			np = realloc(c->pids, (c->npids + 1) * sizeof(*np));
 			if (!np)
 				return HP_EXIT_INTERNAL;
-			c.pids = np;
-			c.pids[c.npids++] = pid;
+			c->pids = np;
+			c->pids[c->npids++] = pid;
 			break;
-		}
 		case 'j':
-			c.json = true;
+			c->json = true;
 			break;
 		case 'n':
-			c.o.dry_run = true;
+			c->o.dry_run = true;
 			break;
-		case 't': {
-			char *end;
-
+		case 't':
 			timeout = strtod(optarg, &end);
 			if (*end || !(timeout > 0) || timeout > 86400) {
 				fprintf(stderr, "hotpatch: --timeout needs seconds (0 < S <= 86400), not '%s'\n",
@@ -581,63 +588,67 @@ int main(int argc, char **argv)
 				return HP_EXIT_USAGE;
 			}
 			break;
-		}
 		case 'a':
-			c.all = true;
+			c->all = true;
 			break;
 		case 'k':
-			c.o.keep_loaded = true;
+			c->o.keep_loaded = true;
 			break;
 		case 'f':
-			c.o.force = true;
+			c->o.force = true;
 			break;
 		case 'h':
 			help = true;
 			break;
 		case 'V':
 			printf("hotpatch %s\n", HP_VERSION);
-			return 0;
+			return HP_EXIT_OK;
 		default:
 			usage(stderr, NULL);
 			return HP_EXIT_USAGE;
 		}
 	}
-	size_t first = 0;
-	bool explicit_verb = false;
-
 	if (npos > 0) {
+		if (!strcmp(pos[0], "help")) {
+			usage(stdout, NULL);
+			return HP_EXIT_OK;
+		}
 		for (size_t i = 0; i < HP_ARRAY_SIZE(verbs); i++)
 			if (!strcmp(pos[0], verbs[i].name)) {
 				v = &verbs[i];
 				explicit_verb = true;
 			}
-		if (!strcmp(pos[0], "help")) {
-			usage(stdout, NULL);
-			return 0;
-		}
 		first = explicit_verb;
 	}
-	c.verb = v->name;
 	if (help) {
 		usage(stdout, explicit_verb ? v : NULL);
-		return 0;
+		return HP_EXIT_OK;
 	}
-	if (npos > first)
-		c.patch = pos[first];
 	if (npos > first + 1) {
 		fprintf(stderr, "hotpatch: unexpected argument '%s'\n", pos[first + 1]);
 		return HP_EXIT_USAGE;
 	}
-	if (argc <= 1) {
-		usage(stderr, NULL);
-		return HP_EXIT_USAGE;
-	}
-	if (!strcmp(c.verb, "apply") && c.all) {
+	c->verb = v->name;
+	c->patch = npos > first ? pos[first] : NULL;
+	if (!strcmp(c->verb, "apply") && c->all) {
 		fprintf(stderr, "hotpatch: --all is for rollback\n");
 		return HP_EXIT_USAGE;
 	}
-	c.o.timeout_ns = (uint64_t)(timeout * 1e9);
-	code = v->run(&c);
+	c->o.timeout_ns = (uint64_t)(timeout * 1e9);
+	*ret_verb = v;
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli c = {.verb = "apply"};
+	const struct verb *v = NULL;
+	int code;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	code = parse(argc, argv, &c, &v);
+	if (code < 0)
+		code = v->run(&c);
 	free(c.pids);
 	hp_notes_clear();
 	return code;

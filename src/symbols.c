@@ -256,7 +256,8 @@ int hp_elf_load_symbols(struct hp_elf *e)
 		if (r < 0)
 			return r;
 	}
-	qsort(e->syms, e->nsyms, sizeof(*e->syms), cmp_sym_name);
+	if (e->nsyms)
+		qsort(e->syms, e->nsyms, sizeof(*e->syms), cmp_sym_name);
 	/* Drop exact duplicates (same name and address, as aliases in both
 	 * tables would give). */
 	size_t w = 0;
@@ -273,7 +274,8 @@ int hp_elf_load_symbols(struct hp_elf *e)
 	for (size_t i = 0; i < e->nsyms; i++)
 		if (e->syms[i].type == STT_FUNC || e->syms[i].type == STT_GNU_IFUNC)
 			e->by_addr[e->nfuncs++] = &e->syms[i];
-	qsort(e->by_addr, e->nfuncs, sizeof(*e->by_addr), cmp_sym_addr);
+	if (e->nfuncs)
+		qsort(e->by_addr, e->nfuncs, sizeof(*e->by_addr), cmp_sym_addr);
 	return 0;
 }
 
@@ -456,7 +458,8 @@ static int load_relocs(struct hp_elf *e)
 			};
 		}
 	}
-	qsort(e->relocs, e->nrelocs, sizeof(*e->relocs), cmp_reloc);
+	if (e->nrelocs)
+		qsort(e->relocs, e->nrelocs, sizeof(*e->relocs), cmp_reloc);
 	return 0;
 }
 
