@@ -202,8 +202,10 @@ int hp_flip(struct hp_target *t, struct hp_write *w, size_t nw, struct hp_range 
 	uint64_t t1;
 	int r, checked = 0;
 
-	qsort(forbid, nforbid, sizeof(*forbid), cmp_range);
-	qsort(w, nw, sizeof(*w), cmp_write);
+	if (nforbid)
+		qsort(forbid, nforbid, sizeof(*forbid), cmp_range);
+	if (nw)
+		qsort(w, nw, sizeof(*w), cmp_write);
 	r = stop_world(t, deadline, st, &t1);
 	if (r < 0)
 		return bail(t, st, r);

@@ -189,3 +189,23 @@ def test_list():
     check("lib_step" in objs["libworklib.so"], "library function listed")
     r = hotpatch("list", "--pid", t.pid)
     check("compute" in r.stdout, "human list")
+
+
+def test_window_check():
+    """A thread that sits inside the 2-byte window is single-stepped out
+    before the window is written: it never runs half of the new jump."""
+    t = Target("worker-gcc", threads=2)
+    eq(t.cmd("spinwindow"), "spinning", "a thread loops inside window_spin's window")
+    live0, disk = prologue(t, "window_spin")
+    stepped = 0
+    for i in range(12):
+        code, doc = hotpatch_json("--pid", t.pid, patch("fix_window"))
+        eq(code, 0, f"apply #{i}")
+        stepped += doc["processes"][0]["threads_single_stepped"]
+        code, doc = hotpatch_json("rollback", "--pid", t.pid, patch("fix_window"))
+        eq(code, 0, f"rollback #{i}")
+        stepped += doc["processes"][0]["threads_single_stepped"]
+        t.assert_healthy()
+    # 24 flips, each finding the thread at entry+1 with probability 1/2
+    check(stepped >= 1, "a thread was single-stepped out of the window")
+    eq(prologue(t, "window_spin")[0], disk, "bytes exact")

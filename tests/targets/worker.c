@@ -74,6 +74,30 @@ NOINLINE long set_counter(int x)
 	return counter;
 }
 
+/*
+ * A function whose thread never leaves the hot-patch window: after the first
+ * nop it loops on the second one, so it sits at entry+1, where the 2-byte
+ * jump would split an instruction, half of the time.  Laid out as GCC does:
+ * 5 spare nops, then nop; nop.
+ */
+__asm__(".text\n"
+	".globl window_spin\n"
+	".type window_spin, @function\n"
+	".byte 0x90, 0x90, 0x90, 0x90, 0x90\n"
+	"window_spin:\n"
+	"	nop\n"
+	"1:	nop\n"
+	"	jmp 1b\n"
+	".size window_spin, . - window_spin\n");
+void window_spin(void);
+
+static void *spin_in_window(void *arg)
+{
+	(void)arg;
+	window_spin();
+	return NULL;
+}
+
 static void *worker(void *arg)
 {
 	int base = (int)(long)arg;
@@ -127,6 +151,11 @@ int main(int argc, char **argv)
 				printf("%ld\n", r);
 			else
 				printf("no such function %s\n", name);
+		} else if (!strncmp(line, "spinwindow", 10)) {
+			pthread_t t;
+
+			pthread_create(&t, NULL, spin_in_window, NULL);
+			printf("spinning\n");
 		} else if (!strncmp(line, "stats", 5)) {
 			printf("calls %ld wrong %ld\n", atomic_load(&calls), atomic_load(&wrong));
 		} else if (!strncmp(line, "quit", 4)) {

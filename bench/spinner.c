@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Benchmark target.  One thread spins reading the clock and keeps the
+ * longest gap between two readings: that is the pause it felt.  Other
+ * threads sleep in read(2).  bf_0 .. bf_999 are patchable functions the
+ * spinner keeps calling.  Commands on stdin:
+ *   reset -> "ok" (forget the longest gap)   gap -> the longest gap in ns
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define F(n) __attribute__((noinline)) int bf_##n(int x) { __asm__ volatile(""); return x + n; }
+#define F10(n) F(n##0) F(n##1) F(n##2) F(n##3) F(n##4) F(n##5) F(n##6) F(n##7) F(n##8) F(n##9)
+#define F100(n) F10(n##0) F10(n##1) F10(n##2) F10(n##3) F10(n##4) F10(n##5) F10(n##6) F10(n##7) F10(n##8) F10(n##9)
+F(0) F(1) F(2) F(3) F(4) F(5) F(6) F(7) F(8) F(9)
+F10(1) F10(2) F10(3) F10(4) F10(5) F10(6) F10(7) F10(8) F10(9)
+F100(1) F100(2) F100(3) F100(4) F100(5) F100(6) F100(7) F100(8) F100(9)
+
+static atomic_ulong max_gap;
+static atomic_int reset_req;
+static int sleeper_pipe[2];
+
+static unsigned long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long)ts.tv_sec * 1000000000ul + (unsigned long)ts.tv_nsec;
+}
+
+static void *spinner(void *arg)
+{
+	unsigned long last = now_ns(), m = 0;
+	volatile int sink = 0;
+
+	(void)arg;
+	for (;;) {
+		unsigned long t = now_ns();
+
+		sink += bf_0((int)t);
+		if (atomic_exchange_explicit(&reset_req, 0, memory_order_relaxed)) {
+			m = 0;
+			atomic_store(&max_gap, 0);
+		} else if (t - last > m) {
+			m = t - last;
+			atomic_store(&max_gap, m);
+		}
+		last = t;
+	}
+	return NULL;
+}
+
+static void *sleeper(void *arg)
+{
+	char c;
+
+	(void)arg;
+	while (read(sleeper_pipe[0], &c, 1) != 0)
+		;
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	int n = argc > 1 ? atoi(argv[1]) : 0;
+	pthread_attr_t small;
+	pthread_t t;
+	char line[64];
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (pipe(sleeper_pipe) < 0)
+		return 1;
+	pthread_attr_init(&small);
+	pthread_attr_setstacksize(&small, 64 << 10);
+	for (int i = 0; i < n; i++)
+		if (pthread_create(&t, &small, sleeper, NULL))
+			return 1;
+	pthread_create(&t, NULL, spinner, NULL);
+	printf("ready %d\n", getpid());
+	while (fgets(line, sizeof(line), stdin)) {
+		if (!strncmp(line, "reset", 5)) {
+			atomic_store(&reset_req, 1);
+			while (atomic_load(&reset_req))
+				usleep(100);
+			printf("ok\n");
+		} else if (!strncmp(line, "gap", 3)) {
+			printf("%lu\n", atomic_load(&max_gap));
+		} else if (!strncmp(line, "quit", 4)) {
+			return 0;
+		}
+	}
+	return 0;
+}
