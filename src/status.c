@@ -77,6 +77,71 @@ void hp_listing_free(struct hp_listing *l)
 	memset(l, 0, sizeof(*l));
 }
 
+/* An executable mapping's bytes, read once: every prologue in it is
+ * analysed from this copy. */
+struct text_copy {
+	uint64_t lo, hi;
+	uint8_t *bytes;
+};
+
+static int read_text(struct hp_target *t, const struct hp_modules *m, const struct hp_object *ob,
+		     struct text_copy **ret, size_t *nret)
+{
+	struct text_copy *tc = NULL;
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->maps.n; i++) {
+		const struct hp_mapping *mp = &m->maps.m[i];
+		struct text_copy *nt;
+
+		if (!(mp->prot & HP_PROT_X) || !mp->path || strcmp(mp->path, ob->path) ||
+		    mp->inode != ob->inode || mp->end - mp->start > (256u << 20))
+			continue;
+		nt = realloc(tc, (n + 1) * sizeof(*tc));
+		if (!nt)
+			break;
+		tc = nt;
+		tc[n].lo = mp->start;
+		tc[n].hi = mp->end;
+		tc[n].bytes = malloc(mp->end - mp->start);
+		if (!tc[n].bytes || hp_mem_read(t, mp->start, tc[n].bytes, mp->end - mp->start) < 0) {
+			free(tc[n].bytes);
+			hp_error_clear();
+			continue;
+		}
+		n++;
+	}
+	*ret = tc;
+	*nret = n;
+	return 0;
+}
+
+static bool analyse_at(const struct text_copy *tc, size_t n, uint64_t entry, struct hp_prologue *p)
+{
+	for (size_t i = 0; i < n; i++)
+		if (entry >= tc[i].lo + HP_PRO_BEFORE && entry + HP_PRO_AFTER <= tc[i].hi) {
+			const uint8_t *b = tc[i].bytes + (entry - tc[i].lo) - HP_PRO_BEFORE;
+			bool ok = hp_prologue_analyze(b, HP_PRO_BEFORE + HP_PRO_AFTER,
+						      entry - HP_PRO_BEFORE, entry, p) == 0;
+
+			hp_error_clear();
+			return ok;
+		}
+	return false;
+}
+
+static int add_listed(struct hp_listed_object *lo, size_t *cap, const char *name, uint64_t entry,
+		      const char *layout)
+{
+	for (size_t k = 0; k < lo->nfuncs; k++)
+		if (lo->funcs[k].addr == entry)
+			return 0; /* an alias, or found both ways */
+	if (hp_grow((void **)&lo->funcs, cap, lo->nfuncs, sizeof(*lo->funcs)) < 0)
+		return -ENOMEM;
+	lo->funcs[lo->nfuncs++] = (struct hp_listed_func){hp_strdup(name), entry, layout};
+	return 0;
+}
+
 int hp_list(pid_t pid, const struct hp_options *o, struct hp_listing *ret)
 {
 	struct hp_target t;
@@ -87,11 +152,11 @@ int hp_list(pid_t pid, const struct hp_options *o, struct hp_listing *ret)
 	memset(ret, 0, sizeof(*ret));
 	ret->pid = pid;
 	r = hp_target_open(&t, pid);
+	snprintf(ret->comm, sizeof(ret->comm), "%s", t.comm);
 	if (r < 0) {
 		hp_target_close(&t);
 		return r;
 	}
-	snprintf(ret->comm, sizeof(ret->comm), "%s", t.comm);
 	r = hp_modules_load(&t, &m);
 	if (r < 0) {
 		hp_target_close(&t);
@@ -100,32 +165,37 @@ int hp_list(pid_t pid, const struct hp_options *o, struct hp_listing *ret)
 	for (size_t i = 0; i < m.n; i++) {
 		struct hp_object *ob = &m.obj[i];
 		struct hp_listed_object lo = {0};
+		struct text_copy *tc = NULL;
 		uint64_t *pads = NULL;
-		size_t npads = 0, cap = 0;
+		size_t npads = 0, ntc = 0, cap = 0;
 		struct hp_elf *e;
+		struct hp_prologue pro;
 
-		if (hp_object_elf(&t, ob, &e) < 0 || hp_elf_patchable_entries(e, &pads, &npads) < 0) {
+		if (hp_object_elf(&t, ob, &e) < 0 || hp_elf_load_symbols(e) < 0 ||
+		    hp_elf_patchable_entries(e, &pads, &npads) < 0) {
 			hp_error_clear();
 			continue;
 		}
+		read_text(&t, &m, ob, &tc, &ntc);
+		/* what the compiler listed ... */
 		for (size_t k = 0; k < npads; k++) {
 			const struct hp_sym *f = hp_elf_func_after(e, pads[k]);
-			uint8_t buf[HP_PRO_BEFORE + HP_PRO_AFTER];
-			struct hp_prologue pro;
-			uint64_t entry;
 
-			if (!f || f->value - pads[k] > 64)
-				continue;
-			entry = ob->bias + f->value;
-			if (hp_mem_read(&t, entry - HP_PRO_BEFORE, buf, sizeof(buf)) < 0 ||
-			    hp_prologue_analyze(buf, sizeof(buf), entry - HP_PRO_BEFORE, entry, &pro) < 0) {
-				hp_error_clear();
-				continue;
-			}
-			if (hp_grow((void **)&lo.funcs, &cap, lo.nfuncs, sizeof(*lo.funcs)) < 0)
-				break;
-			lo.funcs[lo.nfuncs++] = (struct hp_listed_func){hp_strdup(f->name), entry, pro.layout};
+			if (f && f->value - pads[k] <= 64 && analyse_at(tc, ntc, ob->bias + f->value, &pro))
+				add_listed(&lo, &cap, f->name, ob->bias + f->value, pro.layout);
 		}
+		/* ... and every other function with a prologue hotpatch knows
+		 * (ms_hook_prologue is not listed by the compiler) */
+		for (size_t k = 0; k < e->nfuncs; k++) {
+			const struct hp_sym *f = e->by_addr[k];
+
+			if (f->type == STT_FUNC && f->size &&
+			    analyse_at(tc, ntc, ob->bias + f->value, &pro))
+				add_listed(&lo, &cap, f->name, ob->bias + f->value, pro.layout);
+		}
+		for (size_t k = 0; k < ntc; k++)
+			free(tc[k].bytes);
+		free(tc);
 		free(pads);
 		if (!lo.nfuncs) {
 			free(lo.funcs);
@@ -134,8 +204,7 @@ int hp_list(pid_t pid, const struct hp_options *o, struct hp_listing *ret)
 		lo.path = hp_strdup(ob->path);
 		struct hp_listed_object *no = realloc(ret->objs, (ret->nobjs + 1) * sizeof(*no));
 		if (!no) {
-			free(lo.path);
-			free(lo.funcs);
+			hp_listing_free(&(struct hp_listing){.objs = &lo, .nobjs = 1});
 			break;
 		}
 		ret->objs = no;

@@ -186,6 +186,8 @@ def test_list():
         check(name in objs["worker-gcc"], f"{name} is listed")
     check("unpatchable" not in objs["worker-gcc"], "a function without prologue is not")
     eq(objs["worker-gcc"]["compute"]["layout"], "gcc", "layout")
+    # not in __patchable_function_entries, found by its prologue
+    eq(objs["worker-gcc"]["ms_func"]["layout"], "ms_hook_prologue", "ms_hook_prologue listed")
     check("lib_step" in objs["libworklib.so"], "library function listed")
     r = hotpatch("list", "--pid", t.pid)
     check("compute" in r.stdout, "human list")

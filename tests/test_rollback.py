@@ -176,3 +176,36 @@ def test_foreign_write_detected():
     eq(prologue(t, "compute")[0], disk, "original bytes")
     eq(t.call("compute", 5), 1005, "original")
     t.assert_healthy()
+
+
+def test_disk_mismatch_refused():
+    """The original bytes in the record are checked against the file the
+    process runs; if they disagree, rollback writes nothing unless --force."""
+    import shutil
+    from hptest import file_bytes, symbol
+    d = tmpdir()
+    for f in ("worker-gcc", "libworklib.so"):
+        shutil.copy(os.path.join(BUILD, f), d)
+    lib = os.path.join(d, "libworklib.so")
+    t = Target(os.path.join(d, "worker-gcc"))
+    eq(hotpatch("--pid", t.pid, patch("fix_lib")).returncode, 0, "apply")
+    eq(t.call("lib_step", 5), 25, "patched")
+    # the library file changes on disk under the running process
+    v = symbol(lib, "lib_step")
+    off = None
+    from hptest import _phdrs
+    for p in _phdrs(lib):
+        if p[0] == 1 and p[3] <= v < p[3] + p[5]:
+            off = p[2] + v - p[3]
+    with open(lib, "r+b") as f:
+        f.seek(off)
+        f.write(b"\xcc\xcc")
+    eq(file_bytes(lib, v, 2), b"\xcc\xcc", "the file changed")
+    r = hotpatch("rollback", "--pid", t.pid, patch("fix_lib"))
+    eq(r.returncode, EXIT_BUSY, "rollback refused")
+    check("on disk" in r.stderr and "--force" in r.stderr, r.stderr)
+    eq(t.call("lib_step", 5), 25, "still patched: nothing was written")
+    r = hotpatch("rollback", "--force", "--pid", t.pid, patch("fix_lib"))
+    eq(r.returncode, 0, "rollback --force")
+    eq(t.call("lib_step", 5), 15, "the recorded original is back")
+    t.assert_healthy()
