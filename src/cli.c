@@ -6,9 +6,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "audit.h"
 #include "json.h"
 #include "patch.h"
 #include "patchfile.h"
+#include "procsel.h"
+#include "trust.h"
 #include "util.h"
 
 #ifndef HP_VERSION
@@ -21,8 +24,13 @@ struct cli {
 	const char *verb;
 	pid_t *pids;
 	size_t npids;
+	const char *exe;    /* --exe: every process running it */
+	const char *lib;    /* --lib: every process mapping it */
 	bool json;
 	bool all;
+	bool stop_on_error;
+	bool insecure;
+	const char *sha256; /* --sha256: the patch must hash to this */
 	struct hp_options o;
 	const char *patch;
 };
@@ -142,7 +150,10 @@ static void json_report(struct hp_json *j, const struct cli *c, const struct hp_
 	hp_json_int(j, "pid", rep->pid);
 	hp_json_str(j, "comm", rep->comm);
 	hp_json_str(j, "exe", rep->exe[0] ? rep->exe : NULL);
-	if (r < 0) {
+	if (r == -HP_ENOTAPPLIED) {
+		hp_json_str(j, "result", "not-applied");
+		hp_json_str(j, "reason", hp_err.msg);
+	} else if (r < 0) {
 		hp_json_str(j, "result", "error");
 		hp_json_obj(j, "error");
 		hp_json_str(j, "class", exit_class(r));
@@ -196,6 +207,9 @@ static void json_report(struct hp_json *j, const struct cli *c, const struct hp_
 				hp_json_null(j, "trampoline");
 			hp_json_str(j, "layout", f->layout);
 			hp_json_bool(j, "stacked", f->stacked);
+			hp_json_str(j, "result", f->result ? f->result : p->action);
+			if (f->reason)
+				hp_json_str(j, "reason", f->reason);
 			hp_json_bool(j, "bytes_ok", f->bytes_ok);
 			if (!f->bytes_ok)
 				hp_json_str(j, "bytes_found", f->found);
@@ -217,9 +231,22 @@ static void json_report(struct hp_json *j, const struct cli *c, const struct hp_
 	hp_json_obj_end(j);
 	hp_json_int(j, "threads_stopped", (int64_t)rep->flip.threads);
 	hp_json_int(j, "threads_single_stepped", rep->flip.stepped);
+	if (c->o.dry_run)
+		hp_json_int(j, "threads_in_window", rep->in_window);
 	hp_json_int(j, "waits_restarted", rep->flip.rewound);
 	hp_json_int(j, "stop_attempts", rep->flip.attempts);
 	hp_json_int(j, "remote_calls", rep->remote_calls);
+	hp_json_obj_end(j);
+}
+
+static void json_skipped(struct hp_json *j, pid_t pid, const char *why)
+{
+	hp_json_obj(j, NULL);
+	hp_json_int(j, "pid", pid);
+	hp_json_str(j, "result", "skipped");
+	hp_json_str(j, "reason", why);
+	hp_json_arr(j, "patches");
+	hp_json_arr_end(j);
 	hp_json_obj_end(j);
 }
 
@@ -246,11 +273,15 @@ static int combine(int first_err, size_t nok, size_t nfail, bool nothing)
 	return nothing ? HP_EXIT_NOTHING : HP_EXIT_OK;
 }
 
-/* Runs one verb on every --pid, reports each, and sums up the exit code. */
-static int for_each_pid(struct cli *c, int (*fn)(struct cli *c, pid_t pid, struct hp_report *rep))
+/* Runs one verb on every selected process, reports each, and sums up the
+ * exit code.  A failing process does not stop the others, unless
+ * --stop-on-error. */
+static int for_each_pid(struct cli *c, int (*fn)(struct cli *c, pid_t pid, struct hp_report *rep),
+			const char *audit_verb, const char *audit_path, const char *audit_sha)
 {
 	struct hp_json j;
 	size_t nok = 0, nfail = 0, nnothing = 0;
+	bool progress = !c->json && c->npids > 1 && isatty(STDERR_FILENO), stopped = false;
 	int first_err = 0;
 
 	if (c->json) {
@@ -258,20 +289,35 @@ static int for_each_pid(struct cli *c, int (*fn)(struct cli *c, pid_t pid, struc
 		hp_json_int(&j, "schema", 1);
 		hp_json_str(&j, "command", c->verb);
 		hp_json_str(&j, "version", HP_VERSION);
+		hp_json_bool(&j, "dry_run", c->o.dry_run);
 		hp_json_arr(&j, "processes");
 	}
 	for (size_t i = 0; i < c->npids; i++) {
 		struct hp_report rep;
 		int r;
 
+		if (stopped) {
+			if (c->json)
+				json_skipped(&j, c->pids[i], "--stop-on-error: an earlier process failed");
+			else
+				fprintf(stderr, "hotpatch: pid %d: skipped (--stop-on-error)\n", c->pids[i]);
+			continue;
+		}
+		if (progress)
+			fprintf(stderr, "\r\033[K[%zu/%zu] pid %d ...", i + 1, c->npids, c->pids[i]);
 		hp_error_clear();
 		r = fn(c, c->pids[i], &rep);
+		if (progress)
+			fprintf(stderr, "\r\033[K");
+		if (audit_verb && !c->o.dry_run && r != -HP_ENOTAPPLIED)
+			hp_audit(audit_verb, &rep, audit_path, audit_sha, r);
 		if (r == -HP_ENOTAPPLIED) {
 			nnothing++;
 		} else if (r < 0) {
 			nfail++;
 			if (!first_err)
 				first_err = r;
+			stopped = c->stop_on_error;
 		} else {
 			nok++;
 		}
@@ -282,7 +328,7 @@ static int for_each_pid(struct cli *c, int (*fn)(struct cli *c, pid_t pid, struc
 				fprintf(stderr, "hotpatch: pid %d%s%s%s: %s\n", c->pids[i],
 					rep.comm[0] ? " (" : "", rep.comm, rep.comm[0] ? ")" : "",
 					hp_err.msg[0] ? hp_err.msg : hp_strerror(r));
-			if (r >= 0 || rep.npatches)
+			if (r >= 0)
 				human_report(c, &rep);
 		}
 		hp_report_free(&rep);
@@ -294,7 +340,10 @@ static int for_each_pid(struct cli *c, int (*fn)(struct cli *c, pid_t pid, struc
 		json_notes(&j);
 		hp_json_bool(&j, "ok", code == HP_EXIT_OK);
 		hp_json_int(&j, "exit_code", code);
-		hp_json_str(&j, "exit_class", code == HP_EXIT_PARTIAL ? "partial" : exit_class(code == 0 ? 0 : first_err ? first_err : -HP_ENOTAPPLIED));
+		hp_json_str(&j, "exit_class",
+			    code == HP_EXIT_PARTIAL ? "partial"
+			    : code == HP_EXIT_NOTHING ? "nothing-to-do"
+						     : exit_class(code == 0 ? 0 : first_err));
 		hp_json_end(&j);
 	} else {
 		human_notes();
@@ -315,11 +364,13 @@ static int cmd_apply(struct cli *c)
 {
 	int r, code;
 
-	if (!c->patch || !c->npids) {
-		fprintf(stderr, "hotpatch: apply needs --pid PID and a patch file (see hotpatch --help)\n");
+	if (!c->patch) {
+		fprintf(stderr, "hotpatch: apply needs a patch file (see hotpatch --help)\n");
 		return HP_EXIT_USAGE;
 	}
 	r = hp_patchfile_load(c->patch, &apply_pf);
+	if (r == 0)
+		r = hp_trust_check(c->patch, &apply_pf, c->insecure, c->sha256);
 	if (r < 0) {
 		if (c->json) {
 			struct hp_json j;
@@ -344,7 +395,7 @@ static int cmd_apply(struct cli *c)
 		hp_patchfile_free(&apply_pf);
 		return hp_exit_code(r);
 	}
-	code = for_each_pid(c, apply_one);
+	code = for_each_pid(c, apply_one, "apply", apply_pf.path, apply_pf.sha256_hex);
 	hp_patchfile_free(&apply_pf);
 	return code;
 }
@@ -362,8 +413,8 @@ static int cmd_rollback(struct cli *c)
 {
 	int code;
 
-	if (!c->npids || (!c->patch && !c->all) || (c->patch && c->all)) {
-		fprintf(stderr, "hotpatch: rollback needs --pid PID and either a patch file or --all\n");
+	if ((!c->patch && !c->all) || (c->patch && c->all)) {
+		fprintf(stderr, "hotpatch: rollback needs either a patch file or --all\n");
 		return HP_EXIT_USAGE;
 	}
 	if (c->patch) {
@@ -375,7 +426,8 @@ static int cmd_rollback(struct cli *c)
 			snprintf(rollback_path, sizeof(rollback_path), "%s", c->patch);
 		hp_error_clear();
 	}
-	code = for_each_pid(c, rollback_one);
+	code = for_each_pid(c, rollback_one, "rollback", c->all ? "--all" : rollback_path,
+			    rollback_have_pf ? rollback_pf.sha256_hex : NULL);
 	hp_patchfile_free(&rollback_pf);
 	return code;
 }
@@ -387,11 +439,11 @@ static int status_one(struct cli *c, pid_t pid, struct hp_report *rep)
 
 static int cmd_status(struct cli *c)
 {
-	if (!c->npids || c->patch) {
-		fprintf(stderr, "hotpatch: status needs --pid PID and nothing else\n");
+	if (c->patch) {
+		fprintf(stderr, "hotpatch: status takes no patch file\n");
 		return HP_EXIT_USAGE;
 	}
-	return for_each_pid(c, status_one);
+	return for_each_pid(c, status_one, NULL, NULL, NULL);
 }
 
 static int cmd_list(struct cli *c)
@@ -399,8 +451,8 @@ static int cmd_list(struct cli *c)
 	struct hp_json j;
 	int code = HP_EXIT_OK;
 
-	if (!c->npids || c->patch) {
-		fprintf(stderr, "hotpatch: list needs --pid PID and nothing else\n");
+	if (c->patch) {
+		fprintf(stderr, "hotpatch: list takes no patch file\n");
 		return HP_EXIT_USAGE;
 	}
 	if (c->json) {
@@ -475,17 +527,18 @@ static int cmd_list(struct cli *c)
 
 static const struct verb verbs[] = {
 	{"apply", cmd_apply,
-	 "hotpatch [apply] --pid PID [--pid PID ...] PATCH.so [--dry-run] [--json] [--timeout S]\n"
+	 "hotpatch [apply] TARGETS PATCH.so [--dry-run] [--json] [--timeout S] [--sha256 HEX]\n"
+	 "                [--stop-on-error] [--insecure]\n"
 	 "  Load PATCH.so into each process and redirect the functions it replaces."},
 	{"rollback", cmd_rollback,
-	 "hotpatch rollback --pid PID (PATCH.so | --all) [--keep-loaded] [--force] [--dry-run]\n"
-	 "                  [--json] [--timeout S]\n"
+	 "hotpatch rollback TARGETS (PATCH.so | --all) [--keep-loaded] [--force] [--dry-run]\n"
+	 "                  [--json] [--timeout S] [--stop-on-error]\n"
 	 "  Take a patch (or every patch, newest first) back out and unload it."},
 	{"status", cmd_status,
-	 "hotpatch status --pid PID [--json]\n"
+	 "hotpatch status TARGETS [--json]\n"
 	 "  Show the patches applied in each process, read from the process itself."},
 	{"list", cmd_list,
-	 "hotpatch list --pid PID [--json]\n"
+	 "hotpatch list TARGETS [--json]\n"
 	 "  Show the functions of each process that can be patched, by object."},
 };
 
@@ -500,14 +553,21 @@ static void usage(FILE *f, const struct verb *only)
 			fprintf(f, "  %s\n\n", verbs[i].usage);
 	}
 	fprintf(f,
+		"Targets (combine freely):\n"
+		"  --pid PID        a process (repeatable)\n"
+		"  --exe PATH       every process running the executable PATH\n"
+		"  --lib NAME       every process that maps the library NAME; records that\n"
+		"                   name no object then patch that library\n"
 		"Options:\n"
-		"  --pid PID        target process (repeatable)\n"
 		"  --json           one JSON document on stdout (schema 1)\n"
 		"  --dry-run        check everything, change nothing\n"
 		"  --timeout S      bound the whole command (default %.0f s)\n"
 		"  --all            rollback: every patch, newest first\n"
 		"  --keep-loaded    rollback: redirect back but leave the patch loaded\n"
 		"  --force          rollback: restore recorded bytes despite a mismatch\n"
+		"  --stop-on-error  stop at the first process that fails (default: go on)\n"
+		"  --sha256 HEX     apply only if the patch file has this SHA-256\n"
+		"  --insecure       as root, accept a patch others could have written\n"
 		"  -h, --help       this help;  -V, --version  the version\n"
 		"Exit codes: 0 ok, 1 internal, 2 usage, 3 no such process, 4 permission denied,\n"
 		"  5 invalid patch, 6 not patchable, 7 busy or timed out, 8 nothing to do,\n"
@@ -536,7 +596,10 @@ static int parse(int argc, char **argv, struct cli *c, const struct verb **ret_v
 		{"dry-run", no_argument, NULL, 'n'},   {"timeout", required_argument, NULL, 't'},
 		{"all", no_argument, NULL, 'a'},       {"keep-loaded", no_argument, NULL, 'k'},
 		{"force", no_argument, NULL, 'f'},     {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},   {0, 0, 0, 0},
+		{"version", no_argument, NULL, 'V'},   {"exe", required_argument, NULL, 'e'},
+		{"lib", required_argument, NULL, 'l'}, {"stop-on-error", no_argument, NULL, 's'},
+		{"insecure", no_argument, NULL, 'i'},  {"sha256", required_argument, NULL, 'S'},
+		{0, 0, 0, 0},
 	};
 	const struct verb *v = &verbs[0];
 	const char *pos[3];
@@ -600,6 +663,25 @@ static int parse(int argc, char **argv, struct cli *c, const struct verb **ret_v
 		case 'h':
 			help = true;
 			break;
+		case 'e':
+			c->exe = optarg;
+			break;
+		case 'l':
+			c->lib = optarg;
+			break;
+		case 's':
+			c->stop_on_error = true;
+			break;
+		case 'i':
+			c->insecure = true;
+			break;
+		case 'S':
+			if (strlen(optarg) != 64 || strspn(optarg, "0123456789abcdefABCDEF") != 64) {
+				fprintf(stderr, "hotpatch: --sha256 needs 64 hex digits\n");
+				return HP_EXIT_USAGE;
+			}
+			c->sha256 = optarg;
+			break;
 		case 'V':
 			printf("hotpatch %s\n", HP_VERSION);
 			return HP_EXIT_OK;
@@ -635,7 +717,55 @@ static int parse(int argc, char **argv, struct cli *c, const struct verb **ret_v
 		return HP_EXIT_USAGE;
 	}
 	c->o.timeout_ns = (uint64_t)(timeout * 1e9);
+	c->o.default_object = c->lib;
+	if (!c->npids && !c->exe && !c->lib) {
+		fprintf(stderr, "hotpatch: %s needs a target: --pid PID, --exe PATH or --lib NAME\n",
+			c->verb);
+		return HP_EXIT_USAGE;
+	}
 	*ret_verb = v;
+	return -1;
+}
+
+/* Adds the processes --exe and --lib select to the --pid ones. */
+static int select_targets(struct cli *c)
+{
+	const char *what[2] = {c->exe, c->lib};
+
+	for (int k = 0; k < 2; k++) {
+		pid_t *found = NULL;
+		size_t n = 0;
+		int r;
+
+		if (!what[k])
+			continue;
+		r = k == 0 ? hp_procs_by_exe(what[k], &found, &n) : hp_procs_by_lib(what[k], &found, &n);
+		if (r < 0) {
+			fprintf(stderr, "hotpatch: %s\n", hp_err.msg);
+			return hp_exit_code(r);
+		}
+		if (!n) {
+			fprintf(stderr, "hotpatch: no process %s %s\n", k == 0 ? "runs" : "maps", what[k]);
+			free(found);
+			return HP_EXIT_NOPROCESS;
+		}
+		for (size_t i = 0; i < n; i++) {
+			bool dup = false;
+
+			for (size_t q = 0; q < c->npids; q++)
+				dup |= c->pids[q] == found[i];
+			if (dup)
+				continue;
+			pid_t *np = realloc(c->pids, (c->npids + 1) * sizeof(*np));
+			if (!np) {
+				free(found);
+				return HP_EXIT_INTERNAL;
+			}
+			c->pids = np;
+			c->pids[c->npids++] = found[i];
+		}
+		free(found);
+	}
 	return -1;
 }
 
@@ -647,6 +777,8 @@ int main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	code = parse(argc, argv, &c, &v);
+	if (code < 0)
+		code = select_targets(&c);
 	if (code < 0)
 		code = v->run(&c);
 	free(c.pids);

@@ -235,3 +235,30 @@ int hp_flip(struct hp_target *t, struct hp_write *w, size_t nw, struct hp_range 
 		return r;
 	return checked;
 }
+
+int hp_flip_probe(struct hp_target *t, struct hp_range *forbid, size_t nforbid, uint64_t deadline,
+		  struct hp_flip_stats *st, unsigned *ret_inside)
+{
+	uint64_t t1;
+	unsigned inside = 0;
+	int r;
+
+	if (nforbid)
+		qsort(forbid, nforbid, sizeof(*forbid), cmp_range);
+	r = stop_world(t, deadline, st, &t1);
+	if (r < 0)
+		return bail(t, st, r);
+	for (size_t i = 0; i < t->n; i++) {
+		struct hp_thread *th = &t->th[i];
+
+		if (!th->stopped || th->gone)
+			continue;
+		r = hp_thread_getregs(t, th);
+		if (r < 0 && r != -ESRCH)
+			return bail(t, st, r);
+		if (r == 0 && forbidden(forbid, nforbid, th->regs.rip))
+			inside++;
+	}
+	*ret_inside = inside;
+	return resume_world(t, st, t1);
+}

@@ -33,6 +33,12 @@ struct hp_flip_stats {
 	int sched_token;    /* hotpatch's own priority while it holds the stop */
 };
 
+/* The dry run of a flip: stops every thread, counts those inside the
+ * forbidden ranges (they would be single-stepped), resumes; writes nothing
+ * and steps nothing. */
+int hp_flip_probe(struct hp_target *t, struct hp_range *forbid, size_t nforbid, uint64_t deadline,
+		  struct hp_flip_stats *st, unsigned *ret_inside);
+
 /* Looks at the stopped threads: 0 when satisfied, -EAGAIN when the target
  * should run a little and be looked at again, or an error. */
 typedef int (*hp_flip_check)(void *ctx, struct hp_target *t);

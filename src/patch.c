@@ -33,6 +33,12 @@
 
 /* ---------------------------------------------------------------- apply */
 
+/* The object a record means: its own, or --lib's when it names none. */
+static const char *object_of(const struct hp_options *o, const struct hp_patch_rec *rec)
+{
+	return rec->object[0] || !o->default_object ? rec->object : o->default_object;
+}
+
 struct fplan {
 	const struct hp_patch_rec *rec;
 	struct hp_resolved res;
@@ -47,7 +53,8 @@ struct fplan {
 	bool pad_written;
 };
 
-static int plan_function(struct hp_session *s, const struct hp_patch_rec *rec, struct fplan *f)
+static int plan_function(struct hp_session *s, const struct hp_options *o,
+			 const struct hp_patch_rec *rec, struct fplan *f)
 {
 	const struct hp_sym *clones;
 	struct hp_elf *e;
@@ -55,7 +62,7 @@ static int plan_function(struct hp_session *s, const struct hp_patch_rec *rec, s
 	int r;
 
 	f->rec = rec;
-	r = hp_resolve(&s->t, &s->m, rec->object, rec->symbol, HP_WANT_FUNC, &f->res);
+	r = hp_resolve(&s->t, &s->m, object_of(o, rec), rec->symbol, HP_WANT_FUNC, &f->res);
 	if (r < 0)
 		return r;
 	r = hp_resolve_prologue(&s->t, &f->res, &f->pro);
@@ -94,14 +101,14 @@ static int plan_function(struct hp_session *s, const struct hp_patch_rec *rec, s
 }
 
 /* The address the ORIGINAL and SYMBOL records ask for. */
-static int plan_pointer(struct hp_session *s, const struct hp_patch_rec *rec, struct fplan *fp,
-			size_t nfp, uint64_t *ret)
+static int plan_pointer(struct hp_session *s, const struct hp_options *o,
+			const struct hp_patch_rec *rec, struct fplan *fp, size_t nfp, uint64_t *ret)
 {
 	struct hp_resolved res;
 	struct hp_prologue pro;
 	int r;
 
-	r = hp_resolve(&s->t, &s->m, rec->object, rec->symbol,
+	r = hp_resolve(&s->t, &s->m, object_of(o, rec), rec->symbol,
 		       rec->kind == HOTPATCH_KIND_ORIGINAL ? HP_WANT_FUNC : HP_WANT_ANY, &res);
 	if (r < 0)
 		return r;
@@ -311,6 +318,49 @@ static int record_add(struct hp_session *s, struct hp_reg_patch *rp)
 	return 0;
 }
 
+/* A failed apply still says, per function, what happened to it: the one
+ * that stopped the patch failed, the others were skipped with it. */
+static void report_failure(struct hp_report *rep, const struct hp_patchfile *pf,
+			   const struct hp_patch_rec *failed)
+{
+	struct hp_reg_patch rp = {.path = pf->path};
+	struct hp_patch_report *pr;
+	size_t k = 0;
+
+	memcpy(rp.sha256, pf->sha256, 32);
+	pr = hp_report_patch(rep, &rp, "failed");
+	if (!pr)
+		return;
+	free(pr->funcs);
+	pr->funcs = calloc(pf->nreplace ? pf->nreplace : 1, sizeof(*pr->funcs));
+	if (!pr->funcs) {
+		pr->nfuncs = 0;
+		return;
+	}
+	for (size_t i = 0; i < pf->nrec; i++) {
+		const struct hp_patch_rec *rec = &pf->rec[i];
+		struct hp_func_report *f;
+
+		if (rec->kind != HOTPATCH_KIND_REPLACE)
+			continue;
+		f = &pr->funcs[k++];
+		f->symbol = hp_strdup(rec->symbol);
+		f->object = hp_strdup(rec->object[0] ? rec->object : NULL);
+		f->replacement = hp_strdup(rec->replacement_name);
+		f->bytes_ok = true;
+		if (rec == failed) {
+			f->result = "failed";
+			f->reason = hp_strdup(hp_err.msg);
+		} else {
+			f->result = "skipped";
+			f->reason = hp_strdup(failed ? "not applied: a patch applies all of its "
+							"functions or none"
+						      : "not applied: the patch as a whole failed");
+		}
+	}
+	pr->nfuncs = k;
+}
+
 int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, struct hp_report *rep)
 {
 	struct hp_session s;
@@ -320,6 +370,7 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 	struct hp_range *forbid = NULL;
 	size_t nfp = 0, nw = 0, nforbid = 0;
 	uint64_t t0 = hp_now_ns(), t1;
+	const struct hp_patch_rec *failed = NULL;
 	bool loaded = false, recorded = false;
 	uint32_t id = 0;
 	int r;
@@ -346,7 +397,7 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 	/* resolve: everything is checked before anything is written */
 	for (size_t i = 0; i < pf->nrec; i++)
 		if (pf->rec[i].kind == HOTPATCH_KIND_BUILD_ID) {
-			r = hp_check_build_id(&s.t, &s.m, pf->rec[i].object, pf->rec[i].symbol);
+			r = hp_check_build_id(&s.t, &s.m, object_of(o, &pf->rec[i]), pf->rec[i].symbol);
 			if (r < 0)
 				goto out;
 		}
@@ -358,9 +409,11 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 	for (size_t i = 0; i < pf->nrec; i++) {
 		if (pf->rec[i].kind != HOTPATCH_KIND_REPLACE)
 			continue;
-		r = plan_function(&s, &pf->rec[i], &fp[nfp]);
-		if (r < 0)
+		r = plan_function(&s, o, &pf->rec[i], &fp[nfp]);
+		if (r < 0) {
+			failed = &pf->rec[i];
 			goto out;
+		}
 		for (size_t k = 0; k < nfp; k++)
 			if (fp[k].res.addr == fp[nfp].res.addr) {
 				r = hp_fail(-HP_EBADPATCH, "%s and %s are the same function: replace it once",
@@ -376,7 +429,7 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 	}
 	for (size_t i = 0; i < pf->nrec && r == 0; i++)
 		if (pf->rec[i].kind == HOTPATCH_KIND_ORIGINAL || pf->rec[i].kind == HOTPATCH_KIND_SYMBOL)
-			r = plan_pointer(&s, &pf->rec[i], fp, nfp, &ptrs[i]);
+			r = plan_pointer(&s, o, &pf->rec[i], fp, nfp, &ptrs[i]);
 	t1 = hp_now_ns();
 	rep->resolve_ns = t1 - t0;
 	if (r < 0) {
@@ -392,10 +445,22 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 
 	hp_fault_point("apply:resolved");
 	if (o->dry_run) {
+		/* everything but loading and writing: the threads are stopped
+		 * and their windows checked, as the flip would */
+		struct hp_range *probe = calloc(nfp ? nfp : 1, sizeof(*probe));
+
+		r = probe ? 0 : hp_fail(-ENOMEM, "out of memory");
+		for (size_t i = 0; probe && i < nfp; i++)
+			probe[i] = (struct hp_range){fp[i].pro.window + 1, fp[i].pro.window + fp[i].window_len,
+						     fp[i].rec->symbol};
+		if (r == 0)
+			r = hp_flip_probe(&s.t, probe, nfp, s.deadline, &rep->flip, &rep->in_window);
+		free(probe);
 		rp.funcs = calloc(nfp ? nfp : 1, sizeof(*rp.funcs));
 		for (size_t i = 0; rp.funcs && i < nfp; i++)
 			fill_func_record(&rp.funcs[rp.nfuncs++], &fp[i], fp[i].rec->replacement_name);
-		hp_report_patch(rep, &rp, "would-apply");
+		if (r == 0)
+			hp_report_patch(rep, &rp, "would-apply");
 		free(ptrs);
 		goto out;
 	}
@@ -565,6 +630,8 @@ undo:
 		r = saved;
 	}
 out:
+	if (r < 0 && !rep->npatches)
+		report_failure(rep, pf, failed);
 	rep->remote_calls = s.rc.calls;
 	hp_session_close(&s);
 	hp_reg_patch_free(&rp);

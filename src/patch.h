@@ -17,6 +17,7 @@ struct hp_options {
 	bool dry_run;
 	bool force;          /* rollback despite a byte mismatch */
 	bool keep_loaded;    /* rollback: leave the patch object loaded */
+	const char *default_object; /* --lib: where records naming no object look */
 };
 
 /* What one command did to one process, for the CLI to report. */
@@ -31,6 +32,8 @@ struct hp_func_report {
 	bool stacked;      /* on top of another patch of the same function */
 	bool bytes_ok;     /* status: target bytes match the record */
 	char found[64];    /* status: what is there when they do not */
+	const char *result; /* applied, would-apply, failed, skipped, ... */
+	char *reason;      /* why it failed or was skipped */
 };
 
 struct hp_patch_report {
@@ -55,6 +58,7 @@ struct hp_report {
 	struct hp_patch_report *patches;
 	size_t npatches;
 	struct hp_flip_stats flip;
+	unsigned in_window;  /* dry run: threads that would be single-stepped */
 	uint64_t total_ns, resolve_ns, load_ns, record_ns, unload_ns;
 	unsigned remote_calls;
 	bool has_registry;

@@ -63,6 +63,7 @@ void hp_report_free(struct hp_report *r)
 			free(p->funcs[k].symbol);
 			free(p->funcs[k].object);
 			free(p->funcs[k].replacement);
+			free(p->funcs[k].reason);
 		}
 		free(p->funcs);
 		free(p->path);
@@ -108,6 +109,7 @@ struct hp_patch_report *hp_report_patch(struct hp_report *rep, const struct hp_r
 		fr->dest = f->replacement;
 		fr->slot = f->slot;
 		fr->bytes_ok = true;
+		fr->result = action;
 	}
 	return pr;
 }

@@ -16,7 +16,7 @@ def test_install_and_build_a_patch():
     files = [os.path.relpath(os.path.join(d, f), dest)
              for d, _, fs in os.walk(dest) for f in fs]
     for want in ("sbin/hotpatch", "include/hotpatch.h", "pkgconfig/hotpatch.pc",
-                 "man8/hotpatch.8"):
+                 "man8/hotpatch.8", "bash-completion/completions/hotpatch"):
         check(any(f.endswith(want) for f in files), f"{want} installed: {files}")
     pcdir = os.path.dirname(os.path.join(dest, [f for f in files if f.endswith(".pc")][0]))
     env = dict(os.environ, PKG_CONFIG_PATH=pcdir, PKG_CONFIG_SYSROOT_DIR=dest)
@@ -33,3 +33,16 @@ def test_install_and_build_a_patch():
     eq(t.call("compute", 1), 2001, "patched by the installed tool")
     eq(hotpatch("rollback", "--pid", t.pid, out).returncode, 0, "rollback")
     t.assert_healthy()
+
+
+def test_bash_completion():
+    comp = os.path.join(SOURCE, "completions", "hotpatch")
+    script = (f"source {comp}; COMP_WORDS=(hotpatch roll); COMP_CWORD=1; _hotpatch; "
+              "echo ${COMPREPLY[@]}; COMP_WORDS=(hotpatch rollback --ke); COMP_CWORD=2; "
+              "_hotpatch; echo ${COMPREPLY[@]}")
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True).stdout.split("\n")
+    eq(out[0], "rollback", "verbs complete")
+    eq(out[1], "--keep-loaded", "options complete")
+
+
+test_bash_completion.no_ptrace = True

@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Choosing target processes: by executable or by a library they map. */
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Every process whose /proc/PID/exe is `path` (as resolved now), sorted. */
+int hp_procs_by_exe(const char *path, pid_t **ret, size_t *n);
+/* Every process that maps an object called `name` (file name or path). */
+int hp_procs_by_lib(const char *name, pid_t **ret, size_t *n);
