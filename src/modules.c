@@ -346,6 +346,7 @@ static void order_by_link_map(struct hp_target *t, struct hp_modules *m, struct 
 	}
 	if (!rdebug || read_ptr(t, rdebug + 8, &lm) < 0)
 		return;
+	m->rdebug = rdebug;
 	for (int guard = 0; lm && guard < 4096; guard++) {
 		uint64_t ld, next, name;
 		char buf[4096];
@@ -511,4 +512,57 @@ bool hp_modules_lm_has(const struct hp_modules *m, const char *name)
 		if (!strcmp(m->lm_names[i], name))
 			return true;
 	return false;
+}
+
+int hp_lm_lookup(struct hp_target *t, const struct hp_modules *m, uint64_t node, uint64_t *ret_addr,
+		 char *name, size_t namesz)
+{
+	uint64_t lm;
+
+	if (!m->rdebug || read_ptr(t, m->rdebug + 8, &lm) < 0)
+		return -ENOENT;
+	for (int guard = 0; lm && guard < 4096; guard++) {
+		uint64_t next, nameaddr;
+
+		if (lm == node) {
+			if (read_ptr(t, lm, ret_addr) < 0 || read_ptr(t, lm + 8, &nameaddr) < 0)
+				return -ENOENT;
+			name[0] = 0;
+			for (size_t k = 0; nameaddr && k + 1 < namesz; k++)
+				if (hp_mem_read(t, nameaddr + k, name + k, 1) < 0 || !name[k]) {
+					name[k] = 0;
+					break;
+				}
+			name[namesz - 1] = 0;
+			return 0;
+		}
+		if (read_ptr(t, lm + 24, &next) < 0)
+			break;
+		lm = next;
+	}
+	hp_error_clear();
+	return -ENOENT;
+}
+
+int hp_lm_nodes(struct hp_target *t, const struct hp_modules *m, uint64_t **ret, size_t *n)
+{
+	uint64_t lm, *out = NULL;
+	size_t cnt = 0, cap = 0;
+
+	*ret = NULL;
+	*n = 0;
+	if (!m->rdebug || read_ptr(t, m->rdebug + 8, &lm) < 0)
+		return -ENOENT;
+	for (int guard = 0; lm && guard < 4096; guard++) {
+		if (hp_grow((void **)&out, &cap, cnt, sizeof(*out)) < 0) {
+			free(out);
+			return -ENOMEM;
+		}
+		out[cnt++] = lm;
+		if (read_ptr(t, lm + 24, &lm) < 0)
+			break;
+	}
+	*ret = out;
+	*n = cnt;
+	return 0;
 }

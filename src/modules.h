@@ -48,6 +48,7 @@ struct hp_modules {
 	size_t n, cap;
 	char **lm_names;       /* l_name of every link-map entry */
 	size_t nlm;
+	uint64_t rdebug;       /* the dynamic loader's struct r_debug in the target */
 };
 
 /* Parses the text of a maps file; pure, for tests and fuzzing. */
@@ -71,5 +72,11 @@ struct hp_object *hp_modules_at(struct hp_modules *m, uint64_t addr);
 struct hp_object *hp_modules_main(struct hp_modules *m);
 /* The C library (libc.so.6), whose dlopen hotpatch calls. */
 struct hp_object *hp_modules_libc(struct hp_modules *m);
+/* Whether link-map entry `node` is loaded now (walking the live list), and
+ * its l_addr and l_name; 0 if it is, -ENOENT if not. */
+int hp_lm_lookup(struct hp_target *t, const struct hp_modules *m, uint64_t node, uint64_t *ret_addr,
+		 char *name, size_t namesz);
+/* Every link-map entry (its node address) loaded now. */
+int hp_lm_nodes(struct hp_target *t, const struct hp_modules *m, uint64_t **ret, size_t *n);
 /* Whether the dynamic loader already has an object loaded under `name`. */
 bool hp_modules_lm_has(const struct hp_modules *m, const char *name);

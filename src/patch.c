@@ -148,6 +148,14 @@ static int load_patch(struct hp_session *s, struct hp_patchfile *pf, struct hp_r
 	int fd, r;
 
 	snprintf(name, sizeof(name), "hotpatch:%.40s", hp_basename(pf->path));
+	struct hp_ctl_hdr hdr;
+
+	/* if we die from here until the record is written, the next run finds
+	 * what this load left in the target and takes it out */
+	if (hp_ctl_read(&s->rc, &hdr) == 0) {
+		hdr.pending_load = 1;
+		hp_ctl_write(&s->rc, &hdr);
+	}
 	memset(ops, 0, sizeof(ops));
 	ops[0] = (struct hp_rop){.nr = SYS_memfd_create, .args = {hp_remote_str(&s->rc, 0), 1 /* CLOEXEC */}};
 	r = hp_remote_call(&s->rc, ops, 1, name, strlen(name) + 1, ret, s->deadline,
@@ -157,6 +165,8 @@ static int load_patch(struct hp_session *s, struct hp_patchfile *pf, struct hp_r
 	if ((int64_t)ret[0] < 0)
 		return hp_remote_error(s, ret[0], "memfd_create");
 	int tfd = (int)ret[0];
+
+	hp_fault_point("apply:memfd");
 
 	snprintf(fdpath, sizeof(fdpath), "/proc/%d/fd/%d", s->t.pid, tfd);
 	fd = open(fdpath, O_WRONLY | O_CLOEXEC);
@@ -235,39 +245,61 @@ static int load_patch(struct hp_session *s, struct hp_patchfile *pf, struct hp_r
 	return 0;
 }
 
+/* Trampoline pages are a named memfd, mapped read+exec (never writable:
+ * hotpatch fills them through /proc/PID/mem), so that they show in
+ * /proc/PID/maps and a later run can tell them apart. */
 static int map_trampolines(struct hp_session *s, struct hp_reg_patch *rp)
 {
 	struct hp_rop ops[HP_STUB_MAX_OPS];
 	uint64_t ret[HP_STUB_MAX_OPS];
-	size_t n = rp->ntramps;
+	size_t n = rp->ntramps, per = HP_STUB_MAX_OPS / 4;
 	int r;
 
-	for (size_t i = 0; i < n; i += HP_STUB_MAX_OPS) {
-		size_t k = HP_MIN((size_t)HP_STUB_MAX_OPS, n - i);
+	for (size_t i = 0; i < n; i += per) {
+		size_t k = HP_MIN(per, n - i);
 
 		memset(ops, 0, sizeof(ops));
-		for (size_t j = 0; j < k; j++)
-			ops[j] = (struct hp_rop){
-				.nr = SYS_mmap,
-				.args = {rp->tramps[i + j].addr, rp->tramps[i + j].len, PROT_READ | PROT_EXEC,
-					 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0},
-			};
-		r = hp_remote_call(&s->rc, ops, k, NULL, 0, ret, s->deadline, "mapping trampolines");
+		for (size_t j = 0; j < k; j++) {
+			struct hp_rop *o = &ops[4 * j];
+			unsigned b = (unsigned)(4 * j);
+
+			o[0] = (struct hp_rop){.nr = SYS_memfd_create,
+					       .args = {hp_remote_str(&s->rc, 0), 1 /* CLOEXEC */},
+					       .flags = HP_OPF_ABORT_IF_ERR};
+			o[1] = (struct hp_rop){.nr = SYS_ftruncate, .args = {0, rp->tramps[i + j].len},
+					       .flags = HP_OPF_ABORT_IF_ERR | HP_OPF_ARG_FROM(0, b)};
+			o[2] = (struct hp_rop){.nr = SYS_mmap,
+					       .args = {rp->tramps[i + j].addr, rp->tramps[i + j].len,
+							PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_FIXED_NOREPLACE,
+							0, 0},
+					       .flags = HP_OPF_ARG_FROM(4, b)};
+			o[3] = (struct hp_rop){.nr = SYS_close, .args = {0},
+					       .flags = HP_OPF_ALWAYS | HP_OPF_ARG_FROM(0, b)};
+		}
+		r = hp_remote_call(&s->rc, ops, 4 * k, HP_TRAMP_NAME, sizeof(HP_TRAMP_NAME), ret,
+				   s->deadline, "mapping trampolines");
 		if (r < 0)
 			return r;
-		for (size_t j = 0; j < k; j++)
-			if (ret[j] != rp->tramps[i + j].addr) {
-				/* a mapping that landed elsewhere is not ours to keep */
-				if ((int64_t)ret[j] > 0) {
-					struct hp_rop un = {.nr = SYS_munmap, .args = {ret[j], rp->tramps[i + j].len}};
-					uint64_t x;
+		for (size_t j = 0; j < k; j++) {
+			uint64_t got = ret[4 * j + 2], fd = ret[4 * j];
 
-					hp_remote_call(&s->rc, &un, 1, NULL, 0, &x, s->deadline, "munmap");
-				}
-				rp->ntramps = i + j; /* the ones before are mapped */
-				return (int64_t)ret[j] < 0 ? hp_remote_error(s, ret[j], "mmap of a trampoline page")
-							   : hp_fail(-ENOMEM, "trampoline page landed at the wrong address");
+			if (got == rp->tramps[i + j].addr)
+				continue;
+			/* a mapping that landed elsewhere is not ours to keep */
+			if ((int64_t)got > 0 && (int64_t)fd >= 0) {
+				struct hp_rop un = {.nr = SYS_munmap, .args = {got, rp->tramps[i + j].len}};
+				uint64_t x;
+
+				hp_remote_call(&s->rc, &un, 1, NULL, 0, &x, s->deadline, "munmap");
 			}
+			uint64_t err = (int64_t)fd < 0 ? fd : got;
+			/* the ones before it are mapped; this one and later are not */
+			for (size_t q = i + j; q + 1 < rp->ntramps; q++)
+				rp->tramps[q] = rp->tramps[q + 1];
+			rp->ntramps = i + j;
+			return (int64_t)err < 0 ? hp_remote_error(s, err, "mapping a trampoline page")
+						: hp_fail(-ENOMEM, "trampoline page landed at the wrong address");
+		}
 	}
 	return 0;
 }
@@ -315,6 +347,11 @@ static int record_add(struct hp_session *s, struct hp_reg_patch *rp)
 		return r;
 	}
 	memset(rp, 0, sizeof(*rp)); /* the registry owns it now */
+	/* the record knows everything the load made */
+	if (hp_ctl_read(&s->rc, &hdr) == 0) {
+		hdr.pending_load = 0;
+		hp_ctl_write(&s->rc, &hdr);
+	}
 	return 0;
 }
 
@@ -377,6 +414,8 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 
 	memset(rep, 0, sizeof(*rep));
 	r = hp_session_open(&s, pid, o, rep);
+	if (r == 0 && !o->dry_run)
+		r = hp_recover(&s, o);
 	if (r < 0)
 		goto out;
 

@@ -268,7 +268,7 @@ int hp_registry_read(struct hp_remote *rc, struct hp_registry *reg)
 	int r;
 
 	memset(reg, 0, sizeof(*reg));
-	if (!rc->ctl)
+	if (!rc->ctl || rc->ctl_headless)
 		return 0;
 	r = hp_ctl_read(rc, &hdr);
 	if (r < 0)

@@ -16,6 +16,7 @@ struct hp_remote;
 enum hp_reg_state {
 	HP_REG_LOADED = 1,  /* loaded and prepared; the flip may not have happened */
 	HP_REG_APPLIED = 2, /* flipped */
+	HP_REG_ROLLING_BACK = 3, /* a rollback started; its flip may have happened */
 };
 
 struct hp_reg_func {

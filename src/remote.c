@@ -186,6 +186,14 @@ int hp_remote_init(struct hp_remote *rc, struct hp_target *t, struct hp_modules 
 			rc->seq = hdr.last_seq;
 			break;
 		}
+		/* made by a run that was killed before it wrote the header:
+		 * ours to finish, rather than a second one */
+		char magic[8];
+		if (hp_mem_read(t, mp->start + HP_CTL_HDR_OFF, magic, sizeof(magic)) == 0 &&
+		    !memcmp(magic, "\0\0\0\0\0\0\0\0", 8) && mp->end - mp->start == HP_CTL_SIZE) {
+			rc->ctl_headless = true;
+			break;
+		}
 		rc->ctl = 0;
 	}
 	hp_error_clear();
@@ -517,10 +525,14 @@ int hp_remote_call(struct hp_remote *rc, const struct hp_rop *ops, size_t nops, 
 	/* From here the thread is on its own: it runs the stub and returns. */
 	cont.rip = rc->stub;
 	th->regs = cont;
-	th->regs_dirty = true;
+	r = hp_thread_setregs(t, th);
+	if (r < 0)
+		goto fail_detach;
+	hp_fault_point("remote:hijacked");
 	r = hp_thread_detach(t, th);
 	if (r < 0)
 		return hp_fail_prefix(r, "cannot start %s in thread %d: ", what, th->tid);
+	hp_fault_point("remote:started");
 
 	for (;;) {
 		uint64_t res[HP_RES_SIZE / 8];
@@ -565,9 +577,11 @@ int hp_remote_call(struct hp_remote *rc, const struct hp_rop *ops, size_t nops, 
 	}
 	rc->call_ns += hp_now_ns() - t0;
 	rc->calls++;
+	hp_fault_point("remote:done");
 	return 0;
 
 fail_detach:
+	/* the registers as they were: the thread goes on untouched */
 	th->regs_dirty = false;
 	hp_thread_detach(t, th);
 	return r;
@@ -581,8 +595,12 @@ int hp_remote_ensure_ctl(struct hp_remote *rc, uint64_t deadline)
 	struct hp_rop ops[4];
 	int r;
 
-	if (rc->ctl)
+	if (rc->ctl && !rc->ctl_headless)
 		return 0;
+	if (rc->ctl_headless) {
+		addr = rc->ctl;
+		goto header;
+	}
 	addr = hp_maps_find_gap(&rc->m->maps, libc->lo, libc->hi, HP_CTL_SIZE, 1ull << 40);
 	if (!addr)
 		return hp_fail(-ENOMEM, "no free address range for hotpatch's control mapping in pid %d",
@@ -617,6 +635,9 @@ int hp_remote_ensure_ctl(struct hp_remote *rc, uint64_t deadline)
 			       rc->t->pid);
 	}
 	rc->ctl = addr;
+	hp_fault_point("remote:control-mapped");
+header:
+	rc->ctl_headless = false;
 	memcpy(hdr.magic, "HOTPATCH", 8);
 	hdr.version = 1;
 	hdr.size = HP_CTL_SIZE;

@@ -18,6 +18,7 @@ struct hp_unwinder;
 #define HP_CTL_SIZE (1u << 20)
 #define HP_CTL_RESULT_OFF 0x0   /* the stub's result area */
 #define HP_CTL_HDR_OFF 0x100    /* struct hp_ctl_hdr */
+#define HP_TRAMP_NAME "hotpatch-tramp" /* memfd name of trampoline pages */
 
 struct hp_ctl_hdr {
 	char magic[8]; /* "HOTPATCH" */
@@ -31,6 +32,7 @@ struct hp_ctl_hdr {
 	uint64_t reg_active; /* registry slot in use (0/1), see registry.c */
 	uint64_t reg_gen;
 	uint64_t next_patch_id;
+	uint64_t pending_load; /* a load began whose record is not written yet */
 };
 
 struct hp_rop {
@@ -55,6 +57,7 @@ struct hp_remote {
 	pid_t tid;            /* the thread that runs our calls */
 	uint32_t xsave_size;
 	bool stub_written;
+	bool ctl_headless;    /* found a control mapping an interrupted run never finished */
 	bool outstanding;     /* a call that never finished: the stub is busy */
 	uint64_t fn_dlopen, fn_dlerror, fn_dlclose;
 	struct hp_deny *deny; /* frames that make a thread unsafe for dlopen */

@@ -6,6 +6,10 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <dirent.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "memory.h"
 #include "patch.h"
@@ -279,6 +283,19 @@ static int rollback_one(struct hp_session *s, size_t idx, const struct hp_option
 		hp_report_patch(rep, p, "would-roll-back");
 		goto out;
 	}
+	/* say so in the record first: a run killed from here on leaves a record
+	 * the next run knows to finish */
+	if (p->state != HP_REG_ROLLING_BACK) {
+		uint32_t was = p->state;
+
+		p->state = HP_REG_ROLLING_BACK;
+		r = hp_registry_write(&s->rc, &s->reg);
+		if (r < 0) {
+			p->state = was;
+			goto out;
+		}
+		p->state = was; /* for the report and the byte checks */
+	}
 	/*
 	 * Window first, then pad, in one stop: from then on no call enters the
 	 * patch.  Unloading it waits until no thread is still inside it; if
@@ -307,6 +324,8 @@ static int rollback_one(struct hp_session *s, size_t idx, const struct hp_option
 			w[i].phase = !w[i].phase; /* pad before window */
 		}
 		rr = hp_flip(&s->t, w, nw, forbid, nf, NULL, NULL, hp_now_ns() + 5000000000ull, &again);
+		if (rr == 0)
+			hp_registry_write(&s->rc, &s->reg); /* its state is still APPLIED */
 		r = hp_fail(-HP_EBUSY,
 			    "cannot roll back %s in pid %d: %s until --timeout expired; %s",
 			    p->path, s->t.pid, reason,
@@ -317,26 +336,29 @@ static int rollback_one(struct hp_session *s, size_t idx, const struct hp_option
 		goto out;
 	pr = hp_report_patch(rep, p, "rolled-back");
 	/* keep what unloading needs: the record goes first */
-	struct hp_reg_patch gone = {.handle = p->handle, .text = p->text, .ntramps = p->ntramps};
+	struct hp_reg_patch gone = {
+		.handle = p->handle, .base = p->base, .text = p->text, .ntramps = p->ntramps};
 	gone.tramps = calloc(p->ntramps ? p->ntramps : 1, sizeof(*gone.tramps));
 	if (!gone.tramps) {
 		r = hp_fail(-ENOMEM, "out of memory");
 		goto out;
 	}
 	memcpy(gone.tramps, p->tramps, p->ntramps * sizeof(*gone.tramps));
-	r = hp_record_remove(s, p->id);
-	hp_fault_point("rollback:unrecorded");
-	if (r == 0 && !o->keep_loaded) {
+	/* unload first, then drop the record: a run killed in between leaves
+	 * a ROLLING_BACK record, and unloading again is harmless */
+	if (!o->keep_loaded) {
 		uint64_t t1 = hp_now_ns();
 
 		r = hp_session_unload(s, &gone, false);
 		hp_fault_point("rollback:unloaded");
-		if (r < 0)
-			hp_fail_prefix(r, "the patch is rolled back, but unloading it failed: ");
-		else if (pr)
-			pr->unloaded = true;
 		rep->unload_ns += hp_now_ns() - t1;
-		if (r == 0 && gone.text.len) {
+		if (r < 0) {
+			hp_fail_prefix(r, "the patch is rolled back, but unloading it failed: ");
+			goto out_gone;
+		}
+		if (pr)
+			pr->unloaded = true;
+		if (gone.text.len) {
 			struct hp_maps maps;
 
 			if (hp_maps_read(s->t.pid, &maps) == 0) {
@@ -353,12 +375,180 @@ static int rollback_one(struct hp_session *s, size_t idx, const struct hp_option
 			}
 		}
 	}
+	r = hp_record_remove(s, p->id);
+	hp_fault_point("rollback:unrecorded");
+out_gone:
 	free(gone.tramps);
 out:
 	free(ctx.busy);
 	free(w);
 	free(forbid);
 	return r;
+}
+
+/* Did every function of an interrupted apply get its new bytes? */
+static bool flip_happened(struct hp_session *s, const struct hp_reg_patch *p)
+{
+	for (size_t k = 0; k < p->nfuncs; k++) {
+		const struct hp_reg_func *f = &p->funcs[k];
+		uint8_t pad[HP_PAD_LEN], win[HP_WIN_LEN];
+
+		if (hp_mem_read(&s->t, f->pad, pad, HP_PAD_LEN) < 0 ||
+		    hp_mem_read(&s->t, f->window, win, HP_WIN_LEN) < 0 ||
+		    memcmp(pad, f->new_pad, HP_PAD_LEN) || memcmp(win, f->new_win, HP_WIN_LEN))
+			return false;
+	}
+	return true;
+}
+
+static bool owned_by_record(const struct hp_session *s, uint64_t handle, uint64_t tramp)
+{
+	for (size_t i = 0; i < s->reg.n; i++) {
+		if (handle && s->reg.p[i].handle == handle)
+			return true;
+		for (size_t k = 0; tramp && k < s->reg.p[i].ntramps; k++)
+			if (s->reg.p[i].tramps[k].addr == tramp)
+				return true;
+	}
+	return false;
+}
+
+/* Queues one op; runs the queue when it is full (or at the end). */
+static void queue_op(struct hp_session *s, struct hp_rop *ops, size_t *k, const struct hp_rop *op)
+{
+	uint64_t ret[HP_STUB_MAX_OPS];
+
+	if (op)
+		ops[(*k)++] = *op;
+	if (*k == HP_STUB_MAX_OPS || (!op && *k)) {
+		hp_remote_call(&s->rc, ops, *k, NULL, 0, ret, s->deadline, "cleaning up");
+		*k = 0;
+		memset(ops, 0, HP_STUB_MAX_OPS * sizeof(*ops));
+	}
+}
+
+/*
+ * What a load killed before its record was written left in the target: the
+ * patch's memfd still open, the patch loaded with no record, trampoline
+ * pages no record names.  No other hotpatch runs (we hold the lock), so
+ * whatever of ours no record owns is such a leftover.
+ */
+static void take_out_orphans(struct hp_session *s)
+{
+	struct hp_rop ops[HP_STUB_MAX_OPS];
+	struct hp_ctl_hdr hdr;
+	struct hp_maps maps = {0};
+	struct dirent *de;
+	uint64_t *nodes = NULL;
+	size_t k = 0, nnodes = 0;
+	char path[64];
+	DIR *d;
+
+	if (!s->rc.ctl || hp_ctl_read(&s->rc, &hdr) < 0 || !hdr.pending_load)
+		return;
+	memset(ops, 0, sizeof(ops));
+	snprintf(path, sizeof(path), "/proc/%d/fd", s->t.pid);
+	d = opendir(path);
+	while (d && (de = readdir(d))) {
+		char fdpath[400], link[256];
+		ssize_t n;
+
+		snprintf(fdpath, sizeof(fdpath), "%s/%s", path, de->d_name);
+		n = de->d_name[0] == '.' ? -1 : readlink(fdpath, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = 0;
+		if (!strncmp(link, "/memfd:hotpatch", 15)) {
+			struct hp_rop op = {.nr = SYS_close, .args = {strtoull(de->d_name, NULL, 10)}};
+
+			queue_op(s, ops, &k, &op);
+		}
+	}
+	if (d)
+		closedir(d);
+	if (hp_maps_read(s->t.pid, &maps) == 0 && hp_lm_nodes(&s->t, &s->m, &nodes, &nnodes) == 0) {
+		for (size_t i = 0; i < nnodes; i++) {
+			uint64_t base;
+			char name[256];
+			const struct hp_mapping *mp;
+
+			if (hp_lm_lookup(&s->t, &s->m, nodes[i], &base, name, sizeof(name)) < 0 ||
+			    strncmp(name, "/proc/self/fd/", 14) || owned_by_record(s, nodes[i], 0))
+				continue;
+			mp = hp_maps_find(&maps, base);
+			if (mp && mp->path && !strncmp(mp->path, "/memfd:hotpatch:", 16)) {
+				struct hp_rop op = {.fn = s->rc.fn_dlclose, .args = {nodes[i]}};
+
+				queue_op(s, ops, &k, &op);
+			}
+		}
+		for (size_t i = 0; i < maps.n; i++) {
+			const struct hp_mapping *mp = &maps.m[i];
+
+			if (mp->path && !strcmp(mp->path, "/memfd:" HP_TRAMP_NAME) &&
+			    !owned_by_record(s, 0, mp->start)) {
+				struct hp_rop op = {.nr = SYS_munmap, .args = {mp->start, mp->end - mp->start}};
+
+				queue_op(s, ops, &k, &op);
+			}
+		}
+	}
+	queue_op(s, ops, &k, NULL);
+	free(nodes);
+	hp_maps_free(&maps);
+	if (hp_ctl_read(&s->rc, &hdr) == 0) {
+		hdr.pending_load = 0;
+		hp_ctl_write(&s->rc, &hdr);
+	}
+	hp_error_clear();
+}
+
+int hp_recover(struct hp_session *s, const struct hp_options *o)
+{
+	take_out_orphans(s);
+	/* newest first: an interrupted run leaves at most its own record */
+	for (size_t i = s->reg.n; i-- > 0;) {
+		struct hp_reg_patch *p = &s->reg.p[i];
+		struct hp_options ro = *o;
+		struct hp_report scratch = {0};
+		char path[4096];
+		uint32_t id = p->id, state = p->state;
+		int r;
+
+		if (p->state == HP_REG_APPLIED)
+			continue;
+		snprintf(path, sizeof(path), "%s", p->path ? p->path : "?");
+		if (p->state == HP_REG_LOADED && flip_happened(s, p)) {
+			p->state = HP_REG_APPLIED;
+			p->applied_ns = hp_wall_ns();
+			r = hp_registry_write(&s->rc, &s->reg);
+			if (r < 0)
+				return r;
+			hp_note("completed the apply of %s (id %u) that an earlier hotpatch began", path, id);
+			continue;
+		}
+		ro.dry_run = false;
+		ro.keep_loaded = false;
+		ro.force = false;
+		if (state == HP_REG_ROLLING_BACK) {
+			struct hp_reg_patch *nf = realloc(s->finished, (s->nfinished + 1) * sizeof(*nf));
+
+			if (nf) {
+				s->finished = nf;
+				nf[s->nfinished] = (struct hp_reg_patch){.id = id, .path = hp_strdup(path)};
+				memcpy(nf[s->nfinished++].sha256, p->sha256, 32);
+			}
+		}
+		r = rollback_one(s, i, &ro, &scratch);
+		hp_report_free(&scratch);
+		if (r < 0)
+			return hp_fail_prefix(r, "cleaning up after an earlier hotpatch that did not finish "
+						 "with %s: ", path);
+		/* p is gone now */
+		hp_note("took out %s (id %u), which an earlier hotpatch left half %s", path, id,
+			state == HP_REG_LOADED ? "applied" : "rolled back");
+	}
+	return 0;
 }
 
 int hp_rollback(pid_t pid, struct hp_patchfile *pf, const char *path, bool all,
@@ -370,9 +560,11 @@ int hp_rollback(pid_t pid, struct hp_patchfile *pf, const char *path, bool all,
 
 	memset(rep, 0, sizeof(*rep));
 	r = hp_session_open(&s, pid, o, rep);
+	if (r == 0 && !o->dry_run)
+		r = hp_recover(&s, o);
 	if (r < 0)
 		goto out;
-	if (s.reg.n == 0) {
+	if (s.reg.n == 0 && !s.nfinished) {
 		r = hp_fail(-HP_ENOTAPPLIED, "nothing is applied in pid %d (%s)", pid, s.t.comm);
 		goto out;
 	}
@@ -390,6 +582,15 @@ int hp_rollback(pid_t pid, struct hp_patchfile *pf, const char *path, bool all,
 			goto out;
 		}
 	}
+	/* the rollback asked for was the one an interrupted run began and
+	 * hp_recover() just finished */
+	for (size_t i = 0; i < s.nfinished; i++)
+		if (pf ? !memcmp(s.finished[i].sha256, pf->sha256, 32)
+		       : (path && !strcmp(s.finished[i].path, path))) {
+			hp_report_patch(rep, &s.finished[i], "rolled-back");
+			r = 0;
+			goto out;
+		}
 	{
 		struct hp_buf b = {0};
 

@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 
 #include "lock.h"
+#include "modules.h"
 #include "util.h"
 
 
@@ -47,6 +48,9 @@ void hp_session_close(struct hp_session *s)
 	if (s->t_open)
 		hp_target_close(&s->t);
 	hp_registry_free(&s->reg);
+	for (size_t i = 0; i < s->nfinished; i++)
+		free(s->finished[i].path);
+	free(s->finished);
 	if (s->rc_ready)
 		hp_remote_free(&s->rc);
 	if (s->m_loaded)
@@ -124,28 +128,48 @@ int hp_remote_error(struct hp_session *s, uint64_t err, const char *what)
 
 /* Takes a loaded patch back out of the target: unloads it and unmaps its
  * trampolines.  Its pads and windows must already be as before. */
+/*
+ * dlclose and munmap, only of what is still ours: after a crash the handle
+ * may already be closed (and its memory reused by another object), and a
+ * trampoline range may already be unmapped (and reused by the target).
+ */
 int hp_session_unload(struct hp_session *s, const struct hp_reg_patch *rp, bool keep_loaded)
 {
 	struct hp_rop ops[HP_STUB_MAX_OPS];
-	uint64_t ret[HP_STUB_MAX_OPS];
+	uint64_t ret[HP_STUB_MAX_OPS], base;
+	struct hp_maps maps = {0};
+	char name[256];
 	size_t k = 0;
 	int r = 0;
 
+	if (keep_loaded)
+		return 0;
 	memset(ops, 0, sizeof(ops));
-	if (rp->handle && !keep_loaded)
+	if (rp->handle && hp_lm_lookup(&s->t, &s->m, rp->handle, &base, name, sizeof(name)) == 0 &&
+	    base == rp->base && !strncmp(name, "/proc/self/fd/", 14))
 		ops[k++] = (struct hp_rop){.fn = s->rc.fn_dlclose, .args = {rp->handle}};
-	for (size_t i = 0; i < rp->ntramps && !keep_loaded; i++) {
+	if (rp->ntramps && hp_maps_read(s->t.pid, &maps) < 0)
+		return hp_err.code;
+	for (size_t i = 0; i < rp->ntramps; i++) {
+		const struct hp_mapping *mp = hp_maps_find(&maps, rp->tramps[i].addr);
+
+		if (!mp || mp->start != rp->tramps[i].addr || mp->end != rp->tramps[i].addr + rp->tramps[i].len ||
+		    !mp->path || strcmp(mp->path, "/memfd:" HP_TRAMP_NAME) ||
+		    mp->prot != (HP_PROT_R | HP_PROT_X))
+			continue;
 		ops[k++] = (struct hp_rop){.nr = SYS_munmap, .args = {rp->tramps[i].addr, rp->tramps[i].len}};
-		if (k == HP_STUB_MAX_OPS || i + 1 == rp->ntramps) {
+		if (k == HP_STUB_MAX_OPS) {
 			r = hp_remote_call(&s->rc, ops, k, NULL, 0, ret, s->deadline, "unloading the patch");
 			if (r < 0)
-				return r;
+				goto out;
 			k = 0;
 			memset(ops, 0, sizeof(ops));
 		}
 	}
 	if (k)
 		r = hp_remote_call(&s->rc, ops, k, NULL, 0, ret, s->deadline, "unloading the patch");
+out:
+	hp_maps_free(&maps);
 	return r;
 }
 

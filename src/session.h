@@ -20,6 +20,9 @@ struct hp_session {
 	int lock;
 	uint64_t deadline;
 	bool t_open, m_loaded, rc_ready;
+	/* rollbacks an interrupted run began and hp_recover() finished */
+	struct hp_reg_patch *finished;
+	size_t nfinished;
 };
 
 /* Opens the target, takes its lock, reads its objects and registry. */
@@ -34,3 +37,7 @@ int hp_remote_error(struct hp_session *s, uint64_t err, const char *what);
 /* dlclose and munmap of the trampolines; the bytes must be back already. */
 int hp_session_unload(struct hp_session *s, const struct hp_reg_patch *rp, bool keep_loaded);
 int hp_record_remove(struct hp_session *s, uint32_t id);
+
+/* Finishes what an interrupted hotpatch left: an apply whose flip happened
+ * is recorded as applied, anything else half done is taken back out. */
+int hp_recover(struct hp_session *s, const struct hp_options *o);

@@ -39,9 +39,11 @@ def test_exit_codes():
     # 1: hotpatch's own record in the target is damaged
     ctl = [l for l in t.maps().splitlines() if "memfd:hotpatch-ctl" in l][0]
     start = int(ctl.split("-")[0], 16)
+    slot_size = ((1 << 20) - 0x1000) // 2
     with open(f"/proc/{t.pid}/mem", "r+b") as f:
-        f.seek(start + 0x1000 + 32)  # inside the registry slot's payload
-        f.write(b"\xff" * 16)
+        for slot in (0, 1):  # inside each registry slot's payload
+            f.seek(start + 0x1000 + slot * slot_size + 32)
+            f.write(b"\xff" * 16)
     r = hotpatch("status", "--pid", t.pid)
     eq(r.returncode, 1, "internal: a damaged registry")
     check("damaged" in r.stderr, r.stderr)
