@@ -8,7 +8,11 @@
 #include "target.h"
 #include "util.h"
 
+/* Steps that make progress: a window holds at most a few instructions. */
 #define MAX_STEPS 64
+/* Steps a signal arriving for the thread interrupts; a storm of them
+ * makes us give up (having written nothing) rather than spin. */
+#define MAX_SIGNAL_STOPS 100000
 
 static int cmp_range(const void *a, const void *b)
 {
@@ -115,13 +119,17 @@ static int window_check(struct hp_target *t, const struct hp_range *f, size_t nf
 			}
 			return r;
 		}
-		for (int steps = 0; nf && (in = forbidden(f, nf, th->regs.rip)); steps++) {
-			if (steps == MAX_STEPS)
+		unsigned signal_stops = 0;
+		for (int steps = 0; nf && (in = forbidden(f, nf, th->regs.rip));) {
+			uint64_t before = th->regs.rip;
+			size_t held = th->nheld;
+
+			if (steps == MAX_STEPS || signal_stops == MAX_SIGNAL_STOPS)
 				return hp_fail(-HP_EBUSY,
 					       "thread %d of pid %d stays inside %s (rip 0x%llx) after %d "
-					       "single steps; nothing was written",
+					       "single steps%s; nothing was written",
 					       th->tid, t->pid, in->what, (unsigned long long)th->regs.rip,
-					       MAX_STEPS);
+					       steps, signal_stops ? " under a storm of signals" : "");
 			r = hp_thread_step(t, th, deadline);
 			if (r < 0)
 				return r;
@@ -130,7 +138,13 @@ static int window_check(struct hp_target *t, const struct hp_range *f, size_t nf
 			r = hp_thread_getregs(t, th);
 			if (r < 0)
 				return r;
-			if (steps == 0)
+			/* a signal stop instead of a step: the signal is held (and
+			 * handed back on detach), the instruction is still to run */
+			if (th->regs.rip == before && th->nheld > held) {
+				signal_stops++;
+				continue;
+			}
+			if (steps++ == 0)
 				st->stepped++;
 		}
 		if (th->gone)

@@ -493,6 +493,8 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 			probe[i] = (struct hp_range){fp[i].pro.window + 1, fp[i].pro.window + fp[i].window_len,
 						     fp[i].rec->symbol};
 		if (r == 0)
+			r = hp_remote_probe(&s.rc, s.deadline);
+		if (r == 0)
 			r = hp_flip_probe(&s.t, probe, nfp, s.deadline, &rep->flip, &rep->in_window);
 		free(probe);
 		rp.funcs = calloc(nfp ? nfp : 1, sizeof(*rp.funcs));

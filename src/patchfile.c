@@ -192,7 +192,8 @@ int hp_patchfile_load(const char *path, struct hp_patchfile *pf)
 
 	memset(pf, 0, sizeof(*pf));
 	pf->elf.fd = -1;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO named as the patch must not hang us */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return hp_fail(errno == ENOENT ? -HP_EBADPATCH : -errno, "cannot open patch %s: %m",
 			       path);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "remote.h"
+#include "seccomp.h"
 
 #include <cpuid.h>
 #include <signal.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include "memory.h"
 #include "modules.h"
@@ -334,15 +336,18 @@ static int pick_thread(struct hp_remote *rc, uint64_t deadline, struct hp_thread
 		bool all_job_stopped = true;
 		int r = hp_target_scan_threads(t, NULL);
 
+
 		if (r < 0)
 			return r;
-		/* the thread used last, then the main thread, then the rest */
-		for (size_t pass = 0; pass < 3; pass++)
+		/* the thread used last, then the main thread, then the rest; a
+		 * process stopped by job control only in the last pass */
+		for (size_t pass = 0; pass < 4; pass++)
 			for (size_t i = 0; i < t->n; i++) {
 				struct hp_thread *th = &t->th[i];
 				bool want = pass == 0 ? th->tid == rc->tid
 					  : pass == 1 ? th->tid == t->pid && th->tid != rc->tid
-						      : th->tid != t->pid && th->tid != rc->tid;
+					  : pass == 2 ? th->tid != t->pid && th->tid != rc->tid
+						      : all_job_stopped;
 
 				if (!want || th->gone)
 					continue;
@@ -358,7 +363,7 @@ static int pick_thread(struct hp_remote *rc, uint64_t deadline, struct hp_thread
 					continue;
 				if (!th->group_stop)
 					all_job_stopped = false;
-				if (th->nheld || th->group_stop) {
+				if (th->nheld || (th->group_stop && pass < 3)) {
 					/* a signal of its own is due: let it have it first */
 					if (th->group_stop)
 						snprintf(rc->busy_reason, sizeof(rc->busy_reason),
@@ -375,6 +380,12 @@ static int pick_thread(struct hp_remote *rc, uint64_t deadline, struct hp_thread
 					hp_thread_detach(t, th);
 					continue;
 				}
+				r = hp_seccomp_check(t->pid, th->tid, rc->stub);
+				if (r < 0) {
+					/* hardening, not a passing state: no use waiting */
+					hp_thread_detach(t, th);
+					return r;
+				}
 				if (!thread_is_safe(rc, th)) {
 					hp_thread_detach(t, th);
 					continue;
@@ -383,11 +394,6 @@ static int pick_thread(struct hp_remote *rc, uint64_t deadline, struct hp_thread
 				*ret = th;
 				return 0;
 			}
-		if (all_job_stopped)
-			return hp_fail(-HP_EBUSY,
-				       "pid %d (%s) is stopped by job control (SIGSTOP): continue it "
-				       "(kill -CONT %d) so that it can load the patch",
-				       t->pid, t->comm, t->pid);
 		if (hp_now_ns() >= deadline)
 			return hp_fail(-HP_EBUSY,
 				       "no thread of pid %d (%s) reached a point where loading code "
@@ -439,6 +445,47 @@ static int previous_call_left(struct hp_remote *rc, uint64_t deadline)
 				       "earlier call; try again later",
 				       th->tid, t->pid);
 		hp_sleep_us(1000);
+	}
+}
+
+/* A traced thread running the stub may stop on the way (a signal, a new
+ * job-control stop): let it go on, handing it its signal. */
+static void keep_running(struct hp_target *t, struct hp_thread *th)
+{
+	int status;
+	pid_t w = waitpid(th->tid, &status, WNOHANG | __WALL);
+
+	if (w != th->tid || !WIFSTOPPED(status))
+		return;
+	th->stopped = true;
+	th->regs_valid = false;
+	if ((status >> 16) == 0 && WSTOPSIG(status) != SIGTRAP)
+		hp_thread_hold_signal(th, WSTOPSIG(status));
+	hp_thread_resume(t, th);
+}
+
+/* After a traced call: stop the thread once it left the stub, and detach
+ * it; the kernel puts it back into the job-control stop. */
+static int back_to_stop(struct hp_remote *rc, struct hp_thread *th, uint64_t deadline)
+{
+	struct hp_target *t = rc->t;
+
+	for (;;) {
+		int r = hp_thread_stop(t, th, deadline);
+
+		if (r < 0)
+			return r;
+		if (th->gone)
+			return 0;
+		r = hp_thread_getregs(t, th);
+		if (r < 0)
+			return r;
+		if (!in_stub(rc, th->regs.rip))
+			return hp_thread_detach(t, th);
+		r = hp_thread_resume(t, th);
+		if (r < 0)
+			return r;
+		hp_sleep_us(100);
 	}
 }
 
@@ -529,7 +576,11 @@ int hp_remote_call(struct hp_remote *rc, const struct hp_rop *ops, size_t nops, 
 	if (r < 0)
 		goto fail_detach;
 	hp_fault_point("remote:hijacked");
-	r = hp_thread_detach(t, th);
+	/* A process stopped by job control stays stopped: the thread runs the
+	 * stub traced (ptrace overrides the stop), then goes back to it.  A
+	 * running thread is simply let go. */
+	bool traced = th->group_stop;
+	r = traced ? hp_thread_resume(t, th) : hp_thread_detach(t, th);
 	if (r < 0)
 		return hp_fail_prefix(r, "cannot start %s in thread %d: ", what, th->tid);
 	hp_fault_point("remote:started");
@@ -561,6 +612,8 @@ int hp_remote_call(struct hp_remote *rc, const struct hp_rop *ops, size_t nops, 
 			if (rc->ctl)
 				continue;
 		}
+		if (traced)
+			keep_running(t, th);
 		if (!thread_alive(t->pid, th->tid))
 			return hp_fail(-ESRCH, "pid %d exited while running %s", t->pid, what);
 		if (hp_now_ns() >= deadline) {
@@ -575,6 +628,11 @@ int hp_remote_call(struct hp_remote *rc, const struct hp_rop *ops, size_t nops, 
 		if (delay < 2000)
 			delay += delay / 2;
 	}
+	if (traced) {
+		r = back_to_stop(rc, th, deadline);
+		if (r < 0)
+			return r;
+	}
 	rc->call_ns += hp_now_ns() - t0;
 	rc->calls++;
 	hp_fault_point("remote:done");
@@ -584,6 +642,16 @@ fail_detach:
 	/* the registers as they were: the thread goes on untouched */
 	th->regs_dirty = false;
 	hp_thread_detach(t, th);
+	return r;
+}
+
+int hp_remote_probe(struct hp_remote *rc, uint64_t deadline)
+{
+	struct hp_thread *th;
+	int r = pick_thread(rc, deadline, &th);
+
+	if (r == 0)
+		hp_thread_detach(rc->t, th);
 	return r;
 }
 

@@ -82,6 +82,9 @@ uint64_t hp_remote_str(const struct hp_remote *rc, size_t off);
  */
 int hp_remote_call(struct hp_remote *rc, const struct hp_rop *ops, size_t nops, const void *strings,
 		   size_t slen, uint64_t *ret, uint64_t deadline, const char *what);
+/* Checks that a call could run now (a thread at a safe point, seccomp
+ * allowing what it needs) without running one: for dry runs. */
+int hp_remote_probe(struct hp_remote *rc, uint64_t deadline);
 /* Reads a NUL-terminated string from the target. */
 int hp_remote_read_str(struct hp_remote *rc, uint64_t addr, char *buf, size_t bufsz);
 /* Looks up `name` in the target's C library (default symbol version). */

@@ -164,6 +164,15 @@ static int drain(struct active_ctx *c, uint64_t deadline)
 			c->nbusy--;
 			continue;
 		}
+		if (th->group_stop) {
+			/* it will not leave until the process is continued */
+			size_t l = strlen(c->reason);
+
+			snprintf(c->reason + l, sizeof(c->reason) - l,
+				 ", and the process is stopped (SIGSTOP): continue it, or roll back "
+				 "with --keep-loaded");
+			return -HP_ETIMEOUT;
+		}
 		if (hp_now_ns() >= deadline)
 			return -HP_ETIMEOUT;
 	}
@@ -327,7 +336,7 @@ static int rollback_one(struct hp_session *s, size_t idx, const struct hp_option
 		if (rr == 0)
 			hp_registry_write(&s->rc, &s->reg); /* its state is still APPLIED */
 		r = hp_fail(-HP_EBUSY,
-			    "cannot roll back %s in pid %d: %s until --timeout expired; %s",
+			    "cannot roll back %s in pid %d: %s; %s",
 			    p->path, s->t.pid, reason,
 			    rr == 0 ? "the patch stays applied, as before"
 				    : "and putting the patch back failed too: check hotpatch status");

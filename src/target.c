@@ -10,16 +10,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 
 #include "util.h"
-
-/* Not in every libc's <sys/ptrace.h>; values from <linux/ptrace.h>. */
-#ifndef PTRACE_PEEKSIGINFO_SHARED
-#define PTRACE_PEEKSIGINFO_SHARED 1
-#endif
 
 static const struct {
 	int req;
@@ -200,10 +196,7 @@ int hp_target_open(struct hp_target *t, pid_t pid)
 		if (r == -ENOENT)
 			return hp_fail(-EINVAL, "process %d (%s) is a kernel thread", pid, t->comm);
 		if (r == -EACCES || r == -EPERM)
-			return hp_fail(r,
-				       "permission denied reading /proc/%d/exe: run hotpatch as the "
-				       "user that owns process %d (%s), or as root",
-				       pid, pid, t->comm);
+			return hp_explain_seize_error(t, pid, r);
 		return hp_fail(r, "cannot read /proc/%d/exe: %s", pid, strerror(-r));
 	}
 	t->exe[n] = 0;
@@ -224,6 +217,8 @@ void hp_target_close(struct hp_target *t)
 	if (t->mem_fd >= 0)
 		close(t->mem_fd);
 	t->mem_fd = -1;
+	for (size_t i = 0; i < t->n; i++)
+		free(t->th[i].held);
 	free(t->th);
 	t->th = NULL;
 	t->n = t->cap = 0;
@@ -294,6 +289,18 @@ int hp_explain_seize_error(struct hp_target *t, pid_t tid, int err)
 			       "and try again",
 			       tid, t->pid, t->comm, tracer, tcomm[0] ? tcomm : "?");
 	}
+	/* A non-dumpable process (PR_SET_DUMPABLE 0, or a setuid program)
+	 * gives its /proc files to root: only CAP_SYS_PTRACE may trace it. */
+	char uidline[128] = "", mempath[64];
+	struct stat pst;
+	snprintf(mempath, sizeof(mempath), "/proc/%d/mem", t->pid);
+	if (geteuid() != 0 && stat(mempath, &pst) == 0 && pst.st_uid == 0 &&
+	    status_field(t->pid, 0, "Uid", uidline, sizeof(uidline)) == 0 && atoi(uidline) != 0)
+		return hp_fail(err,
+			       "cannot attach to pid %d (%s): it is not dumpable (prctl "
+			       "PR_SET_DUMPABLE 0, or a setuid program), so only root "
+			       "(CAP_SYS_PTRACE) may patch it",
+			       t->pid, t->comm);
 	if (hp_read_file("/proc/sys/kernel/yama/ptrace_scope", &buf, NULL) == 0) {
 		snprintf(scope, sizeof(scope), "%d", atoi(buf));
 		free(buf);
@@ -311,22 +318,32 @@ int hp_explain_seize_error(struct hp_target *t, pid_t tid, int err)
 		       t->pid, t->comm, strerror(-err));
 }
 
-int hp_thread_seize(struct hp_target *t, struct hp_thread *th)
+static int seize(struct hp_target *t, struct hp_thread *th, long options)
 {
+	char tracer[32];
 	long r;
 
 	if (th->seized)
 		return 0;
-	r = hp_ptrace(PTRACE_SEIZE, th->tid, NULL, (void *)(long)PTRACE_O_TRACECLONE);
+	r = hp_ptrace(PTRACE_SEIZE, th->tid, NULL, (void *)options);
 	if (r == -ESRCH) {
 		th->gone = true;
 		return 0;
 	}
+	/* A thread cloned by a thread we follow is ours already. */
+	if (r == -EPERM && status_field(t->pid, th->tid, "TracerPid", tracer, sizeof(tracer)) == 0 &&
+	    atoi(tracer) == getpid())
+		r = 0;
 	if (r < 0)
 		return hp_explain_seize_error(t, th->tid, (int)r);
 	th->seized = true;
 	t->nseized++;
 	return 0;
+}
+
+int hp_thread_seize(struct hp_target *t, struct hp_thread *th)
+{
+	return seize(t, th, 0);
 }
 
 int hp_target_seize_all(struct hp_target *t)
@@ -345,7 +362,7 @@ int hp_target_seize_all(struct hp_target *t)
 		for (size_t i = 0; i < t->n; i++) {
 			if (t->th[i].seized || t->th[i].gone)
 				continue;
-			r = hp_thread_seize(t, &t->th[i]);
+			r = seize(t, &t->th[i], PTRACE_O_TRACECLONE);
 			if (r < 0)
 				return r;
 		}
@@ -358,10 +375,14 @@ static bool is_stop_signal(int sig)
 	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 }
 
-static void hold_signal(struct hp_thread *th, int sig)
+void hp_thread_hold_signal(struct hp_thread *th, int sig)
 {
-	if (th->nheld < HP_MAX_HELD_SIGNALS)
+	if (hp_grow((void **)&th->held, &th->capheld, th->nheld, sizeof(*th->held)) == 0) {
 		th->held[th->nheld++] = sig;
+		return;
+	}
+	/* out of memory: hand it back now rather than lose it */
+	syscall(SYS_tkill, th->tid, sig);
 }
 
 /*
@@ -425,7 +446,7 @@ static int wait_stop(struct hp_target *t, struct hp_thread *th, uint64_t deadlin
 			/* A signal-delivery-stop: the trap of a single step, or a
 			 * signal of the target's own that we hand back later. */
 			if (!(stepping && sig == SIGTRAP))
-				hold_signal(th, sig);
+				hp_thread_hold_signal(th, sig);
 			return 0;
 		}
 		return 0; /* other events are stops too */
@@ -531,7 +552,7 @@ int hp_thread_step(struct hp_target *t, struct hp_thread *th, uint64_t deadline)
 /* Signals beyond the one the kernel injects for us go back by tgkill. */
 static void requeue_held(struct hp_target *t, struct hp_thread *th)
 {
-	for (int i = 1; i < th->nheld; i++)
+	for (size_t i = 1; i < th->nheld; i++)
 		syscall(SYS_tgkill, t->pid, th->tid, th->held[i]);
 	th->nheld = 0;
 }
@@ -632,39 +653,18 @@ static bool returns_eintr_on_stop(long nr)
 	}
 }
 
-static bool has_deliverable_signal(struct hp_thread *th)
+/* Is a signal of the target's own pending and unblocked for this thread?
+ * The status file's bitmasks answer in one read, however long the queue. */
+static bool has_deliverable_signal(struct hp_target *t, struct hp_thread *th)
 {
-	struct {
-		uint64_t off;
-		uint32_t flags;
-		int32_t nr;
-	} arg;
-	siginfo_t si[4];
-	uint64_t blocked = 0;
+	char thread_pnd[32], shared_pnd[32], blocked[32];
 
-	if (hp_ptrace(PTRACE_GETSIGMASK, th->tid, (void *)sizeof(blocked), &blocked) < 0)
+	if (status_field(t->pid, th->tid, "SigPnd", thread_pnd, sizeof(thread_pnd)) < 0 ||
+	    status_field(t->pid, th->tid, "ShdPnd", shared_pnd, sizeof(shared_pnd)) < 0 ||
+	    status_field(t->pid, th->tid, "SigBlk", blocked, sizeof(blocked)) < 0)
 		return true; /* cannot tell: do not rewind */
-	for (int shared = 0; shared < 2; shared++) {
-		for (uint64_t off = 0;; off += HP_ARRAY_SIZE(si)) {
-			long n;
-
-			arg.off = off;
-			arg.flags = shared ? PTRACE_PEEKSIGINFO_SHARED : 0;
-			arg.nr = (int32_t)HP_ARRAY_SIZE(si);
-			n = hp_ptrace(PTRACE_PEEKSIGINFO, th->tid, &arg, si);
-			if (n < 0)
-				return true;
-			for (long i = 0; i < n; i++) {
-				int s = si[i].si_signo;
-
-				if (s > 0 && s <= 64 && !(blocked & (1ull << (s - 1))))
-					return true;
-			}
-			if (n < (long)HP_ARRAY_SIZE(si))
-				break;
-		}
-	}
-	return false;
+	return ((strtoull(thread_pnd, NULL, 16) | strtoull(shared_pnd, NULL, 16)) &
+		~strtoull(blocked, NULL, 16)) != 0;
 }
 
 int hp_thread_undo_eintr(struct hp_target *t, struct hp_thread *th, bool *ret_rewound)
@@ -684,7 +684,7 @@ int hp_thread_undo_eintr(struct hp_target *t, struct hp_thread *th, bool *ret_re
 	if (pread(t->mem_fd, insn, 2, (off_t)(th->regs.rip - 2)) != 2 || insn[0] != 0x0f ||
 	    insn[1] != 0x05)
 		return 0;
-	if (has_deliverable_signal(th))
+	if (has_deliverable_signal(t, th))
 		return 0; /* the program's own signal: EINTR is what it expects */
 	th->regs.rax = th->regs.orig_rax;
 	th->regs.rip -= 2;

@@ -7,7 +7,6 @@
 #include <sys/types.h>
 #include <sys/user.h>
 
-#define HP_MAX_HELD_SIGNALS 8
 
 struct hp_thread {
 	pid_t tid;
@@ -18,8 +17,9 @@ struct hp_thread {
 	bool regs_valid;
 	bool regs_dirty;  /* must be written back before it runs */
 	bool running_hint; /* was running ('R') before the stop */
-	int nheld;        /* signals it received while stopped by us */
-	int held[HP_MAX_HELD_SIGNALS];
+	/* signals it took while we held it stopped; every one is handed back */
+	int *held;
+	size_t nheld, capheld;
 	struct user_regs_struct regs;
 };
 
@@ -47,6 +47,8 @@ void hp_target_close(struct hp_target *t);
 int hp_target_scan_threads(struct hp_target *t, bool *ret_new);
 struct hp_thread *hp_target_find(struct hp_target *t, pid_t tid);
 
+/* Seizes one thread.  Only hp_target_seize_all follows clones: a lone
+ * seized thread's children would otherwise stay traced and stopped. */
 int hp_thread_seize(struct hp_target *t, struct hp_thread *th);
 /* Seizes every thread, rescanning until no new thread appears. */
 int hp_target_seize_all(struct hp_target *t);
@@ -71,6 +73,9 @@ int hp_thread_undo_eintr(struct hp_target *t, struct hp_thread *th, bool *ret_re
 /* Waits until thread `tid` has been on a CPU again (per schedstat), or
  * `max_us` passed: cheaper than stopping the whole process to find out. */
 void hp_thread_wait_ran(pid_t pid, pid_t tid, unsigned max_us);
+
+/* Keeps a signal the thread took in a stop, to hand it back later. */
+void hp_thread_hold_signal(struct hp_thread *th, int sig);
 
 /* Why a seize failed, in words (another tracer, permissions, ...). */
 int hp_explain_seize_error(struct hp_target *t, pid_t tid, int err);

@@ -117,6 +117,7 @@ def test_activeness():
     eq(r.returncode, EXIT_BUSY, "rollback refused while a thread is inside")
     check(f"thread {t.pid}" in r.stderr and "use_secret_blocking" in r.stderr,
           f"names the thread and the frame: {r.stderr}")
+    check("the patch stays applied" in r.stderr, r.stderr)
     live, disk = prologue(t, "use_secret")
     check(live != disk, "the patch stays applied after the refusal")
     eq(applied(t), ["fix_block.so"], "still recorded")

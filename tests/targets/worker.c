@@ -8,14 +8,30 @@
  *   quit
  * It prints "ready PID" once its threads run.
  */
+#include <errno.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <sys/epoll.h>
+#include <sys/ipc.h>
+#include <sys/sem.h>
+#include <time.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#if defined(__clang__)
+#define NOINLINE __attribute__((noinline))
+#else
 #define NOINLINE __attribute__((noinline, noclone))
+#endif
 
 int lib_step(int x); /* in libworklib.so */
 
@@ -98,6 +114,137 @@ static void *spin_in_window(void *arg)
 	return NULL;
 }
 
+/* ---- threads that sit in syscalls and must not notice a ptrace stop ---- */
+
+static atomic_long syscall_trouble, rt_signals, storm_threads;
+static int quiet_pipe[2];
+
+static void block_test_signals(void)
+{
+	sigset_t s;
+
+	/* the signal storm must not interrupt these threads: any EINTR they
+	 * see then comes from a stop */
+	sigemptyset(&s);
+	sigaddset(&s, SIGRTMIN);
+	sigaddset(&s, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &s, NULL);
+}
+
+static void *epoll_thread(void *arg)
+{
+	int ep = epoll_create1(0), efd[2];
+	struct epoll_event ev = {.events = EPOLLIN}, out;
+
+	(void)arg;
+	block_test_signals();
+	if (pipe(efd) < 0)
+		abort();
+	epoll_ctl(ep, EPOLL_CTL_ADD, efd[0], &ev);
+	for (;;)
+		if (epoll_wait(ep, &out, 1, -1) < 0) {
+			/* an event loop that treats EINTR as fatal, as some do */
+			fprintf(stderr, "epoll_wait: %m\n");
+			abort();
+		}
+	return NULL;
+}
+
+static void *semop_thread(void *arg)
+{
+	int id = semget(IPC_PRIVATE, 1, 0600);
+	struct sembuf op = {0, -1, 0};
+
+	(void)arg;
+	block_test_signals();
+	for (;;)
+		if (semop(id, &op, 1) < 0) {
+			fprintf(stderr, "semop: %m\n");
+			abort();
+		}
+	return NULL;
+}
+
+static void *sigwait_thread(void *arg)
+{
+	sigset_t s;
+	struct timespec ten = {10, 0};
+
+	(void)arg;
+	block_test_signals();
+	sigemptyset(&s);
+	sigaddset(&s, SIGUSR2);
+	for (;;)
+		if (sigtimedwait(&s, NULL, &ten) < 0 && errno != EAGAIN) {
+			fprintf(stderr, "sigtimedwait: %m\n");
+			abort();
+		}
+	return NULL;
+}
+
+static void *nanosleep_thread(void *arg)
+{
+	(void)arg;
+	block_test_signals();
+	for (;;) {
+		struct timespec req = {0, 50 * 1000 * 1000}, a, b;
+
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		if (nanosleep(&req, NULL) < 0)
+			atomic_fetch_add(&syscall_trouble, 1);
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		if ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < 50 * 1000 * 1000)
+			atomic_fetch_add(&syscall_trouble, 1);
+	}
+	return NULL;
+}
+
+static void *read_thread(void *arg)
+{
+	char buf[64];
+
+	(void)arg;
+	block_test_signals();
+	for (;;) {
+		ssize_t n = read(quiet_pipe[0], buf, sizeof(buf));
+
+		if (n < 0)
+			atomic_fetch_add(&syscall_trouble, 1);
+	}
+	return NULL;
+}
+
+static void on_rt_signal(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&rt_signals, 1);
+}
+
+static void *storm_child(void *arg)
+{
+	int x = (int)(long)arg, d = compute(x) - x;
+
+	if (d < 1000 || d > 9000 || d % 1000)
+		atomic_fetch_add(&wrong, 1);
+	return NULL;
+}
+
+/* creates and joins threads as fast as it can */
+static void *storm_thread(void *arg)
+{
+	(void)arg;
+	for (long i = 0;; i++) {
+		pthread_t t[4];
+
+		for (int k = 0; k < 4; k++)
+			pthread_create(&t[k], NULL, storm_child, (void *)i);
+		for (int k = 0; k < 4; k++)
+			pthread_join(t[k], NULL);
+		atomic_fetch_add(&storm_threads, 4);
+	}
+	return NULL;
+}
+
 static void *worker(void *arg)
 {
 	int base = (int)(long)arg;
@@ -124,13 +271,59 @@ static const struct {
 	{"set_counter", set_counter},
 };
 
+/*
+ * WORKER_HARDEN=...: seccomp-kill-memfd (memfd_create kills the process),
+ * seccomp-errno-memfd (it fails with EPERM), seccomp-unrelated (only
+ * kexec_load is refused), mdwe (no writable+executable memory),
+ * nondumpable.
+ */
+static void harden(const char *how)
+{
+	unsigned action = 0;
+	int nr = SYS_memfd_create;
+
+	if (!strcmp(how, "seccomp-kill-memfd"))
+		action = SECCOMP_RET_KILL_PROCESS;
+	else if (!strcmp(how, "seccomp-errno-memfd"))
+		action = SECCOMP_RET_ERRNO | 1;
+	else if (!strcmp(how, "seccomp-unrelated")) {
+		action = SECCOMP_RET_KILL_PROCESS;
+		nr = SYS_kexec_load;
+	} else if (!strcmp(how, "mdwe")) {
+		if (prctl(65 /* PR_SET_MDWE */, 1 /* REFUSE_EXEC_GAIN */, 0, 0, 0))
+			perror("PR_SET_MDWE");
+		return;
+	} else if (!strcmp(how, "nondumpable")) {
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+		return;
+	}
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, action),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {sizeof(f) / sizeof(f[0]), f};
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+		perror("seccomp");
+}
+
 int main(int argc, char **argv)
 {
+	if (getenv("WORKER_HARDEN"))
+		harden(getenv("WORKER_HARDEN"));
 	int nthreads = argc > 1 ? atoi(argv[1]) : 8;
 	pthread_t *th = calloc((size_t)nthreads, sizeof(*th));
 	char line[256];
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	struct sigaction sa = {.sa_handler = on_rt_signal, .sa_flags = SA_RESTART};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGRTMIN, &sa, NULL);
 	for (int i = 0; i < nthreads; i++)
 		pthread_create(&th[i], NULL, worker, (void *)(long)(i * 100000));
 	printf("ready %d\n", getpid());
@@ -156,6 +349,33 @@ int main(int argc, char **argv)
 
 			pthread_create(&t, NULL, spin_in_window, NULL);
 			printf("spinning\n");
+		} else if (!strncmp(line, "syscalls", 8)) {
+			pthread_t t;
+
+			if (pipe(quiet_pipe) < 0)
+				abort();
+			pthread_create(&t, NULL, epoll_thread, NULL);
+			pthread_create(&t, NULL, semop_thread, NULL);
+			pthread_create(&t, NULL, sigwait_thread, NULL);
+			pthread_create(&t, NULL, nanosleep_thread, NULL);
+			pthread_create(&t, NULL, read_thread, NULL);
+			printf("waiting\n");
+		} else if (!strncmp(line, "feed", 4)) {
+			/* data for the blocked reader: it must get it, not an error */
+			printf("%zd\n", write(quiet_pipe[1], "data", 4));
+		} else if (!strncmp(line, "trouble", 7)) {
+			printf("%ld\n", atomic_load(&syscall_trouble));
+		} else if (!strncmp(line, "signals", 7)) {
+			printf("%ld\n", atomic_load(&rt_signals));
+		} else if (!strncmp(line, "storm", 5)) {
+			pthread_t t;
+
+			if (line[5] == '?') {
+				printf("%ld\n", atomic_load(&storm_threads));
+			} else {
+				pthread_create(&t, NULL, storm_thread, NULL);
+				printf("storming\n");
+			}
 		} else if (!strncmp(line, "stats", 5)) {
 			printf("calls %ld wrong %ld\n", atomic_load(&calls), atomic_load(&wrong));
 		} else if (!strncmp(line, "quit", 4)) {

@@ -1,0 +1,278 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""hotpatch never harms its target: under load, with threads coming and
+going, threads asleep in syscalls, signals arriving, hardened processes,
+a stopped process, two hotpatch runs at once, and any bad input."""
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+
+from hptest import (BUILD, HOTPATCH, Skip, Target, check, eq, hotpatch, hotpatch_json, patch,
+                    prologue, tmpdir, wait_for)
+
+CYCLES = int(os.environ.get("HOTPATCH_STRESS_CYCLES", "200"))
+
+
+def cycle(t, n, patchname="fix_compute", fn="compute", new=2005, old=1005):
+    for i in range(n):
+        eq(hotpatch("--pid", t.pid, patch(patchname)).returncode, 0, f"apply #{i}")
+        eq(hotpatch("rollback", "--pid", t.pid, patch(patchname)).returncode, 0, f"rollback #{i}")
+        check(t.alive(), f"target alive after cycle {i}")
+    eq(t.call(fn, 5), old, "original at the end")
+
+
+def test_stress_64_threads():
+    """64 threads call compute() non-stop through CYCLES apply/rollback
+    cycles: not one wrong answer, bytes exact at the end."""
+    t = Target("worker-gcc", threads=64)
+    disk = prologue(t, "compute")[1]
+    flips = stepped = 0
+    for i in range(CYCLES):
+        code, doc = hotpatch_json("--pid", t.pid, patch("fix_compute"))
+        eq(code, 0, f"apply #{i}")
+        stepped += doc["processes"][0]["threads_single_stepped"]
+        code, doc = hotpatch_json("rollback", "--pid", t.pid, patch("fix_compute"))
+        eq(code, 0, f"rollback #{i}")
+        flips += 2
+        if i % 50 == 49:
+            t.assert_healthy()
+    calls, wrong = t.stats()
+    print(f"{CYCLES} cycles, {flips} flips, {stepped} single steps, {calls} calls")
+    eq(wrong, 0, "wrong answers")
+    eq(prologue(t, "compute")[0], disk, "bytes exact at the end")
+    t.assert_healthy()
+
+
+def test_thread_storm():
+    """A thread creates and joins threads as fast as it can while the
+    process is patched: every thread is caught, none is left stopped."""
+    t = Target("worker-gcc", threads=2)
+    eq(t.cmd("storm"), "storming", "storm started")
+    before = int(t.cmd("storm?"))
+    cycle(t, 20)
+    after = int(t.cmd("storm?"))
+    check(after > before, f"threads kept coming and going ({before} -> {after})")
+    t.assert_healthy()
+
+
+def test_syscalls_and_signals():
+    """Threads asleep in epoll_wait, semop and sigtimedwait (which abort on
+    EINTR), nanosleep (which counts early returns) and read; a storm of
+    queued real-time signals meanwhile: the syscalls never notice, and no
+    signal is lost."""
+    t = Target("worker-gcc", threads=2)
+    eq(t.cmd("syscalls"), "waiting", "syscall threads started")
+    sent = [0]
+    stop = threading.Event()
+
+    def storm():
+        while not stop.is_set():
+            try:
+                os.kill(t.pid, signal.SIGRTMIN)
+                sent[0] += 1
+            except OSError:  # the queue is full: count only what was queued
+                time.sleep(0.001)
+
+    sender = threading.Thread(target=storm)
+    sender.start()
+    try:
+        restarted = 0
+        for i in range(15):
+            code, doc = hotpatch_json("--pid", t.pid, patch("fix_compute"))
+            eq(code, 0, f"apply #{i}")
+            restarted += doc["processes"][0]["waits_restarted"]
+            eq(hotpatch("rollback", "--pid", t.pid, patch("fix_compute")).returncode, 0,
+               f"rollback #{i}")
+            check(t.alive(), f"the target lives after cycle {i}")
+    finally:
+        stop.set()
+        sender.join()
+    check(restarted > 0, "hotpatch had EINTRs to undo")
+    eq(t.cmd("trouble"), "0", "nanosleep and read saw nothing")
+    eq(t.cmd("feed"), "4", "the blocked reader still reads")
+    wait_for(lambda: int(t.cmd("signals")) == sent[0], timeout=20,
+             what=f"all {sent[0]} real-time signals delivered")
+    print(f"{sent[0]} signals sent and received, {restarted} EINTRs undone")
+    t.assert_healthy()
+
+
+def test_job_control_stopped():
+    """A process stopped by SIGSTOP is patched and stays stopped.  (Its
+    threads do not run compute(): a thread stopped inside the replacement
+    would rightly keep the patch from being unloaded.)"""
+    t = Target("worker-gcc", threads=0)
+    os.kill(t.pid, signal.SIGSTOP)
+    wait_for(lambda: t.state() == "T", what="the stop")
+    eq(hotpatch("--pid", t.pid, patch("fix_compute")).returncode, 0, "apply to a stopped process")
+
+    def states():
+        return {open(f"/proc/{t.pid}/task/{x}/stat").read().rsplit(")", 1)[1].split()[0]
+                for x in t.threads()}
+    # the thread that ran the load re-enters the stop as it leaves the kernel
+    wait_for(lambda: states() == {"T"}, timeout=5, what=f"every thread stopped ({states()})")
+    time.sleep(0.2)
+    eq(states(), {"T"}, "and they stay stopped")
+    os.kill(t.pid, signal.SIGCONT)
+    eq(t.call("compute", 5), 2005, "patched once it runs")
+    os.kill(t.pid, signal.SIGSTOP)
+    wait_for(lambda: t.state() == "T", what="the second stop")
+    eq(hotpatch("rollback", "--pid", t.pid, patch("fix_compute")).returncode, 0, "rollback")
+    eq(t.state(), "T", "still stopped")
+    os.kill(t.pid, signal.SIGCONT)
+    eq(t.call("compute", 5), 1005, "original")
+    t.assert_healthy()
+
+
+def hardened(how):
+    return Target("worker-gcc", threads=2, env={"WORKER_HARDEN": how})
+
+
+def test_hardened_seccomp_refused():
+    for how, words in (("seccomp-kill-memfd", "kills the process for memfd_create"),
+                       ("seccomp-errno-memfd", "fails it with")):
+        t = hardened(how)
+        disk = prologue(t, "compute")[1]
+        r = hotpatch("--pid", t.pid, patch("fix_compute"))
+        eq(r.returncode, 6, f"{how}: refused")
+        check("seccomp" in r.stderr and words in r.stderr, f"{how}: says why: {r.stderr}")
+        r = hotpatch("--dry-run", "--pid", t.pid, patch("fix_compute"))
+        eq(r.returncode, 6, f"{how}: a dry run refuses too")
+        eq(prologue(t, "compute")[0], disk, f"{how}: unchanged")
+        t.assert_healthy()
+
+
+def test_hardened_allowed():
+    """A seccomp filter that allows what hotpatch needs, no W+X memory
+    (MDWE), a non-dumpable process as root: patched."""
+    for how in ("seccomp-unrelated", "mdwe", "nondumpable"):
+        t = hardened(how)
+        eq(hotpatch("--pid", t.pid, patch("fix_compute")).returncode, 0, f"{how}: apply")
+        eq(t.call("compute", 5), 2005, f"{how}: patched")
+        eq(hotpatch("rollback", "--pid", t.pid, patch("fix_compute")).returncode, 0,
+           f"{how}: rollback")
+        t.assert_healthy()
+
+
+def test_hardened_nondumpable_as_user():
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        raise Skip("needs root and setpriv to run target and tool as another user")
+    d = tmpdir()
+    os.chmod(d, 0o755)
+    for f in ("worker-gcc", "libworklib.so", "fix_compute.so"):
+        shutil.copy(os.path.join(BUILD, f), d)
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    p = subprocess.Popen(as_nobody + [os.path.join(d, "worker-gcc"), "2"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True, env=dict(os.environ, WORKER_HARDEN="nondumpable"))
+    try:
+        check(p.stdout.readline().startswith("ready"), "target ready")
+        r = subprocess.run(as_nobody + [HOTPATCH, "--pid", str(p.pid),
+                                        os.path.join(d, "fix_compute.so")],
+                           capture_output=True, text=True, timeout=60)
+        print(r.stderr)
+        eq(r.returncode, 4, "the same user may not patch a non-dumpable process")
+        check("not dumpable" in r.stderr and "root" in r.stderr, r.stderr)
+        check(p.poll() is None, "target alive")
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_two_runs_at_once():
+    """Two hotpatch runs on one process never interleave: the second waits."""
+    t = Target("worker-gcc", threads=8)
+    a = subprocess.Popen([HOTPATCH, "--pid", str(t.pid), patch("fix_compute")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    b = subprocess.Popen([HOTPATCH, "--pid", str(t.pid), patch("fix_lib")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    eq((a.wait(60), b.wait(60)), (0, 0), f"both succeed: {a.stderr.read()}{b.stderr.read()}")
+    code, doc = hotpatch_json("status", "--pid", t.pid)
+    eq(sorted(os.path.basename(p["path"]) for p in doc["processes"][0]["patches"]),
+       ["fix_compute.so", "fix_lib.so"], "both recorded, one after the other")
+    eq((t.call("compute", 5), t.call("lib_step", 5)), (2005, 25), "both in effect")
+    t.assert_healthy()
+
+
+def test_bad_input_catalogue():
+    """Every kind of bad input: its own clear refusal, and the target exactly
+    as before after all of them."""
+    t = Target("worker-gcc")
+    disk = prologue(t, "compute")[1]
+    maps = t.maps()
+    d = tmpdir()
+    good = open(patch("fix_compute"), "rb").read()
+
+    def write(name, data):
+        p = os.path.join(d, name)
+        with open(p, "wb") as f:
+            f.write(data)
+        return p
+
+    def corrupt(offset_fn, value):
+        b = bytearray(good)
+        off = offset_fn(b)
+        b[off:off + len(value)] = value
+        return bytes(b)
+
+    def section_offset(b):
+        import struct
+        shoff, = struct.unpack_from("<Q", b, 0x28)
+        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", b, 0x3a)
+        stroff, = struct.unpack_from("<Q", b, shoff + shstrndx * shentsize + 0x18)
+        for i in range(shnum):
+            name, = struct.unpack_from("<I", b, shoff + i * shentsize)
+            if b[stroff + name:stroff + name + 9] == b"hotpatch\0":
+                return struct.unpack_from("<Q", b, shoff + i * shentsize + 0x18)[0]
+        raise AssertionError("no hotpatch section")
+
+    fifo = os.path.join(d, "fifo.so")
+    os.mkfifo(fifo)
+    os.mkdir(os.path.join(d, "dir.so"))
+    elf32 = bytearray(good)
+    elf32[4] = 1
+    cases = [
+        ("empty file", write("empty.so", b""), 5, "implausible size"),
+        ("short file", write("short.so", b"\x7fELF" + b"\0" * 60), 5, "ELF"),
+        ("text file", write("text.so", b"not a patch\n" * 20), 5, "not an ELF"),
+        ("truncated ELF", write("trunc.so", good[:200]), 5, ""),
+        ("32-bit ELF", write("elf32.so", bytes(elf32)), 5, "x86-64"),
+        ("an executable", os.path.join(BUILD, "worker-gcc"), 5, "not a patch"),
+        ("a directory", os.path.join(d, "dir.so"), 5, "not a regular file"),
+        ("a FIFO", fifo, 5, "not a regular file"),
+        ("a device", "/dev/zero", 5, "not a regular file"),
+        ("missing file", os.path.join(d, "nope.so"), 5, "cannot open"),
+        ("bad record magic", write("magic.so", corrupt(section_offset, b"XXXX")), 5, "magic"),
+        ("newer ABI", write("abi.so", corrupt(lambda b: section_offset(b) + 4, b"\x07\x00")), 5,
+         "ABI 7"),
+        ("no records", patch("bad_norecords"), 5, "HOTPATCH_REPLACE"),
+        ("symbol not found", patch("bad_nosym"), 5, "compute_typo"),
+        ("object not loaded", patch("bad_noobject"), 5, "libnope.so.9"),
+        ("not patchable", patch("bad_unpatchable"), 6, "not patchable"),
+        ("half patchable", patch("bad_half"), 6, "unpatchable"),
+        ("dlopen fails", patch("bad_unresolved"), 5, "no_such_function_anywhere"),
+        ("wrong build-id", patch("bad_buildid"), 5, "build-id"),
+    ]
+    for what, path, code, words in cases:
+        r = hotpatch("--pid", t.pid, path, timeout=30)
+        eq(r.returncode, code, f"{what}: exit code")
+        check(words in r.stderr, f"{what}: the message says {words!r}: {r.stderr}")
+        check(r.stderr.count("\n") <= 3, f"{what}: one clear message, not a flood")
+    for args, code in ((["--pid", "0", patch("fix_compute")], 2),
+                       (["--pid", "-5", patch("fix_compute")], 2),
+                       (["--pid", "99999999999", patch("fix_compute")], 2),
+                       (["--pid", str(os.getpid() + 10 ** 6), patch("fix_compute")], 3),
+                       (["--timeout", "abc", "--pid", t.pid, patch("fix_compute")], 2),
+                       (["--sha256", "xyz", "--pid", t.pid, patch("fix_compute")], 2),
+                       (["frobnicate", "--pid", t.pid], 5),
+                       (["--exe", os.path.join(d, "nope"), patch("fix_compute")], 2)):
+        r = hotpatch(*args)
+        eq(r.returncode, code, f"exit code of {args}")
+        check(r.stderr.strip(), f"{args}: says why")
+    eq(prologue(t, "compute")[0], disk, "bytes exactly as before")
+    after = t.maps()
+    check("memfd:hotpatch:" not in after, "no patch loaded")
+    # the one failure that got as far as dlopen made the control mapping
+    eq([l for l in after.splitlines() if "hotpatch" not in l],
+       [l for l in maps.splitlines() if "hotpatch" not in l] or None, "no other mapping changed")
+    t.assert_healthy()
