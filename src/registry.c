@@ -143,7 +143,7 @@ static char *get_str(struct reader *r)
 	uint32_t l = get_u32(r);
 	char *s;
 
-	if (r->bad || l > 65535 || r->len - r->off < l) {
+	if (r->bad || l > 65535 || r->len - r->off < l || memchr(r->b + r->off, 0, l)) {
 		r->bad = true;
 		return NULL;
 	}
@@ -230,6 +230,8 @@ int hp_registry_decode(const uint8_t *buf, size_t len, struct hp_registry *reg)
 			f->slot = get_u64(&r);
 		}
 	}
+	if (!r.bad && r.off != len)
+		r.bad = true; /* the length is exact: more bytes mean damage */
 	if (r.bad) {
 		hp_registry_free(reg);
 		return -EINVAL;
