@@ -135,6 +135,28 @@ static int read_stat_fields(pid_t pid, char *comm, size_t commsz, char *state, u
 	return 0;
 }
 
+static int task_state(pid_t pid, pid_t tid, char *state)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ')
+		return -EIO;
+	*state = p[2];
+	return 0;
+}
+
 static int status_field(pid_t pid, pid_t tid, const char *key, char *out, size_t outsz)
 {
 	char path[64], *buf = NULL, *line;
@@ -330,10 +352,19 @@ static int seize(struct hp_target *t, struct hp_thread *th, long options)
 		th->gone = true;
 		return 0;
 	}
-	/* A thread cloned by a thread we follow is ours already. */
-	if (r == -EPERM && status_field(t->pid, th->tid, "TracerPid", tracer, sizeof(tracer)) == 0 &&
-	    atoi(tracer) == getpid())
-		r = 0;
+	if (r == -EPERM) {
+		char state = 0;
+
+		/* A thread cloned by a thread we follow is ours already. */
+		if (status_field(t->pid, th->tid, "TracerPid", tracer, sizeof(tracer)) == 0 &&
+		    atoi(tracer) == getpid())
+			r = 0;
+		/* The kernel refuses to attach to a thread that is exiting. */
+		if (r < 0 && (task_state(t->pid, th->tid, &state) < 0 || state == 'Z' || state == 'X')) {
+			th->gone = true;
+			return 0;
+		}
+	}
 	if (r < 0)
 		return hp_explain_seize_error(t, th->tid, (int)r);
 	th->seized = true;
