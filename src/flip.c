@@ -64,38 +64,61 @@ static void running_hints(struct hp_target *t)
 	}
 }
 
-/* Writes runs of contiguous bytes with one pwrite each. */
-static int write_phase(struct hp_target *t, struct hp_write *w, size_t nw, bool new_bytes)
+#define PAGE 4096ull
+
+/* Writes in the same page of the same phase go as one span: read it, put
+ * every write into it, write it once, read it back once.  A span never
+ * crosses a page, so one write is one copy the kernel does whole, and the
+ * pad-before-window order holds between phases. */
+static size_t span_end(const struct hp_write *w, size_t nw, size_t i)
 {
-	uint8_t buf[4096];
+	size_t j = i + 1;
 
-	for (size_t i = 0; i < nw;) {
-		size_t j = i, len = 0;
-
-		while (j < nw && w[j].phase == w[i].phase && w[j].addr == w[i].addr + len &&
-		       len + w[j].len <= sizeof(buf)) {
-			memcpy(buf + len, new_bytes ? w[j].new : w[j].old, w[j].len);
-			len += w[j].len;
-			j++;
-		}
-		int r = hp_mem_write(t, w[i].addr, buf, len);
-		if (r < 0)
-			return r;
-		i = j;
-	}
-	return 0;
+	while (j < nw && w[j].phase == w[i].phase && (w[j].addr & ~(PAGE - 1)) == (w[i].addr & ~(PAGE - 1)) &&
+	       ((w[j].addr + w[j].len - 1) & ~(PAGE - 1)) == (w[i].addr & ~(PAGE - 1)))
+		j++;
+	return j;
 }
 
-static int verify(struct hp_target *t, struct hp_write *w, size_t nw)
+static int write_spans(struct hp_target *t, struct hp_write *w, size_t nw, bool new_bytes)
 {
-	for (size_t i = 0; i < nw; i++) {
-		uint8_t back[8];
-		int r = hp_mem_read(t, w[i].addr, back, w[i].len);
+	uint8_t buf[PAGE], back[PAGE];
 
+	for (size_t i = 0; i < nw;) {
+		size_t j = span_end(w, nw, i);
+		uint64_t lo = w[i].addr, hi = w[j - 1].addr + w[j - 1].len;
+		int r;
+
+		if (hi - lo > sizeof(buf) || j == i + 1) {
+			/* a lone write, or one that crosses a page: as it is */
+			for (size_t k = i; k < j; k++) {
+				const uint8_t *b = new_bytes ? w[k].new : w[k].old;
+
+				r = hp_mem_write(t, w[k].addr, b, w[k].len);
+				if (r == 0 && new_bytes)
+					r = hp_mem_read(t, w[k].addr, back, w[k].len);
+				if (r < 0)
+					return r;
+				if (new_bytes && memcmp(back, b, w[k].len))
+					return hp_fail(-EIO, "bytes written at 0x%llx did not read back",
+						       (unsigned long long)w[k].addr);
+			}
+			i = j;
+			continue;
+		}
+		r = hp_mem_read(t, lo, buf, hi - lo);
 		if (r < 0)
 			return r;
-		if (memcmp(back, w[i].new, w[i].len))
-			return hp_fail(-EIO, "bytes written at 0x%llx did not read back", (unsigned long long)w[i].addr);
+		for (size_t k = i; k < j; k++)
+			memcpy(buf + (w[k].addr - lo), new_bytes ? w[k].new : w[k].old, w[k].len);
+		r = hp_mem_write(t, lo, buf, hi - lo);
+		if (r == 0 && new_bytes)
+			r = hp_mem_read(t, lo, back, hi - lo);
+		if (r < 0)
+			return r;
+		if (new_bytes && memcmp(back, buf, hi - lo))
+			return hp_fail(-EIO, "bytes written at 0x%llx did not read back", (unsigned long long)lo);
+		i = j;
 	}
 	return 0;
 }
@@ -227,9 +250,7 @@ int hp_flip(struct hp_target *t, struct hp_write *w, size_t nw, struct hp_range 
 	if (r < 0)
 		return bail(t, st, r);
 	hp_fault_point("flip:stopped");
-	r = write_phase(t, w, nw, true);
-	if (r == 0)
-		r = verify(t, w, nw);
+	r = write_spans(t, w, nw, true);
 	hp_fault_point("flip:written");
 	if (r < 0) {
 		/* put back what was there, last written first */
