@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "freezer.h"
 #include "json.h"
 #include "patch.h"
 #include "patchfile.h"
@@ -235,6 +236,7 @@ static void json_report(struct hp_json *j, const struct cli *c, const struct hp_
 		hp_json_int(j, "threads_in_window", rep->in_window);
 	hp_json_int(j, "waits_restarted", rep->flip.rewound);
 	hp_json_int(j, "stop_attempts", rep->flip.attempts);
+	hp_json_str(j, "flip_path", c->o.freezer && !rep->flip.freezer_fallback ? "freezer" : "ptrace");
 	hp_json_int(j, "remote_calls", rep->remote_calls);
 	hp_json_obj_end(j);
 }
@@ -568,6 +570,7 @@ static void usage(FILE *f, const struct verb *only)
 		"  --stop-on-error  stop at the first process that fails (default: go on)\n"
 		"  --sha256 HEX     apply only if the patch file has this SHA-256\n"
 		"  --insecure       as root, accept a patch others could have written\n"
+		"  --freezer        flip through the cgroup-v1 freezer, not ptrace (root)\n"
 		"  -h, --help       this help;  -V, --version  the version\n"
 		"Exit codes: 0 ok, 1 internal, 2 usage, 3 no such process, 4 permission denied,\n"
 		"  5 invalid patch, 6 not patchable, 7 busy or timed out, 8 nothing to do,\n"
@@ -599,6 +602,7 @@ static int parse(int argc, char **argv, struct cli *c, const struct verb **ret_v
 		{"version", no_argument, NULL, 'V'},   {"exe", required_argument, NULL, 'e'},
 		{"lib", required_argument, NULL, 'l'}, {"stop-on-error", no_argument, NULL, 's'},
 		{"insecure", no_argument, NULL, 'i'},  {"sha256", required_argument, NULL, 'S'},
+		{"freezer", no_argument, NULL, 'F'},
 		{0, 0, 0, 0},
 	};
 	const struct verb *v = &verbs[0];
@@ -675,6 +679,16 @@ static int parse(int argc, char **argv, struct cli *c, const struct verb **ret_v
 		case 'i':
 			c->insecure = true;
 			break;
+		case 'F': {
+			char why[256];
+
+			if (!hp_freezer_usable(why, sizeof(why))) {
+				fprintf(stderr, "hotpatch: --freezer: %s\n", why);
+				return HP_EXIT_USAGE;
+			}
+			c->o.freezer = true;
+			break;
+		}
 		case 'S':
 			if (strlen(optarg) != 64 || strspn(optarg, "0123456789abcdefABCDEF") != 64) {
 				fprintf(stderr, "hotpatch: --sha256 needs 64 hex digits\n");

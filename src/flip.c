@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "freezer.h"
 #include "memory.h"
 #include "target.h"
 #include "util.h"
@@ -121,6 +122,26 @@ static int write_spans(struct hp_target *t, struct hp_write *w, size_t nw, bool 
 		i = j;
 	}
 	return 0;
+}
+
+int hp_flip_write(struct hp_target *t, struct hp_write *w, size_t nw)
+{
+	int r;
+
+	if (nw)
+		qsort(w, nw, sizeof(*w), cmp_write);
+	r = write_spans(t, w, nw, true);
+	if (r < 0) {
+		int saved = r;
+		char msg[sizeof(hp_err.msg)];
+
+		memcpy(msg, hp_err.msg, sizeof(msg));
+		for (size_t i = nw; i-- > 0;)
+			hp_mem_write(t, w[i].addr, w[i].old, w[i].len);
+		hp_fail(saved, "%s; the old bytes were put back", msg);
+		r = saved;
+	}
+	return r;
 }
 
 static int window_check(struct hp_target *t, const struct hp_range *f, size_t nf, uint64_t deadline,
@@ -243,6 +264,12 @@ int hp_flip(struct hp_target *t, struct hp_write *w, size_t nw, struct hp_range 
 		qsort(forbid, nforbid, sizeof(*forbid), cmp_range);
 	if (nw)
 		qsort(w, nw, sizeof(*w), cmp_write);
+	if (t->use_freezer && !after) {
+		r = hp_freezer_flip(t, w, nw, forbid, nforbid, deadline, st);
+		if (r != -EAGAIN)
+			return r;
+		st->freezer_fallback = true; /* a thread in a window: ptrace can step it */
+	}
 	r = stop_world(t, deadline, st, &t1);
 	if (r < 0)
 		return bail(t, st, r);

@@ -2,6 +2,7 @@
 /* The flip: the one step that stops every thread, and is kept short. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -31,7 +32,11 @@ struct hp_flip_stats {
 	unsigned rewound;   /* EINTRs our stop caused, undone */
 	unsigned attempts;  /* stops it took (the check may ask to retry) */
 	int sched_token;    /* hotpatch's own priority while it holds the stop */
+	bool freezer_fallback; /* --freezer could not do it; ptrace did */
 };
+
+/* Writes (spans, verified) with every thread already held still. */
+int hp_flip_write(struct hp_target *t, struct hp_write *w, size_t nw);
 
 /* The dry run of a flip: stops every thread, counts those inside the
  * forbidden ranges (they would be single-stepped), resumes; writes nothing

@@ -18,6 +18,7 @@ struct hp_options {
 	bool force;          /* rollback despite a byte mismatch */
 	bool keep_loaded;    /* rollback: leave the patch object loaded */
 	const char *default_object; /* --lib: where records naming no object look */
+	bool freezer;        /* flip through the cgroup-v1 freezer */
 };
 
 /* What one command did to one process, for the CLI to report. */

@@ -26,6 +26,7 @@ int hp_session_open(struct hp_session *s, pid_t pid, const struct hp_options *o,
 	if (r < 0)
 		return r;
 	snprintf(rep->exe, sizeof(rep->exe), "%s", s->t.exe);
+	s->t.use_freezer = o->freezer;
 	s->lock = hp_lock_take(pid, s->t.start_time, s->deadline);
 	if (s->lock < 0)
 		return s->lock;

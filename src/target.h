@@ -32,6 +32,7 @@ struct hp_target {
 	struct hp_thread *th;
 	size_t n, cap;
 	size_t nseized;
+	bool use_freezer; /* flip through the cgroup freezer (--freezer) */
 };
 
 /* Every ptrace call goes through here; returns >= 0 or -errno. */

@@ -95,3 +95,24 @@ def test_kill_at_every_rollback_step():
         no_leftovers(t, what)
         healthy_and(t, (1005,), what)
         t.stop()
+
+
+def test_killed_while_frozen():
+    """hotpatch --freezer killed with the target frozen: its watchdog thaws
+    the target and puts it back in its own cgroup."""
+    if not os.path.exists("/sys/fs/cgroup/freezer/cgroup.procs") or os.geteuid() != 0:
+        raise Skip("needs root and a cgroup-v1 freezer hierarchy")
+    t = Target("worker-gcc", threads=4)
+    before = open(f"/proc/{t.pid}/cgroup").read()
+    r = run_with_fault(["--freezer", "--pid", t.pid, patch("fix_compute")], "freezer:frozen")
+    if "fault point" not in r.stderr:
+        raise Skip("hotpatch was built without -Dfault_injection=true")
+    eq(r.returncode, -signal.SIGKILL, "hotpatch was killed while the target was frozen")
+    import time
+    deadline = time.time() + 10
+    while time.time() < deadline and open(f"/proc/{t.pid}/cgroup").read() != before:
+        time.sleep(0.05)
+    eq(open(f"/proc/{t.pid}/cgroup").read(), before, "back in its own cgroups")
+    healthy_and(t, (1005,), "after the watchdog thawed it")
+    eq(hotpatch("--pid", t.pid, patch("fix_compute")).returncode, 0, "a fresh apply")
+    eq(t.call("compute", 5), 2005, "patched")

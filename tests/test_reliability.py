@@ -278,3 +278,26 @@ def test_bad_input_catalogue():
     eq([l for l in after.splitlines() if "hotpatch" not in l],
        [l for l in maps.splitlines() if "hotpatch" not in l] or None, "no other mapping changed")
     t.assert_healthy()
+
+
+def test_freezer_flip():
+    """--freezer: the flip through the cgroup-v1 freezer gives the same
+    result, and the target ends up in its own cgroup again, thawed."""
+    if not os.path.exists("/sys/fs/cgroup/freezer/cgroup.procs") or os.geteuid() != 0:
+        raise Skip("needs root and a cgroup-v1 freezer hierarchy")
+    t = Target("worker-gcc", threads=16)
+    before = open(f"/proc/{t.pid}/cgroup").read()
+    disk = prologue(t, "compute")[1]
+    paths = set()
+    for i in range(10):
+        code, doc = hotpatch_json("--freezer", "--pid", t.pid, patch("fix_compute"))
+        eq(code, 0, f"apply #{i}")
+        paths.add(doc["processes"][0]["flip_path"])
+        eq(t.call("compute", 5), 2005, "patched")
+        eq(open(f"/proc/{t.pid}/cgroup").read(), before, "back in its own cgroups")
+        eq(hotpatch("rollback", "--pid", t.pid, patch("fix_compute")).returncode, 0, "rollback")
+    check("freezer" in paths, f"the freezer did flips ({paths})")
+    eq(prologue(t, "compute")[0], disk, "bytes exact")
+    check(not [d for d in os.listdir("/sys/fs/cgroup/freezer") if d.startswith("hotpatch-")],
+          "no freezer cgroup left behind")
+    t.assert_healthy()

@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "freezer.h"
+
+#include <dirent.h>
+#include <stdint.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "flip.h"
+#include "target.h"
+#include "util.h"
+
+#define FREEZER "/sys/fs/cgroup/freezer"
+#define FREEZE_WAIT_NS 50000000ull /* a freeze that takes longer: use ptrace */
+
+bool hp_freezer_usable(char *why, size_t whysz)
+{
+	struct stat st;
+
+	if (stat(FREEZER "/cgroup.procs", &st) < 0) {
+		snprintf(why, whysz, "no cgroup-v1 freezer hierarchy at %s", FREEZER);
+		return false;
+	}
+	if (access(FREEZER, W_OK) < 0) {
+		snprintf(why, whysz, "%s is not writable (root needed)", FREEZER);
+		return false;
+	}
+	return true;
+}
+
+static int write_str(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, s, strlen(s)) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+/* The target's freezer cgroup now, relative to the hierarchy's root. */
+static int current_cgroup(pid_t pid, char *out, size_t outsz)
+{
+	char path[64], *buf = NULL;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
+	r = hp_read_file(path, &buf, NULL);
+	if (r < 0)
+		return r;
+	r = -ENOENT;
+	for (char *line = buf; line && *line;) {
+		char *eol = strchr(line, '\n'), *f;
+
+		if (eol)
+			*eol = 0;
+		f = strstr(line, ":freezer:");
+		if (f) {
+			snprintf(out, outsz, "%s", f + 9);
+			r = 0;
+			break;
+		}
+		line = eol ? eol + 1 : NULL;
+	}
+	free(buf);
+	return r;
+}
+
+static int move_to(const char *cg, pid_t pid)
+{
+	char path[PATH_MAX + 32], s[32];
+
+	snprintf(path, sizeof(path), "%s%s/cgroup.procs", FREEZER, cg);
+	snprintf(s, sizeof(s), "%d", pid);
+	return write_str(path, s);
+}
+
+/* Thaws and puts the target back; also what the watchdog does if we die. */
+static void undo(const char *ours, const char *orig, pid_t pid)
+{
+	char path[PATH_MAX + 32];
+
+	snprintf(path, sizeof(path), "%s%s/freezer.state", FREEZER, ours);
+	write_str(path, "THAWED");
+	move_to(orig, pid);
+	snprintf(path, sizeof(path), "%s%s", FREEZER, ours);
+	rmdir(path);
+}
+
+/*
+ * A child that outlives us: if hotpatch dies with the target frozen, the
+ * pipe closes and the child thaws it and puts it back.  On success we send
+ * 'd' first and it does nothing.
+ */
+static pid_t start_watchdog(const char *ours, const char *orig, pid_t target, int *ret_fd)
+{
+	int p[2];
+	pid_t child;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	child = fork();
+	if (child < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (child == 0) {
+		char c = 0;
+
+		close(p[1]);
+		signal(SIGINT, SIG_IGN);
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGHUP, SIG_IGN);
+		while (read(p[0], &c, 1) < 0 && errno == EINTR)
+			;
+		if (c != 'd')
+			undo(ours, orig, target);
+		_exit(0);
+	}
+	close(p[0]);
+	*ret_fd = p[1];
+	return child;
+}
+
+/* The pc of a frozen thread, from its already open /proc/.../syscall. */
+static int frozen_pc(int fd, uint64_t *pc)
+{
+	char buf[256], *last;
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	if (n <= 0)
+		return n < 0 ? -errno : -EIO;
+	buf[n] = 0;
+	if (!strncmp(buf, "running", 7))
+		return -EAGAIN;
+	/* "nr args... sp pc" or "-1 sp pc": the pc is the last field */
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = 0;
+	last = strrchr(buf, ' ');
+	if (!last)
+		return -EIO;
+	*pc = strtoull(last + 1, NULL, 16);
+	return 0;
+}
+
+static bool in_ranges(const struct hp_range *f, size_t n, uint64_t ip)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ip >= f[i].lo && ip < f[i].hi)
+			return true;
+	return false;
+}
+
+/* Opens /proc/PID/task/TID/syscall of every thread, before the freeze:
+ * inside it, reading each costs one pread. */
+static int open_pc_files(pid_t pid, int **ret, size_t *n)
+{
+	char path[64];
+	DIR *d;
+	int *fds = NULL;
+	size_t cnt = 0, cap = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	for (struct dirent *de; (de = readdir(d));) {
+		char p[320];
+		int fd;
+
+		if (atoi(de->d_name) <= 0)
+			continue;
+		snprintf(p, sizeof(p), "/proc/%d/task/%s/syscall", pid, de->d_name);
+		fd = open(p, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue; /* gone already */
+		if (hp_grow((void **)&fds, &cap, cnt, sizeof(*fds)) < 0) {
+			close(fd);
+			break;
+		}
+		fds[cnt++] = fd;
+	}
+	closedir(d);
+	*ret = fds;
+	*n = cnt;
+	return 0;
+}
+
+int hp_freezer_flip(struct hp_target *t, struct hp_write *w, size_t nw, struct hp_range *forbid,
+		    size_t nforbid, uint64_t deadline, struct hp_flip_stats *st)
+{
+	char orig[PATH_MAX], ours[128], path[PATH_MAX + 64], state[16];
+	int wd_fd = -1, r, state_fd = -1, token = 0, *pcfd = NULL;
+	size_t npc = 0;
+	pid_t wd;
+	uint64_t t1 = 0, until;
+	bool frozen = false;
+
+	(void)deadline;
+	r = current_cgroup(t->pid, orig, sizeof(orig));
+	if (r < 0)
+		return hp_fail(r, "cannot read the freezer cgroup of pid %d", t->pid);
+	snprintf(ours, sizeof(ours), "/hotpatch-%d-%d", t->pid, getpid());
+	snprintf(path, sizeof(path), "%s%s", FREEZER, ours);
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return hp_fail(-errno, "cannot make freezer cgroup %s: %m", path);
+	wd = start_watchdog(ours, orig, t->pid, &wd_fd);
+	if (wd < 0) {
+		rmdir(path);
+		return hp_fail(-errno, "cannot start the freezer watchdog: %m");
+	}
+	r = move_to(ours, t->pid);
+	if (r < 0) {
+		hp_fail(r, "cannot move pid %d into %s: %s", t->pid, ours, strerror(-r));
+		goto out;
+	}
+	r = open_pc_files(t->pid, &pcfd, &npc);
+	if (r < 0)
+		goto out;
+	snprintf(path, sizeof(path), "%s%s/freezer.state", FREEZER, ours);
+	state_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (state_fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	st->attempts++;
+	t1 = hp_now_ns();
+	/* ---- the pause starts ---- */
+	if (pwrite(state_fd, "FROZEN", 6, 0) < 0) {
+		r = -errno;
+		goto out;
+	}
+	frozen = true;
+	until = t1 + FREEZE_WAIT_NS;
+	for (;;) {
+		ssize_t n = pread(state_fd, state, sizeof(state) - 1, 0);
+
+		if (n > 0 && !strncmp(state, "FROZEN", 6))
+			break;
+		if (hp_now_ns() > until) {
+			r = -EAGAIN; /* a thread in an unfreezable sleep: ptrace it is */
+			goto out;
+		}
+		/* threads the freezer woke must run to freeze themselves: let them */
+		sched_yield();
+	}
+	/* frozen: from here on nothing else of the target runs, go fast */
+	hp_fault_point("freezer:frozen");
+	token = hp_sched_boost();
+	st->stop_ns += hp_now_ns() - t1;
+	st->threads = npc;
+	for (size_t i = 0; i < npc; i++) {
+		uint64_t pc = 0;
+
+		r = frozen_pc(pcfd[i], &pc);
+		if (r == -ENOENT || r == -ESRCH)
+			continue; /* exited before the freeze */
+		if (r < 0 || in_ranges(forbid, nforbid, pc)) {
+			r = -EAGAIN; /* in a window: it needs a single step */
+			goto out;
+		}
+	}
+	r = hp_flip_write(t, w, nw);
+out:
+	if (frozen) {
+		if (pwrite(state_fd, "THAWED", 6, 0) < 0)
+			undo(ours, orig, t->pid);
+		st->pause_ns += hp_now_ns() - t1;
+	}
+	if (token)
+		hp_sched_restore(token);
+	if (state_fd >= 0)
+		close(state_fd);
+	for (size_t i = 0; i < npc; i++)
+		close(pcfd[i]);
+	free(pcfd);
+	undo(ours, orig, t->pid);
+	if (wd_fd >= 0) {
+		if (write(wd_fd, "d", 1) < 0)
+			r = r ? r : -errno;
+		close(wd_fd);
+		waitpid(wd, NULL, 0);
+	}
+	return r;
+}
