@@ -580,11 +580,17 @@ int hp_thread_step(struct hp_target *t, struct hp_thread *th, uint64_t deadline)
 	return rr;
 }
 
-/* Signals beyond the one the kernel injects for us go back by tgkill. */
+/* Signals beyond the one ptrace injects go back by tgkill.  A full
+ * real-time queue says EAGAIN: the target drains it as it runs, so wait a
+ * little rather than lose the signal. */
 static void requeue_held(struct hp_target *t, struct hp_thread *th)
 {
 	for (size_t i = 1; i < th->nheld; i++)
-		syscall(SYS_tgkill, t->pid, th->tid, th->held[i]);
+		for (int tries = 0; tries < 20000; tries++) {
+			if (syscall(SYS_tgkill, t->pid, th->tid, th->held[i]) == 0 || errno != EAGAIN)
+				break;
+			hp_sleep_us(100);
+		}
 	th->nheld = 0;
 }
 
