@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""hotpatch's benchmark: the pause a target feels, against the kernel's floor
-and against gdb, measured side by side in one run. Prints a table, writes JSON.
+"""hotpatch's benchmark, every case measured side by side in one run.
 
-The pause is measured from inside the target: a spinning thread records the
-longest gap between two clock readings while the command runs. Medians and
-ranges over --reps runs; ratios are of medians taken in the same run.
+1. The pause a target feels (a spinning thread's longest gap between clock
+   readings) with N sleeping threads and F patched functions: hotpatch's
+   ptrace flip, its --freezer flip, the kernel's floor (seize, interrupt,
+   resume, detach with nothing done), gdb.
+2. Whole command time.
+3. Tail latency of a loaded request/response server through one apply and
+   one rollback, against a window without patching.
+4. What a call costs through the unpatched prologue and the patched path.
+Medians and ranges over repeated runs; ratios are of medians of one run.
 """
 import argparse
 import json
@@ -17,23 +22,23 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-class Spinner:
-    def __init__(self, build, threads):
-        self.p = subprocess.Popen([os.path.join(build, "bench", "spinner"), str(threads)],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+class Proc:
+    def __init__(self, argv):
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                   bufsize=1)
         self.pid = self.p.pid
-        assert self.line().startswith("ready")
+        self.first = self.line()
 
-    def line(self):
-        r, _, _ = select.select([self.p.stdout], [], [], 30)
+    def line(self, timeout=60):
+        r, _, _ = select.select([self.p.stdout], [], [], timeout)
         if not r:
-            raise RuntimeError("spinner did not answer")
+            raise RuntimeError("benchmark target did not answer")
         return self.p.stdout.readline().strip()
 
     def cmd(self, c):
@@ -49,7 +54,8 @@ class Spinner:
 
     def stop(self):
         try:
-            self.cmd("quit")
+            self.p.stdin.write("quit\n")
+            self.p.stdin.flush()
             self.p.wait(timeout=5)
         except Exception:
             pass
@@ -58,14 +64,15 @@ class Spinner:
             self.p.wait()
 
 
-def make_patch(work, nfuncs):
-    src = os.path.join(work, f"bench_{nfuncs}.c")
+def make_patch(work, nfuncs, symbol="bf_{}", name=None):
+    name = name or f"bench_{nfuncs}"
+    src = os.path.join(work, name + ".c")
     with open(src, "w") as f:
         f.write("#include <hotpatch.h>\n")
         for i in range(nfuncs):
-            f.write(f"static int r{i}(int x) {{ return x + {i} + 1; }}\n"
-                    f"HOTPATCH_REPLACE(bf_{i}, r{i});\n")
-    out = os.path.join(work, f"bench_{nfuncs}.so")
+            f.write(f"static long r{i}(long x) {{ return x + {i} + 1; }}\n"
+                    f"HOTPATCH_REPLACE_NAMED(\"\", \"{symbol.format(i)}\", r{i});\n")
+    out = os.path.join(work, name + ".so")
     subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-I", os.path.join(ROOT, "include"), src,
                     "-o", out], check=True)
     return out
@@ -83,99 +90,193 @@ def stats(xs):
     return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs)}
 
 
-def case(args, hp, floor, sp, patchfile):
-    res = {"quiet": [], "floor": [], "hotpatch": [], "hotpatch_reported": [], "command_us": [],
-           "rollback": [], "gdb": []}
-    for _ in range(args.reps):
-        _, g = sp.felt(lambda: time.sleep(0.05))
-        res["quiet"].append(g)
-        _, g = sp.felt(lambda: run([floor, str(sp.pid)]))
-        res["floor"].append(g)
-        (out, us), g = sp.felt(lambda: run([hp, "--json", "--pid", str(sp.pid), patchfile]))
-        doc = json.loads(out)["processes"][0]
-        if doc["result"] != "applied":
-            raise RuntimeError(f"apply: {doc}")
-        res["hotpatch"].append(g)
-        res["hotpatch_reported"].append(doc["timings_us"]["pause"])
-        res["command_us"].append(us)
-        _, g = sp.felt(lambda: run([hp, "rollback", "--pid", str(sp.pid), patchfile]))
-        res["rollback"].append(g)
-    if args.gdb and shutil.which("gdb"):
-        if args.gdb_call:
-            expr = f'call (void*)dlopen("{patchfile}", 2)'
-        else:  # gdb cannot call here: its attach and detach alone, a lower bound
-            expr = "info registers rip"
-        for _ in range(args.gdb_reps):
-            cmd = ["gdb", "-p", str(sp.pid), "-batch", "-nx", "-ex", expr]
-            _, g = sp.felt(lambda: run(cmd, check=False))
-            res["gdb"].append(g)
-    out = {k: stats(v) for k, v in res.items() if v}
-    out["gdb_mode"] = "call dlopen" if args.gdb_call else "attach+detach"
-    return out
-
-
 def gdb_can_call(build, patchfile):
-    """Does gdb's `call dlopen` work here?  Tried on a throwaway target:
-    gdb 13 fails (and may kill the target) on CPUs with AMX state."""
+    """gdb 13 cannot restore AMX state on some CPUs; its call then fails
+    (and may kill the target).  Tried once, on a throwaway target."""
     if not shutil.which("gdb"):
         return False
-    sp = Spinner(build, 1)
+    sp = Proc([os.path.join(build, "bench", "spinner"), "1"])
     try:
         subprocess.run(["gdb", "-p", str(sp.pid), "-batch", "-nx", "-ex",
                         f'call (void*)dlopen("{patchfile}", 2)'], capture_output=True, timeout=60)
         with open(f"/proc/{sp.pid}/maps") as f:
-            loaded = os.path.basename(patchfile) in f.read()
-        return loaded and sp.p.poll() is None
+            return os.path.basename(patchfile) in f.read() and sp.p.poll() is None
     except Exception:
         return False
     finally:
         sp.stop()
 
 
+def pause_case(a, build, hp, floor, threads, patchfile, gdb_expr):
+    sp = Proc([os.path.join(build, "bench", "spinner"), str(threads)])
+    res = {k: [] for k in ("quiet", "floor", "hotpatch", "reported", "command", "rollback",
+                           "freezer", "gdb")}
+    try:
+        for _ in range(a.reps):
+            res["quiet"].append(sp.felt(lambda: time.sleep(0.05))[1])
+            res["floor"].append(sp.felt(lambda: run([floor, str(sp.pid)]))[1])
+            (out, us), g = sp.felt(lambda: run([hp, "--json", "--pid", str(sp.pid), patchfile]))
+            doc = json.loads(out)["processes"][0]
+            if doc["result"] != "applied":
+                raise RuntimeError(f"apply: {doc}")
+            res["hotpatch"].append(g)
+            res["reported"].append(doc["timings_us"]["pause"])
+            res["command"].append(us / 1000)
+            res["rollback"].append(sp.felt(lambda: run([hp, "rollback", "--pid", str(sp.pid),
+                                                        patchfile]))[1])
+            if a.freezer:
+                (out, us), g = sp.felt(lambda: run([hp, "--json", "--freezer", "--pid", str(sp.pid),
+                                                    patchfile]))
+                if json.loads(out)["processes"][0]["flip_path"] == "freezer":
+                    res["freezer"].append(g)
+                run([hp, "rollback", "--pid", str(sp.pid), patchfile])
+        if gdb_expr and threads <= a.gdb_max_threads:
+            for _ in range(a.gdb_reps):
+                cmd = ["gdb", "-p", str(sp.pid), "-batch", "-nx", "-ex", gdb_expr(patchfile)]
+                res["gdb"].append(sp.felt(lambda: run(cmd, check=False))[1])
+    finally:
+        sp.stop()
+    return {k: stats(v) for k, v in res.items() if v}
+
+
+def latency_case(a, build, hp, work):
+    srv = Proc([os.path.join(build, "bench", "server")])
+    port = srv.first.split()[1]
+    patchfile = make_patch(work, 1, "bs_work", "bench_server")
+    total, rate, conns = 10.0, a.rate, 8
+    marks = {}
+
+    def patcher():
+        t0 = time.monotonic()
+        time.sleep(5.0)
+        marks["apply"] = run([hp, "--pid", str(srv.pid), patchfile])[1]
+        time.sleep(1.5)
+        marks["rollback"] = run([hp, "rollback", "--pid", str(srv.pid), patchfile])[1]
+        marks["done"] = time.monotonic() - t0
+
+    try:
+        lg = subprocess.Popen([os.path.join(build, "bench", "loadgen"), port, str(conns), str(rate),
+                               str(total)], stdout=subprocess.PIPE, text=True)
+        th = threading.Thread(target=patcher)
+        th.start()
+        out = lg.communicate(timeout=120)[0]
+        th.join()
+    finally:
+        srv.p.kill()
+        srv.p.wait()
+    recs = [tuple(map(int, l.split())) for l in out.splitlines() if l]
+
+    def pct(lo, hi):
+        lat = sorted(l for t, l in recs if lo * 1e9 <= t < hi * 1e9)
+        q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] / 1000.0
+        return {"n": len(lat), "p50": q(0.5), "p99": q(0.99), "p999": q(0.999), "max": lat[-1] / 1000.0}
+
+    # the load starts 0.1 s after the generator; the patcher acts at ~5 s and ~6.5 s
+    return {"rate": rate, "quiet": pct(1.0, 4.5), "patching": pct(4.5, 8.5),
+            "apply_us": marks.get("apply"), "rollback_us": marks.get("rollback")}
+
+
+def callcost_case(a, build):
+    out = {}
+    runs = [("no prologue", "callcost-none", "plain"), ("gcc prologue", "callcost-gcc", "plain"),
+            ("clang prologue", "callcost-clang", "plain"), ("direct call", "callcost-gcc", "direct"),
+            ("patched: pad jump", "callcost-gcc", "pad"),
+            ("patched: trampoline", "callcost-gcc", "trampoline")]
+    for label, exe, mode in runs:
+        path = os.path.join(build, "bench", exe)
+        if not os.path.exists(path):
+            continue
+        xs = [float(subprocess.run([path, mode], capture_output=True, text=True,
+                                   check=True).stdout.split()[1]) for _ in range(a.call_reps)]
+        out[label] = stats(xs)
+    return out
+
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--gdb-reps", type=int, default=3)
-    ap.add_argument("--threads", default="1,16,256")
-    ap.add_argument("--functions", default="1")
+    ap.add_argument("--gdb-max-threads", type=int, default=256)
+    ap.add_argument("--call-reps", type=int, default=5)
+    ap.add_argument("--threads", default="1,16,256,1024")
+    ap.add_argument("--functions", default="1,100,1000")
+    ap.add_argument("--rate", type=float, default=10000)
     ap.add_argument("--no-gdb", dest="gdb", action="store_false")
+    ap.add_argument("--no-freezer", dest="freezer", action="store_false")
+    ap.add_argument("--skip", default="", help="sections to skip: pause,functions,latency,calls")
     ap.add_argument("--json", default="bench-results.json")
-    args = ap.parse_args()
-    hp = os.path.join(args.build, "src", "hotpatch")
-    floor = os.path.join(args.build, "bench", "floor")
+    a = ap.parse_args()
+    skip = set(a.skip.split(","))
+    hp = os.path.join(a.build, "src", "hotpatch")
+    floor = os.path.join(a.build, "bench", "floor")
+    a.freezer = a.freezer and os.geteuid() == 0 and os.path.exists("/sys/fs/cgroup/freezer/cgroup.procs")
     work = tempfile.mkdtemp(prefix="hotpatch-bench-")
-    results = {"machine": {"cpus": os.cpu_count(), "kernel": platform.release(),
-                           "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
-                                        if l.startswith("model name")), "?")},
-               "reps": args.reps, "cases": []}
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                if l.startswith("model name")), "?")
+    res = {"machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "cpu": cpu},
+           "reps": a.reps, "pause_by_threads": [], "pause_by_functions": []}
+    print(f"# {os.cpu_count()} CPUs ({cpu}), kernel {platform.release()}; medians of {a.reps} runs, "
+          "pauses in us as the target felt them", flush=True)
+    m = lambda r, k: r[k]["median"] if k in r else float("nan")
     try:
-        patches = {n: make_patch(work, n) for n in map(int, args.functions.split(","))}
-        args.gdb_call = args.gdb and gdb_can_call(args.build, next(iter(patches.values())))
-        results["gdb_call_works"] = args.gdb_call
-        if args.gdb and not args.gdb_call:
-            print("note: gdb's call dlopen fails on this machine; the gdb column is its "
-                  "attach+detach pause only (a lower bound)", flush=True)
-        for nthreads in map(int, args.threads.split(",")):
-            for nfuncs, pf in patches.items():
-                sp = Spinner(args.build, nthreads)
-                try:
-                    r = case(args, hp, floor, sp, pf)
-                finally:
-                    sp.stop()
-                r.update(threads=nthreads, functions=nfuncs)
-                results["cases"].append(r)
-                m = lambda k: r[k]["median"] if k in r else float("nan")
-                print(f"threads={nthreads:5d} functions={nfuncs:5d}  pause felt: hotpatch "
-                      f"{m('hotpatch'):8.0f} us [{r['hotpatch']['min']:.0f}-{r['hotpatch']['max']:.0f}]"
-                      f"  floor {m('floor'):7.0f} us  ratio {m('hotpatch') / m('floor'):5.2f}"
-                      f"  gdb {m('gdb'):9.0f} us  quiet {m('quiet'):5.0f} us"
-                      f"  command {m('command_us') / 1000:6.1f} ms", flush=True)
+        one = make_patch(work, 1)
+        gdb_expr = None
+        if a.gdb and shutil.which("gdb"):
+            if gdb_can_call(a.build, one):
+                gdb_expr = lambda p: f'call (void*)dlopen("{p}", 2)'
+                res["gdb_mode"] = "call dlopen"
+            else:
+                gdb_expr = lambda p: "info registers rip"
+                res["gdb_mode"] = "attach+detach (its call dlopen fails on this machine)"
+            print(f"# gdb column: {res['gdb_mode']}", flush=True)
+        if "pause" not in skip:
+            print(f"{'threads':>8} {'quiet':>7} {'floor':>8} {'hotpatch':>9} {'range':>13} {'ratio':>6} "
+                  f"{'+us':>6} {'freezer':>8} {'f/floor':>7} {'gdb':>9} {'gdb/hp':>7} {'cmd ms':>7}",
+                  flush=True)
+            for n in map(int, a.threads.split(",")):
+                r = pause_case(a, a.build, hp, floor, n, one, gdb_expr)
+                r["threads"] = n
+                res["pause_by_threads"].append(r)
+                print(f"{n:8d} {m(r, 'quiet'):7.0f} {m(r, 'floor'):8.0f} {m(r, 'hotpatch'):9.0f} "
+                      f"{r['hotpatch']['min']:6.0f}-{r['hotpatch']['max']:<6.0f} "
+                      f"{m(r, 'hotpatch') / m(r, 'floor'):6.2f} {m(r, 'hotpatch') - m(r, 'floor'):6.0f} "
+                      f"{m(r, 'freezer'):8.0f} {m(r, 'freezer') / m(r, 'floor'):7.2f} "
+                      f"{m(r, 'gdb'):9.0f} {m(r, 'gdb') / m(r, 'hotpatch'):7.0f} {m(r, 'command'):7.1f}",
+                      flush=True)
+        if "functions" not in skip:
+            print(f"{'funcs':>8} {'quiet':>7} {'floor':>8} {'hotpatch':>9} {'range':>13} {'ratio':>6} "
+                  f"{'+us':>6} {'freezer':>8} {'f/floor':>7} {'cmd ms':>7}   (16 threads)", flush=True)
+            for f in map(int, a.functions.split(",")):
+                pf = one if f == 1 else make_patch(work, f)
+                r = pause_case(a, a.build, hp, floor, 16, pf, None)
+                r["functions"] = f
+                res["pause_by_functions"].append(r)
+                print(f"{f:8d} {m(r, 'quiet'):7.0f} {m(r, 'floor'):8.0f} {m(r, 'hotpatch'):9.0f} "
+                      f"{r['hotpatch']['min']:6.0f}-{r['hotpatch']['max']:<6.0f} "
+                      f"{m(r, 'hotpatch') / m(r, 'floor'):6.2f} {m(r, 'hotpatch') - m(r, 'floor'):6.0f} "
+                      f"{m(r, 'freezer'):8.0f} {m(r, 'freezer') / m(r, 'floor'):7.2f} "
+                      f"{m(r, 'command'):7.1f}", flush=True)
+        if "latency" not in skip:
+            r = latency_case(a, a.build, hp, work)
+            res["latency"] = r
+            q, p = r["quiet"], r["patching"]
+            print(f"latency at {r['rate']:.0f} req/s (us): quiet p50 {q['p50']:.0f} p99 {q['p99']:.0f} "
+                  f"p99.9 {q['p999']:.0f} max {q['max']:.0f} | with apply+rollback p50 {p['p50']:.0f} "
+                  f"p99 {p['p99']:.0f} p99.9 {p['p999']:.0f} max {p['max']:.0f} | p99.9 ratio "
+                  f"{p['p999'] / q['p999']:.2f}", flush=True)
+        if "calls" not in skip:
+            r = callcost_case(a, a.build)
+            res["calls_ns"] = r
+            d = r.get("direct call", {}).get("median", float("nan"))
+            print("ns per call: " + ", ".join(
+                f"{k} {v['median']:.2f}" + (f" ({v['median'] - d:+.2f} vs direct)" if k.startswith("patched") else "")
+                for k, v in r.items()), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    with open(args.json, "w") as f:
-        json.dump(results, f, indent=1)
-    print(f"wrote {args.json}")
+    with open(a.json, "w") as f:
+        json.dump(res, f, indent=1)
+    print(f"wrote {a.json}")
 
 
 if __name__ == "__main__":
