@@ -107,8 +107,8 @@ def gdb_can_call(build, patchfile):
         sp.stop()
 
 
-def pause_case(a, build, hp, floor, threads, patchfile, gdb_expr):
-    sp = Proc([os.path.join(build, "bench", "spinner"), str(threads)])
+def pause_case(a, build, hp, floor, threads, patchfile, gdb_expr, sleepers="read"):
+    sp = Proc([os.path.join(build, "bench", "spinner"), str(threads), sleepers])
     res = {k: [] for k in ("quiet", "floor", "hotpatch", "reported", "command", "rollback",
                            "freezer", "gdb")}
     try:
@@ -201,6 +201,8 @@ def main():
     ap.add_argument("--call-reps", type=int, default=5)
     ap.add_argument("--threads", default="1,16,256,1024")
     ap.add_argument("--functions", default="1,100,1000")
+    ap.add_argument("--sleepers", default="read,futex",
+                    help="how the other threads sleep: in read(2) on a pipe, in a condition variable")
     ap.add_argument("--rate", type=float, default=10000)
     ap.add_argument("--no-gdb", dest="gdb", action="store_false")
     ap.add_argument("--no-freezer", dest="freezer", action="store_false")
@@ -231,14 +233,15 @@ def main():
                 res["gdb_mode"] = "attach+detach (its call dlopen fails on this machine)"
             print(f"# gdb column: {res['gdb_mode']}", flush=True)
         if "pause" not in skip:
-            print(f"{'threads':>8} {'quiet':>7} {'floor':>8} {'hotpatch':>9} {'range':>13} {'ratio':>6} "
+            print(f"{'sleepers':>8} {'threads':>8} {'quiet':>7} {'floor':>8} {'hotpatch':>9} {'range':>13} {'ratio':>6} "
                   f"{'+us':>6} {'freezer':>8} {'f/floor':>7} {'gdb':>9} {'gdb/hp':>7} {'cmd ms':>7}",
                   flush=True)
-            for n in map(int, a.threads.split(",")):
-                r = pause_case(a, a.build, hp, floor, n, one, gdb_expr)
-                r["threads"] = n
+            cases = [(kind, n) for kind in a.sleepers.split(",") for n in map(int, a.threads.split(","))]
+            for kind, n in cases:
+                r = pause_case(a, a.build, hp, floor, n, one, gdb_expr if kind == "read" else None, kind)
+                r.update(threads=n, sleepers=kind)
                 res["pause_by_threads"].append(r)
-                print(f"{n:8d} {m(r, 'quiet'):7.0f} {m(r, 'floor'):8.0f} {m(r, 'hotpatch'):9.0f} "
+                print(f"{kind:>8} {n:8d} {m(r, 'quiet'):7.0f} {m(r, 'floor'):8.0f} {m(r, 'hotpatch'):9.0f} "
                       f"{r['hotpatch']['min']:6.0f}-{r['hotpatch']['max']:<6.0f} "
                       f"{m(r, 'hotpatch') / m(r, 'floor'):6.2f} {m(r, 'hotpatch') - m(r, 'floor'):6.0f} "
                       f"{m(r, 'freezer'):8.0f} {m(r, 'freezer') / m(r, 'floor'):7.2f} "

@@ -74,9 +74,11 @@ int main(int argc, char **argv)
 			jmp32(pad, replacement);
 		} else {
 			/* a slot far away: jmp *0(%rip); .quad replacement */
-			uint8_t *slot = mmap((void *)(((uintptr_t)entry - (64 << 20)) & ~4095UL), 4096,
-					     PROT_READ | PROT_WRITE | PROT_EXEC,
-					     MAP_PRIVATE | MAP_ANONYMOUS | 0x100000 /* FIXED_NOREPLACE */, -1, 0);
+			uint8_t *slot =
+				mmap((void *)(((uintptr_t)entry - (64 << 20)) & ~4095UL), 4096,
+				     PROT_READ | PROT_WRITE | PROT_EXEC,
+				     MAP_PRIVATE | MAP_ANONYMOUS | 0x100000 /* FIXED_NOREPLACE */,
+				     -1, 0);
 			void *to = (void *)replacement;
 
 			memcpy(slot, "\xff\x25\x00\x00\x00\x00", 6);

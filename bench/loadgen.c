@@ -32,10 +32,12 @@ static long long now(void)
 static void *run(void *arg)
 {
 	struct rec *out = arg;
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port),
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons((unsigned short)port),
 				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	int one = 1, s = socket(AF_INET, SOCK_STREAM, 0);
-	long long interval = (long long)(1e9 * conns / rate), n = (long long)(seconds * rate / conns);
+	long long interval = (long long)(1e9 * conns / rate),
+		  n = (long long)(seconds * rate / conns);
 	char buf[16] = {0};
 
 	if (connect(s, (struct sockaddr *)&a, sizeof(a)))

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Benchmark target.  One thread spins reading the clock and keeps the
- * longest gap between two readings: that is the pause it felt.  Other
- * threads sleep in read(2).  bf_0 .. bf_999 are patchable functions the
+ * Benchmark target: spinner NTHREADS [futex].  One thread spins reading the
+ * clock and keeps the longest gap between two readings: that is the pause it
+ * felt.  NTHREADS others sleep in read(2), or in a condition variable.  bf_0 .. bf_999 are patchable functions the
  * spinner keeps calling.  Commands on stdin:
  *   reset -> "ok" (forget the longest gap)   gap -> the longest gap in ns
  */
@@ -14,12 +14,16 @@
 #include <time.h>
 #include <unistd.h>
 
+/* clang-format off */
 #define F(n) __attribute__((noinline)) int bf_##n(int x) { __asm__ volatile(""); return x + n; }
 #define F10(n) F(n##0) F(n##1) F(n##2) F(n##3) F(n##4) F(n##5) F(n##6) F(n##7) F(n##8) F(n##9)
-#define F100(n) F10(n##0) F10(n##1) F10(n##2) F10(n##3) F10(n##4) F10(n##5) F10(n##6) F10(n##7) F10(n##8) F10(n##9)
+#define F100(n) F10(n##0) F10(n##1) F10(n##2) F10(n##3) F10(n##4) \
+	F10(n##5) F10(n##6) F10(n##7) F10(n##8) F10(n##9)
 F(0) F(1) F(2) F(3) F(4) F(5) F(6) F(7) F(8) F(9)
 F10(1) F10(2) F10(3) F10(4) F10(5) F10(6) F10(7) F10(8) F10(9)
 F100(1) F100(2) F100(3) F100(4) F100(5) F100(6) F100(7) F100(8) F100(9)
+int bf_0(int x); /* ends the list for clang-format */
+/* clang-format on */
 
 static atomic_ulong max_gap;
 static atomic_int reset_req;
@@ -55,11 +59,20 @@ static void *spinner(void *arg)
 	return NULL;
 }
 
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t never = PTHREAD_COND_INITIALIZER;
+
+/* sleeps in read(2) on a pipe, or (argument "futex") in a condition
+ * variable, as thread pools do */
 static void *sleeper(void *arg)
 {
 	char c;
 
-	(void)arg;
+	if (arg) {
+		pthread_mutex_lock(&lock);
+		for (;;)
+			pthread_cond_wait(&never, &lock);
+	}
 	while (read(sleeper_pipe[0], &c, 1) != 0)
 		;
 	return NULL;
@@ -68,6 +81,7 @@ static void *sleeper(void *arg)
 int main(int argc, char **argv)
 {
 	int n = argc > 1 ? atoi(argv[1]) : 0;
+	void *futex = argc > 2 && !strcmp(argv[2], "futex") ? (void *)1 : NULL;
 	pthread_attr_t small;
 	pthread_t t;
 	char line[64];
@@ -78,7 +92,7 @@ int main(int argc, char **argv)
 	pthread_attr_init(&small);
 	pthread_attr_setstacksize(&small, 64 << 10);
 	for (int i = 0; i < n; i++)
-		if (pthread_create(&t, &small, sleeper, NULL))
+		if (pthread_create(&t, &small, sleeper, futex))
 			return 1;
 	pthread_create(&t, NULL, spinner, NULL);
 	printf("ready %d\n", getpid());

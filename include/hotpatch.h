@@ -41,8 +41,8 @@
 #include <stdint.h>
 
 #define HOTPATCH_SECTION "hotpatch"
-#define HOTPATCH_MAGIC 0x31525048u /* "HPR1" little-endian */
-#define HOTPATCH_ABI 1
+#define HOTPATCH_MAGIC	 0x31525048u /* "HPR1" little-endian */
+#define HOTPATCH_ABI	 1
 
 enum hotpatch_kind {
 	/* Redirect calls of `symbol` to `replacement`. */
@@ -65,17 +65,19 @@ struct hotpatch_record {
 	const char *object; /* "" = main executable first, then link-map order */
 	const char *symbol;
 	const void *replacement; /* REPLACE only */
-	void *slot;              /* ORIGINAL and SYMBOL only */
+	void *slot;		 /* ORIGINAL and SYMBOL only */
 };
 
 #define HOTPATCH_CAT_(a, b) a##b
-#define HOTPATCH_CAT(a, b) HOTPATCH_CAT_(a, b)
+#define HOTPATCH_CAT(a, b)  HOTPATCH_CAT_(a, b)
 
-#define HOTPATCH_RECORD_(kind, object, symbol, replacement, slot)                     \
-	static const struct hotpatch_record HOTPATCH_CAT(hotpatch_record_, __COUNTER__) \
-		__attribute__((used, section(HOTPATCH_SECTION), aligned(8))) = {         \
-			HOTPATCH_MAGIC, HOTPATCH_ABI, (kind), (object), (symbol),          \
-			(const void *)(replacement), (void *)(slot)}
+#define HOTPATCH_RECORD_(kind, object, symbol, replacement, slot)                           \
+	static const struct hotpatch_record HOTPATCH_CAT(hotpatch_record_, __COUNTER__)     \
+		__attribute__((used, section(HOTPATCH_SECTION),                             \
+			       aligned(8))) = {HOTPATCH_MAGIC, HOTPATCH_ABI,                \
+					       (kind),	       (object),                    \
+					       (symbol),       (const void *)(replacement), \
+					       (void *)(slot)}
 
 /* Replace function `target` (a bare identifier) with `replacement`. */
 #define HOTPATCH_REPLACE(target, replacement) \
@@ -96,15 +98,13 @@ struct hotpatch_record {
 	HOTPATCH_RECORD_(HOTPATCH_KIND_ORIGINAL, object, symbol, 0, &(ptr))
 
 /* Make pointer `ptr` point at `target`, exported or not. */
-#define HOTPATCH_SYMBOL(target, ptr) \
-	HOTPATCH_RECORD_(HOTPATCH_KIND_SYMBOL, "", #target, 0, &(ptr))
+#define HOTPATCH_SYMBOL(target, ptr) HOTPATCH_RECORD_(HOTPATCH_KIND_SYMBOL, "", #target, 0, &(ptr))
 #define HOTPATCH_SYMBOL_IN(object, target, ptr) \
 	HOTPATCH_RECORD_(HOTPATCH_KIND_SYMBOL, object, #target, 0, &(ptr))
 #define HOTPATCH_SYMBOL_NAMED(object, symbol, ptr) \
 	HOTPATCH_RECORD_(HOTPATCH_KIND_SYMBOL, object, symbol, 0, &(ptr))
 
 /* Only apply to a target whose object has this GNU build-id (hex). */
-#define HOTPATCH_BUILD_ID(object, hex) \
-	HOTPATCH_RECORD_(HOTPATCH_KIND_BUILD_ID, object, hex, 0, 0)
+#define HOTPATCH_BUILD_ID(object, hex) HOTPATCH_RECORD_(HOTPATCH_KIND_BUILD_ID, object, hex, 0, 0)
 
 #endif /* HOTPATCH_H */

@@ -21,15 +21,16 @@ void hp_audit(const char *verb, const struct hp_report *rep, const char *patch_p
 
 	for (size_t i = 0; i < rep->npatches; i++)
 		for (size_t k = 0; k < rep->patches[i].nfuncs; k++)
-			hp_buf_printf(&funcs, "%s%s", funcs.len ? "," : "", rep->patches[i].funcs[k].symbol);
+			hp_buf_printf(&funcs, "%s%s", funcs.len ? "," : "",
+				      rep->patches[i].funcs[k].symbol);
 	openlog("hotpatch", LOG_PID | LOG_NDELAY, LOG_AUTHPRIV);
 	/* key=value for machines, in an order people can read */
 	syslog(result < 0 ? LOG_WARNING : LOG_NOTICE,
-	       "%s %s: pid=%d exe=%s patch=%s sha256=%s functions=%s user=%s uid=%u%s%s%s%s",
-	       verb, outcome, rep->pid, rep->exe[0] ? rep->exe : "?", patch_path ? patch_path : "-",
-	       sha256 && *sha256 ? sha256 : "-", funcs.len ? funcs.s : "-",
-	       pw ? pw->pw_name : "?", (unsigned)getuid(), sudo ? " sudo_user=" : "",
-	       sudo ? sudo : "", result < 0 ? " error=" : "", result < 0 ? hp_err.msg : "");
+	       "%s %s: pid=%d exe=%s patch=%s sha256=%s functions=%s user=%s uid=%u%s%s%s%s", verb,
+	       outcome, rep->pid, rep->exe[0] ? rep->exe : "?", patch_path ? patch_path : "-",
+	       sha256 && *sha256 ? sha256 : "-", funcs.len ? funcs.s : "-", pw ? pw->pw_name : "?",
+	       (unsigned)getuid(), sudo ? " sudo_user=" : "", sudo ? sudo : "",
+	       result < 0 ? " error=" : "", result < 0 ? hp_err.msg : "");
 	closelog();
 	hp_buf_free(&funcs);
 }

@@ -25,8 +25,8 @@ struct cli {
 	const char *verb;
 	pid_t *pids;
 	size_t npids;
-	const char *exe;    /* --exe: every process running it */
-	const char *lib;    /* --lib: every process mapping it */
+	const char *exe; /* --exe: every process running it */
+	const char *lib; /* --lib: every process mapping it */
 	bool json;
 	bool all;
 	bool stop_on_error;
@@ -91,9 +91,12 @@ static void human_report(const struct cli *c, const struct hp_report *rep)
 		static const struct {
 			const char *action, *words;
 		} words[] = {
-			{"applied", "applied"},           {"already-applied", "already applied:"},
-			{"rolled-back", "rolled back"},   {"would-apply", "would apply"},
-			{"would-roll-back", "would roll back"}, {"incomplete", "INCOMPLETE (an apply did not finish):"},
+			{"applied", "applied"},
+			{"already-applied", "already applied:"},
+			{"rolled-back", "rolled back"},
+			{"would-apply", "would apply"},
+			{"would-roll-back", "would roll back"},
+			{"incomplete", "INCOMPLETE (an apply did not finish):"},
 		};
 		const char *what = p->action;
 
@@ -110,37 +113,45 @@ static void human_report(const struct cli *c, const struct hp_report *rep)
 		} else if (!strcmp(p->action, "already-applied")) {
 			printf(" (id %u): nothing to do", p->id);
 		} else {
-			printf(" (id %u, %zu function%s)", p->id, p->nfuncs, p->nfuncs == 1 ? "" : "s");
+			printf(" (id %u, %zu function%s)", p->id, p->nfuncs,
+			       p->nfuncs == 1 ? "" : "s");
 		}
 		putchar('\n');
 		for (size_t k = 0; k < p->nfuncs; k++) {
 			const struct hp_func_report *f = &p->funcs[k];
 
-			printf("  %-24s %s @0x%llx", f->symbol, hp_basename(f->object ? f->object : "?"),
+			printf("  %-24s %s @0x%llx", f->symbol,
+			       hp_basename(f->object ? f->object : "?"),
 			       (unsigned long long)f->entry);
-			if (strcmp(p->action, "rolled-back") && strcmp(p->action, "would-roll-back")) {
+			if (strcmp(p->action, "rolled-back") &&
+			    strcmp(p->action, "would-roll-back")) {
 				printf(" -> %s", f->replacement ? f->replacement : "?");
 				if (f->dest)
 					printf(" @0x%llx", (unsigned long long)f->dest);
 				if (f->slot)
-					printf(" via trampoline 0x%llx", (unsigned long long)f->slot);
+					printf(" via trampoline 0x%llx",
+					       (unsigned long long)f->slot);
 			} else {
 				printf(" restored");
 			}
 			if (f->stacked)
-				printf(" [%s]", !strcmp(c->verb, "status") ? "overridden by a later patch" : "stacked");
+				printf(" [%s]", !strcmp(c->verb, "status")
+							? "overridden by a later patch"
+							: "stacked");
 			if (!f->bytes_ok)
 				printf(" [BYTES CHANGED: found %s]", f->found);
 			putchar('\n');
 		}
 		if (!strcmp(p->action, "rolled-back"))
-			printf("  %s\n", p->unloaded ? "patch object unloaded" : "patch object left loaded");
+			printf("  %s\n",
+			       p->unloaded ? "patch object unloaded" : "patch object left loaded");
 	}
 	if (!strcmp(c->verb, "status") && rep->npatches == 0)
 		printf("pid %d (%s): no patches applied\n", rep->pid, rep->comm);
 	if (rep->flip.attempts)
-		printf("  pause %.0f us (%zu threads stopped%s%s), total %.1f ms\n", us(rep->flip.pause_ns),
-		       rep->flip.threads, rep->flip.stepped ? ", some single-stepped out of a window" : "",
+		printf("  pause %.0f us (%zu threads stopped%s%s), total %.1f ms\n",
+		       us(rep->flip.pause_ns), rep->flip.threads,
+		       rep->flip.stepped ? ", some single-stepped out of a window" : "",
 		       rep->flip.rewound ? ", interrupted waits restarted" : "",
 		       (double)rep->total_ns / 1e6);
 }
@@ -236,7 +247,8 @@ static void json_report(struct hp_json *j, const struct cli *c, const struct hp_
 		hp_json_int(j, "threads_in_window", rep->in_window);
 	hp_json_int(j, "waits_restarted", rep->flip.rewound);
 	hp_json_int(j, "stop_attempts", rep->flip.attempts);
-	hp_json_str(j, "flip_path", c->o.freezer && !rep->flip.freezer_fallback ? "freezer" : "ptrace");
+	hp_json_str(j, "flip_path",
+		    c->o.freezer && !rep->flip.freezer_fallback ? "freezer" : "ptrace");
 	hp_json_int(j, "remote_calls", rep->remote_calls);
 	hp_json_obj_end(j);
 }
@@ -300,13 +312,16 @@ static int for_each_pid(struct cli *c, int (*fn)(struct cli *c, pid_t pid, struc
 
 		if (stopped) {
 			if (c->json)
-				json_skipped(&j, c->pids[i], "--stop-on-error: an earlier process failed");
+				json_skipped(&j, c->pids[i],
+					     "--stop-on-error: an earlier process failed");
 			else
-				fprintf(stderr, "hotpatch: pid %d: skipped (--stop-on-error)\n", c->pids[i]);
+				fprintf(stderr, "hotpatch: pid %d: skipped (--stop-on-error)\n",
+					c->pids[i]);
 			continue;
 		}
 		if (progress)
-			fprintf(stderr, "\r\033[K[%zu/%zu] pid %d ...", i + 1, c->npids, c->pids[i]);
+			fprintf(stderr, "\r\033[K[%zu/%zu] pid %d ...", i + 1, c->npids,
+				c->pids[i]);
 		hp_error_clear();
 		r = fn(c, c->pids[i], &rep);
 		if (progress)
@@ -343,9 +358,9 @@ static int for_each_pid(struct cli *c, int (*fn)(struct cli *c, pid_t pid, struc
 		hp_json_bool(&j, "ok", code == HP_EXIT_OK);
 		hp_json_int(&j, "exit_code", code);
 		hp_json_str(&j, "exit_class",
-			    code == HP_EXIT_PARTIAL ? "partial"
+			    code == HP_EXIT_PARTIAL   ? "partial"
 			    : code == HP_EXIT_NOTHING ? "nothing-to-do"
-						     : exit_class(code == 0 ? 0 : first_err));
+						      : exit_class(code == 0 ? 0 : first_err));
 		hp_json_end(&j);
 	} else {
 		human_notes();
@@ -408,7 +423,8 @@ static char rollback_path[PATH_MAX];
 
 static int rollback_one(struct cli *c, pid_t pid, struct hp_report *rep)
 {
-	return hp_rollback(pid, rollback_have_pf ? &rollback_pf : NULL, rollback_path, c->all, &c->o, rep);
+	return hp_rollback(pid, rollback_have_pf ? &rollback_pf : NULL, rollback_path, c->all,
+			   &c->o, rep);
 }
 
 static int cmd_rollback(struct cli *c)
@@ -549,7 +565,8 @@ static void usage(FILE *f, const struct verb *only)
 	if (only) {
 		fprintf(f, "Usage: %s\n", only->usage);
 	} else {
-		fprintf(f, "hotpatch %s - live-patch functions of running x86-64 Linux processes\n\nUsage:\n",
+		fprintf(f,
+			"hotpatch %s - live-patch functions of running x86-64 Linux processes\n\nUsage:\n",
 			HP_VERSION);
 		for (size_t i = 0; i < HP_ARRAY_SIZE(verbs); i++)
 			fprintf(f, "  %s\n\n", verbs[i].usage);
@@ -602,8 +619,7 @@ static int parse(int argc, char **argv, struct cli *c, const struct verb **ret_v
 		{"version", no_argument, NULL, 'V'},   {"exe", required_argument, NULL, 'e'},
 		{"lib", required_argument, NULL, 'l'}, {"stop-on-error", no_argument, NULL, 's'},
 		{"insecure", no_argument, NULL, 'i'},  {"sha256", required_argument, NULL, 'S'},
-		{"freezer", no_argument, NULL, 'F'},
-		{0, 0, 0, 0},
+		{"freezer", no_argument, NULL, 'F'},   {0, 0, 0, 0},
 	};
 	const struct verb *v = &verbs[0];
 	const char *pos[3];
@@ -632,7 +648,8 @@ static int parse(int argc, char **argv, struct cli *c, const struct verb **ret_v
 			break;
 		case 'p':
 			if (parse_pid(optarg, &pid) < 0) {
-				fprintf(stderr, "hotpatch: --pid needs a process id, not '%s'\n", optarg);
+				fprintf(stderr, "hotpatch: --pid needs a process id, not '%s'\n",
+					optarg);
 				return HP_EXIT_USAGE;
 			}
 			np = realloc(c->pids, (c->npids + 1) * sizeof(*np));
@@ -650,7 +667,8 @@ static int parse(int argc, char **argv, struct cli *c, const struct verb **ret_v
 		case 't':
 			timeout = strtod(optarg, &end);
 			if (*end || !(timeout > 0) || timeout > 86400) {
-				fprintf(stderr, "hotpatch: --timeout needs seconds (0 < S <= 86400), not '%s'\n",
+				fprintf(stderr,
+					"hotpatch: --timeout needs seconds (0 < S <= 86400), not '%s'\n",
 					optarg);
 				return HP_EXIT_USAGE;
 			}
@@ -690,7 +708,8 @@ static int parse(int argc, char **argv, struct cli *c, const struct verb **ret_v
 			break;
 		}
 		case 'S':
-			if (strlen(optarg) != 64 || strspn(optarg, "0123456789abcdefABCDEF") != 64) {
+			if (strlen(optarg) != 64 ||
+			    strspn(optarg, "0123456789abcdefABCDEF") != 64) {
 				fprintf(stderr, "hotpatch: --sha256 needs 64 hex digits\n");
 				return HP_EXIT_USAGE;
 			}
@@ -733,7 +752,8 @@ static int parse(int argc, char **argv, struct cli *c, const struct verb **ret_v
 	c->o.timeout_ns = (uint64_t)(timeout * 1e9);
 	c->o.default_object = c->lib;
 	if (!c->npids && !c->exe && !c->lib) {
-		fprintf(stderr, "hotpatch: %s needs a target: --pid PID, --exe PATH or --lib NAME\n",
+		fprintf(stderr,
+			"hotpatch: %s needs a target: --pid PID, --exe PATH or --lib NAME\n",
 			c->verb);
 		return HP_EXIT_USAGE;
 	}
@@ -753,13 +773,15 @@ static int select_targets(struct cli *c)
 
 		if (!what[k])
 			continue;
-		r = k == 0 ? hp_procs_by_exe(what[k], &found, &n) : hp_procs_by_lib(what[k], &found, &n);
+		r = k == 0 ? hp_procs_by_exe(what[k], &found, &n)
+			   : hp_procs_by_lib(what[k], &found, &n);
 		if (r < 0) {
 			fprintf(stderr, "hotpatch: %s\n", hp_err.msg);
 			return hp_exit_code(r);
 		}
 		if (!n) {
-			fprintf(stderr, "hotpatch: no process %s %s\n", k == 0 ? "runs" : "maps", what[k]);
+			fprintf(stderr, "hotpatch: no process %s %s\n", k == 0 ? "runs" : "maps",
+				what[k]);
 			free(found);
 			return HP_EXIT_NOPROCESS;
 		}

@@ -75,7 +75,8 @@ static size_t span_end(const struct hp_write *w, size_t nw, size_t i)
 {
 	size_t j = i + 1;
 
-	while (j < nw && w[j].phase == w[i].phase && (w[j].addr & ~(PAGE - 1)) == (w[i].addr & ~(PAGE - 1)) &&
+	while (j < nw && w[j].phase == w[i].phase &&
+	       (w[j].addr & ~(PAGE - 1)) == (w[i].addr & ~(PAGE - 1)) &&
 	       ((w[j].addr + w[j].len - 1) & ~(PAGE - 1)) == (w[i].addr & ~(PAGE - 1)))
 		j++;
 	return j;
@@ -101,7 +102,8 @@ static int write_spans(struct hp_target *t, struct hp_write *w, size_t nw, bool 
 				if (r < 0)
 					return r;
 				if (new_bytes && memcmp(back, b, w[k].len))
-					return hp_fail(-EIO, "bytes written at 0x%llx did not read back",
+					return hp_fail(-EIO,
+						       "bytes written at 0x%llx did not read back",
 						       (unsigned long long)w[k].addr);
 			}
 			i = j;
@@ -118,7 +120,8 @@ static int write_spans(struct hp_target *t, struct hp_write *w, size_t nw, bool 
 		if (r < 0)
 			return r;
 		if (new_bytes && memcmp(back, buf, hi - lo))
-			return hp_fail(-EIO, "bytes written at 0x%llx did not read back", (unsigned long long)lo);
+			return hp_fail(-EIO, "bytes written at 0x%llx did not read back",
+				       (unsigned long long)lo);
 		i = j;
 	}
 	return 0;
@@ -172,8 +175,9 @@ static int window_check(struct hp_target *t, const struct hp_range *f, size_t nf
 				return hp_fail(-HP_EBUSY,
 					       "thread %d of pid %d stays inside %s (rip 0x%llx) after %d "
 					       "single steps%s; nothing was written",
-					       th->tid, t->pid, in->what, (unsigned long long)th->regs.rip,
-					       steps, signal_stops ? " under a storm of signals" : "");
+					       th->tid, t->pid, in->what,
+					       (unsigned long long)th->regs.rip, steps,
+					       signal_stops ? " under a storm of signals" : "");
 			r = hp_thread_step(t, th, deadline);
 			if (r < 0)
 				return r;

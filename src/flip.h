@@ -24,14 +24,14 @@ struct hp_range {
 };
 
 struct hp_flip_stats {
-	uint64_t pause_ns;  /* first interrupt to last resume */
-	uint64_t stop_ns;   /* until every thread was stopped */
-	uint64_t seize_ns;  /* attaching, before the pause */
+	uint64_t pause_ns; /* first interrupt to last resume */
+	uint64_t stop_ns;  /* until every thread was stopped */
+	uint64_t seize_ns; /* attaching, before the pause */
 	size_t threads;
-	unsigned stepped;   /* threads single-stepped out of a window */
-	unsigned rewound;   /* EINTRs our stop caused, undone */
-	unsigned attempts;  /* stops it took (the check may ask to retry) */
-	int sched_token;    /* hotpatch's own priority while it holds the stop */
+	unsigned stepped;      /* threads single-stepped out of a window */
+	unsigned rewound;      /* EINTRs our stop caused, undone */
+	unsigned attempts;     /* stops it took (the check may ask to retry) */
+	int sched_token;       /* hotpatch's own priority while it holds the stop */
 	bool freezer_fallback; /* --freezer could not do it; ptrace did */
 };
 

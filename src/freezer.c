@@ -18,7 +18,7 @@
 #include "target.h"
 #include "util.h"
 
-#define FREEZER "/sys/fs/cgroup/freezer"
+#define FREEZER	       "/sys/fs/cgroup/freezer"
 #define FREEZE_WAIT_NS 50000000ull /* a freeze that takes longer: use ptrace */
 
 bool hp_freezer_usable(char *why, size_t whysz)

@@ -15,7 +15,7 @@ struct hp_json {
 
 void hp_json_begin(struct hp_json *j, FILE *f);
 void hp_json_end(struct hp_json *j);
-void hp_json_obj(struct hp_json *j, const char *key);   /* key NULL inside arrays */
+void hp_json_obj(struct hp_json *j, const char *key); /* key NULL inside arrays */
 void hp_json_obj_end(struct hp_json *j);
 void hp_json_arr(struct hp_json *j, const char *key);
 void hp_json_arr_end(struct hp_json *j);

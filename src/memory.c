@@ -62,7 +62,8 @@ int hp_mem_write_verify(struct hp_target *t, uint64_t addr, const void *buf, siz
 		if (r < 0)
 			return r;
 		if (memcmp(back, (const uint8_t *)buf + off, n))
-			return hp_fail(-EIO, "write at 0x%llx in pid %d did not stick (read back differs)",
+			return hp_fail(-EIO,
+				       "write at 0x%llx in pid %d did not stick (read back differs)",
 				       (unsigned long long)(addr + off), t->pid);
 	}
 	return 0;

@@ -11,8 +11,8 @@
 #include "target.h"
 #include "util.h"
 
-#define PAGE 4096ull
-#define USER_TOP 0x7ffffffff000ull
+#define PAGE	    4096ull
+#define USER_TOP    0x7ffffffff000ull
 #define USER_BOTTOM 0x10000ull
 
 static bool parse_hex(const char **p, uint64_t *ret)
@@ -107,7 +107,8 @@ int hp_maps_parse(const char *text, struct hp_maps *ret)
 			size_t plen = (size_t)(line + linelen - p);
 			static const char del[] = " (deleted)";
 
-			if (plen >= sizeof(del) - 1 && !memcmp(p + plen - (sizeof(del) - 1), del, sizeof(del) - 1)) {
+			if (plen >= sizeof(del) - 1 &&
+			    !memcmp(p + plen - (sizeof(del) - 1), del, sizeof(del) - 1)) {
 				mp.deleted = true;
 				plen -= sizeof(del) - 1;
 			}
@@ -176,14 +177,15 @@ static bool named(const struct hp_mapping *mp, const char *name)
 	return mp && mp->path && !strcmp(mp->path, name);
 }
 
-uint64_t hp_maps_find_gap(const struct hp_maps *m, uint64_t near_lo, uint64_t near_hi,
-			  uint64_t len, uint64_t reach)
+uint64_t hp_maps_find_gap(const struct hp_maps *m, uint64_t near_lo, uint64_t near_hi, uint64_t len,
+			  uint64_t reach)
 {
 	uint64_t best = 0, best_dist = UINT64_MAX;
 
 	len = (len + PAGE - 1) & ~(PAGE - 1);
 	for (size_t i = 0; i <= m->n; i++) {
-		const struct hp_mapping *prev = i ? &m->m[i - 1] : NULL, *next = i < m->n ? &m->m[i] : NULL;
+		const struct hp_mapping *prev = i ? &m->m[i - 1] : NULL,
+					*next = i < m->n ? &m->m[i] : NULL;
 		uint64_t g0 = prev ? prev->end : USER_BOTTOM, g1 = next ? next->start : USER_TOP;
 		uint64_t cand[2];
 
@@ -274,10 +276,11 @@ int hp_object_elf(struct hp_target *t, struct hp_object *o, struct hp_elf **ret)
 	if (r < 0) {
 		hp_elf_close(&o->elf);
 		if (o->deleted) {
-			o->elf_error = hp_fail(-EACCES,
-					       "%s was deleted after pid %d loaded it, and "
-					       "/proc/%d/map_files is not readable: run hotpatch as root",
-					       o->path, t->pid, t->pid);
+			o->elf_error =
+				hp_fail(-EACCES,
+					"%s was deleted after pid %d loaded it, and "
+					"/proc/%d/map_files is not readable: run hotpatch as root",
+					o->path, t->pid, t->pid);
 			return o->elf_error;
 		}
 		r = hp_elf_open(o->path, &o->elf);
@@ -289,11 +292,12 @@ int hp_object_elf(struct hp_target *t, struct hp_object *o, struct hp_elf **ret)
 		if (fstat(o->elf.fd, &st) < 0 || st.st_ino != o->inode ||
 		    major(st.st_dev) != o->dev_major || minor(st.st_dev) != o->dev_minor) {
 			hp_elf_close(&o->elf);
-			o->elf_error = hp_fail(-ESTALE,
-					       "%s on disk is not the file pid %d has loaded (it "
-					       "was replaced); run hotpatch as root to read the loaded "
-					       "copy through /proc/%d/map_files",
-					       o->path, t->pid, t->pid);
+			o->elf_error =
+				hp_fail(-ESTALE,
+					"%s on disk is not the file pid %d has loaded (it "
+					"was replaced); run hotpatch as root to read the loaded "
+					"copy through /proc/%d/map_files",
+					o->path, t->pid, t->pid);
 			return o->elf_error;
 		}
 		free(o->open_path);

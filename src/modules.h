@@ -27,16 +27,16 @@ struct hp_maps {
 };
 
 struct hp_object {
-	char *path;       /* as /proc/PID/maps shows it, without " (deleted)" */
-	char *open_path;  /* what was opened: /proc/PID/map_files/... or path */
+	char *path;	 /* as /proc/PID/maps shows it, without " (deleted)" */
+	char *open_path; /* what was opened: /proc/PID/map_files/... or path */
 	unsigned dev_major, dev_minor;
 	uint64_t inode;
-	uint64_t lo, hi;  /* lowest start and highest end of its mappings */
+	uint64_t lo, hi;		  /* lowest start and highest end of its mappings */
 	uint64_t first_end, first_offset; /* its lowest mapping [lo, first_end) */
-	uint64_t bias;    /* runtime address = bias + ELF vaddr */
+	uint64_t bias;			  /* runtime address = bias + ELF vaddr */
 	bool is_main;
 	bool deleted;
-	int order;        /* link-map position; main executable is 0 */
+	int order; /* link-map position; main executable is 0 */
 	bool elf_opened;
 	int elf_error;
 	struct hp_elf elf;
@@ -46,9 +46,9 @@ struct hp_modules {
 	struct hp_maps maps;
 	struct hp_object *obj; /* main executable first, then link-map order */
 	size_t n, cap;
-	char **lm_names;       /* l_name of every link-map entry */
+	char **lm_names; /* l_name of every link-map entry */
 	size_t nlm;
-	uint64_t rdebug;       /* the dynamic loader's struct r_debug in the target */
+	uint64_t rdebug; /* the dynamic loader's struct r_debug in the target */
 };
 
 /* Parses the text of a maps file; pure, for tests and fuzzing. */
@@ -59,8 +59,8 @@ int hp_maps_read(pid_t pid, struct hp_maps *ret);
 const struct hp_mapping *hp_maps_find(const struct hp_maps *m, uint64_t addr);
 /* A free gap of `len` bytes whose every byte lies within `reach` of
  * [near_lo, near_hi); page aligned; 0 if none. */
-uint64_t hp_maps_find_gap(const struct hp_maps *m, uint64_t near_lo, uint64_t near_hi,
-			  uint64_t len, uint64_t reach);
+uint64_t hp_maps_find_gap(const struct hp_maps *m, uint64_t near_lo, uint64_t near_hi, uint64_t len,
+			  uint64_t reach);
 
 int hp_modules_load(struct hp_target *t, struct hp_modules *ret);
 void hp_modules_free(struct hp_modules *m);

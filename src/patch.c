@@ -75,8 +75,8 @@ static int plan_function(struct hp_session *s, const struct hp_options *o,
 			return hp_fail(-HP_ENOTPATCHABLE,
 				       "%s in %s is already redirected (to 0x%llx), and not by a patch "
 				       "hotpatch recorded in pid %d: another tool changed it",
-				       rec->symbol, f->res.obj->path, (unsigned long long)f->pro.dest,
-				       s->t.pid);
+				       rec->symbol, f->res.obj->path,
+				       (unsigned long long)f->pro.dest, s->t.pid);
 		f->below = top;
 		f->window_len = top->window_len;
 		f->body = top->body;
@@ -87,7 +87,8 @@ static int plan_function(struct hp_session *s, const struct hp_options *o,
 				       "%s in %s should be redirected by patch %s, but its bytes were "
 				       "put back by someone else; roll that patch back with --force "
 				       "first",
-				       rec->symbol, f->res.obj->path, top->replacement_name ? top->replacement_name : "?");
+				       rec->symbol, f->res.obj->path,
+				       top->replacement_name ? top->replacement_name : "?");
 		f->window_len = (uint8_t)f->pro.window_len;
 		f->body = f->pro.body;
 	}
@@ -157,7 +158,8 @@ static int load_patch(struct hp_session *s, struct hp_patchfile *pf, struct hp_r
 		hp_ctl_write(&s->rc, &hdr);
 	}
 	memset(ops, 0, sizeof(ops));
-	ops[0] = (struct hp_rop){.nr = SYS_memfd_create, .args = {hp_remote_str(&s->rc, 0), 1 /* CLOEXEC */}};
+	ops[0] = (struct hp_rop){.nr = SYS_memfd_create,
+				 .args = {hp_remote_str(&s->rc, 0), 1 /* CLOEXEC */}};
 	r = hp_remote_call(&s->rc, ops, 1, name, strlen(name) + 1, ret, s->deadline,
 			   "creating a memfd for the patch");
 	if (r < 0)
@@ -198,8 +200,10 @@ static int load_patch(struct hp_session *s, struct hp_patchfile *pf, struct hp_r
 	}
 	memset(ops, 0, sizeof(ops));
 	if (r == 0) {
-		ops[0] = (struct hp_rop){.fn = s->rc.fn_dlopen, .args = {hp_remote_str(&s->rc, 0), RTLD_NOW_}};
-		ops[1] = (struct hp_rop){.fn = s->rc.fn_dlerror, .flags = HP_OPF_SKIP_UNLESS_PREV_ZERO};
+		ops[0] = (struct hp_rop){.fn = s->rc.fn_dlopen,
+					 .args = {hp_remote_str(&s->rc, 0), RTLD_NOW_}};
+		ops[1] = (struct hp_rop){.fn = s->rc.fn_dlerror,
+					 .flags = HP_OPF_SKIP_UNLESS_PREV_ZERO};
 		ops[2] = (struct hp_rop){.nr = SYS_close, .args = {(uint64_t)tfd}};
 		r = hp_remote_call(&s->rc, ops, 3, path, strlen(path) + 1, ret, s->deadline,
 				   "dlopen of the patch");
@@ -266,14 +270,18 @@ static int map_trampolines(struct hp_session *s, struct hp_reg_patch *rp)
 			o[0] = (struct hp_rop){.nr = SYS_memfd_create,
 					       .args = {hp_remote_str(&s->rc, 0), 1 /* CLOEXEC */},
 					       .flags = HP_OPF_ABORT_IF_ERR};
-			o[1] = (struct hp_rop){.nr = SYS_ftruncate, .args = {0, rp->tramps[i + j].len},
-					       .flags = HP_OPF_ABORT_IF_ERR | HP_OPF_ARG_FROM(0, b)};
+			o[1] = (struct hp_rop){.nr = SYS_ftruncate,
+					       .args = {0, rp->tramps[i + j].len},
+					       .flags =
+						       HP_OPF_ABORT_IF_ERR | HP_OPF_ARG_FROM(0, b)};
 			o[2] = (struct hp_rop){.nr = SYS_mmap,
-					       .args = {rp->tramps[i + j].addr, rp->tramps[i + j].len,
-							PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_FIXED_NOREPLACE,
-							0, 0},
+					       .args = {rp->tramps[i + j].addr,
+							rp->tramps[i + j].len,
+							PROT_READ | PROT_EXEC,
+							MAP_PRIVATE | MAP_FIXED_NOREPLACE, 0, 0},
 					       .flags = HP_OPF_ARG_FROM(4, b)};
-			o[3] = (struct hp_rop){.nr = SYS_close, .args = {0},
+			o[3] = (struct hp_rop){.nr = SYS_close,
+					       .args = {0},
 					       .flags = HP_OPF_ALWAYS | HP_OPF_ARG_FROM(0, b)};
 		}
 		r = hp_remote_call(&s->rc, ops, 4 * k, HP_TRAMP_NAME, sizeof(HP_TRAMP_NAME), ret,
@@ -287,7 +295,8 @@ static int map_trampolines(struct hp_session *s, struct hp_reg_patch *rp)
 				continue;
 			/* a mapping that landed elsewhere is not ours to keep */
 			if ((int64_t)got > 0 && (int64_t)fd >= 0) {
-				struct hp_rop un = {.nr = SYS_munmap, .args = {got, rp->tramps[i + j].len}};
+				struct hp_rop un = {.nr = SYS_munmap,
+						    .args = {got, rp->tramps[i + j].len}};
 				uint64_t x;
 
 				hp_remote_call(&s->rc, &un, 1, NULL, 0, &x, s->deadline, "munmap");
@@ -297,8 +306,10 @@ static int map_trampolines(struct hp_session *s, struct hp_reg_patch *rp)
 			for (size_t q = i + j; q + 1 < rp->ntramps; q++)
 				rp->tramps[q] = rp->tramps[q + 1];
 			rp->ntramps = i + j;
-			return (int64_t)err < 0 ? hp_remote_error(s, err, "mapping a trampoline page")
-						: hp_fail(-ENOMEM, "trampoline page landed at the wrong address");
+			return (int64_t)err < 0
+				       ? hp_remote_error(s, err, "mapping a trampoline page")
+				       : hp_fail(-ENOMEM,
+						 "trampoline page landed at the wrong address");
 		}
 	}
 	return 0;
@@ -391,8 +402,8 @@ static void report_failure(struct hp_report *rep, const struct hp_patchfile *pf,
 		} else {
 			f->result = "skipped";
 			f->reason = hp_strdup(failed ? "not applied: a patch applies all of its "
-							"functions or none"
-						      : "not applied: the patch as a whole failed");
+						       "functions or none"
+						     : "not applied: the patch as a whole failed");
 		}
 	}
 	pr->nfuncs = k;
@@ -436,7 +447,8 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 	/* resolve: everything is checked before anything is written */
 	for (size_t i = 0; i < pf->nrec; i++)
 		if (pf->rec[i].kind == HOTPATCH_KIND_BUILD_ID) {
-			r = hp_check_build_id(&s.t, &s.m, object_of(o, &pf->rec[i]), pf->rec[i].symbol);
+			r = hp_check_build_id(&s.t, &s.m, object_of(o, &pf->rec[i]),
+					      pf->rec[i].symbol);
 			if (r < 0)
 				goto out;
 		}
@@ -455,7 +467,8 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 		}
 		for (size_t k = 0; k < nfp; k++)
 			if (fp[k].res.addr == fp[nfp].res.addr) {
-				r = hp_fail(-HP_EBADPATCH, "%s and %s are the same function: replace it once",
+				r = hp_fail(-HP_EBADPATCH,
+					    "%s and %s are the same function: replace it once",
 					    fp[k].rec->symbol, pf->rec[i].symbol);
 				goto out;
 			}
@@ -467,7 +480,8 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 		goto out;
 	}
 	for (size_t i = 0; i < pf->nrec && r == 0; i++)
-		if (pf->rec[i].kind == HOTPATCH_KIND_ORIGINAL || pf->rec[i].kind == HOTPATCH_KIND_SYMBOL)
+		if (pf->rec[i].kind == HOTPATCH_KIND_ORIGINAL ||
+		    pf->rec[i].kind == HOTPATCH_KIND_SYMBOL)
 			r = plan_pointer(&s, o, &pf->rec[i], fp, nfp, &ptrs[i]);
 	t1 = hp_now_ns();
 	rep->resolve_ns = t1 - t0;
@@ -490,16 +504,19 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 
 		r = probe ? 0 : hp_fail(-ENOMEM, "out of memory");
 		for (size_t i = 0; probe && i < nfp; i++)
-			probe[i] = (struct hp_range){fp[i].pro.window + 1, fp[i].pro.window + fp[i].window_len,
+			probe[i] = (struct hp_range){fp[i].pro.window + 1,
+						     fp[i].pro.window + fp[i].window_len,
 						     fp[i].rec->symbol};
 		if (r == 0)
 			r = hp_remote_probe(&s.rc, s.deadline);
 		if (r == 0)
-			r = hp_flip_probe(&s.t, probe, nfp, s.deadline, &rep->flip, &rep->in_window);
+			r = hp_flip_probe(&s.t, probe, nfp, s.deadline, &rep->flip,
+					  &rep->in_window);
 		free(probe);
 		rp.funcs = calloc(nfp ? nfp : 1, sizeof(*rp.funcs));
 		for (size_t i = 0; rp.funcs && i < nfp; i++)
-			fill_func_record(&rp.funcs[rp.nfuncs++], &fp[i], fp[i].rec->replacement_name);
+			fill_func_record(&rp.funcs[rp.nfuncs++], &fp[i],
+					 fp[i].rec->replacement_name);
 		if (r == 0)
 			hp_report_patch(rep, &rp, "would-apply");
 		free(ptrs);
@@ -548,15 +565,18 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 	free(sites);
 	hp_fault_point("apply:trampolines");
 	for (size_t i = 0; r == 0 && i < pf->nrec; i++)
-		if (pf->rec[i].kind == HOTPATCH_KIND_ORIGINAL || pf->rec[i].kind == HOTPATCH_KIND_SYMBOL)
-			r = hp_mem_write(&s.t, rp.base + pf->rec[i].slot, &ptrs[i], sizeof(ptrs[i]));
+		if (pf->rec[i].kind == HOTPATCH_KIND_ORIGINAL ||
+		    pf->rec[i].kind == HOTPATCH_KIND_SYMBOL)
+			r = hp_mem_write(&s.t, rp.base + pf->rec[i].slot, &ptrs[i],
+					 sizeof(ptrs[i]));
 	free(ptrs);
 	if (r < 0)
 		goto undo;
 	for (size_t i = 0; i < nfp; i++) {
 		struct fplan *f = &fp[i];
 
-		if (hp_jmp_rel32(f->new_pad, f->pro.pad, f->site.slot ? f->site.slot : f->replacement) < 0 ||
+		if (hp_jmp_rel32(f->new_pad, f->pro.pad,
+				 f->site.slot ? f->site.slot : f->replacement) < 0 ||
 		    hp_jmp_rel8(f->new_win, f->pro.window, f->pro.pad) < 0) {
 			r = hp_fail(-ERANGE, "internal: jump to 0x%llx out of reach",
 				    (unsigned long long)f->replacement);
@@ -607,17 +627,24 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 		struct fplan *f = &fp[i];
 
 		if (f->pad_live) {
-			w[nw] = (struct hp_write){.addr = f->pro.pad, .len = HP_PAD_LEN, .phase = 0};
+			w[nw] = (struct hp_write){.addr = f->pro.pad,
+						  .len = HP_PAD_LEN,
+						  .phase = 0};
 			memcpy(w[nw].old, f->pro.pad_bytes, HP_PAD_LEN);
 			memcpy(w[nw++].new, f->new_pad, HP_PAD_LEN);
-			forbid[nforbid++] = (struct hp_range){f->pro.pad + 1, f->pro.pad + HP_PAD_LEN, f->rec->symbol};
+			forbid[nforbid++] =
+				(struct hp_range){f->pro.pad + 1, f->pro.pad + HP_PAD_LEN,
+						  f->rec->symbol};
 		} else {
-			w[nw] = (struct hp_write){.addr = f->pro.window, .len = HP_WIN_LEN, .phase = 1};
+			w[nw] = (struct hp_write){.addr = f->pro.window,
+						  .len = HP_WIN_LEN,
+						  .phase = 1};
 			memcpy(w[nw].old, f->pro.win_bytes, HP_WIN_LEN);
 			memcpy(w[nw++].new, f->new_win, HP_WIN_LEN);
 		}
-		forbid[nforbid++] = (struct hp_range){f->pro.window + 1, f->pro.window + f->window_len,
-						      f->rec->symbol};
+		forbid[nforbid++] =
+			(struct hp_range){f->pro.window + 1, f->pro.window + f->window_len,
+					  f->rec->symbol};
 	}
 	rep->load_ns = hp_now_ns() - t1;
 
@@ -636,7 +663,8 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 	struct hp_patch_report *pr = hp_report_patch(rep, cur, "applied");
 	if (pr)
 		for (size_t i = 0; i < nfp && i < pr->nfuncs; i++) {
-			pr->funcs[i].layout = fp[i].pro.state == HP_PRO_PATCHED ? "stacked" : fp[i].pro.layout;
+			pr->funcs[i].layout =
+				fp[i].pro.state == HP_PRO_PATCHED ? "stacked" : fp[i].pro.layout;
 			pr->funcs[i].stacked = fp[i].below != NULL;
 		}
 	if (r < 0)
@@ -644,32 +672,31 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 	r = 0;
 	goto out;
 
-undo:
-	{
-		/* Put back what the load changed; the flip itself never leaves a
+undo : {
+	/* Put back what the load changed; the flip itself never leaves a
 		 * partial write.  Keep the first failure as the one reported. */
-		int saved = r;
-		char msg[sizeof(hp_err.msg)];
+	int saved = r;
+	char msg[sizeof(hp_err.msg)];
 
-		memcpy(msg, hp_err.msg, sizeof(msg));
-		for (size_t i = 0; i < nfp; i++)
-			if (fp[i].pad_written)
-				hp_mem_write(&s.t, fp[i].pro.pad, fp[i].pro.pad_bytes, HP_PAD_LEN);
-		if (recorded) {
-			struct hp_reg_patch *p = NULL;
+	memcpy(msg, hp_err.msg, sizeof(msg));
+	for (size_t i = 0; i < nfp; i++)
+		if (fp[i].pad_written)
+			hp_mem_write(&s.t, fp[i].pro.pad, fp[i].pro.pad_bytes, HP_PAD_LEN);
+	if (recorded) {
+		struct hp_reg_patch *p = NULL;
 
-			for (size_t i = 0; i < s.reg.n; i++)
-				if (s.reg.p[i].id == id)
-					p = &s.reg.p[i];
-			if (p && hp_session_unload(&s, p, false) == 0)
-				hp_record_remove(&s, id);
-		} else if (loaded) {
-			hp_session_unload(&s, &rp, false);
-		}
-		hp_err.code = saved;
-		memcpy(hp_err.msg, msg, sizeof(msg));
-		r = saved;
+		for (size_t i = 0; i < s.reg.n; i++)
+			if (s.reg.p[i].id == id)
+				p = &s.reg.p[i];
+		if (p && hp_session_unload(&s, p, false) == 0)
+			hp_record_remove(&s, id);
+	} else if (loaded) {
+		hp_session_unload(&s, &rp, false);
 	}
+	hp_err.code = saved;
+	memcpy(hp_err.msg, msg, sizeof(msg));
+	r = saved;
+}
 out:
 	if (r < 0 && !rep->npatches)
 		report_failure(rep, pf, failed);

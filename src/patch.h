@@ -15,10 +15,10 @@ struct hp_patchfile;
 struct hp_options {
 	uint64_t timeout_ns; /* bounds the whole command */
 	bool dry_run;
-	bool force;          /* rollback despite a byte mismatch */
-	bool keep_loaded;    /* rollback: leave the patch object loaded */
+	bool force;		    /* rollback despite a byte mismatch */
+	bool keep_loaded;	    /* rollback: leave the patch object loaded */
 	const char *default_object; /* --lib: where records naming no object look */
-	bool freezer;        /* flip through the cgroup-v1 freezer */
+	bool freezer;		    /* flip through the cgroup-v1 freezer */
 };
 
 /* What one command did to one process, for the CLI to report. */
@@ -27,14 +27,14 @@ struct hp_func_report {
 	char *object;
 	char *replacement;
 	uint64_t entry;
-	uint64_t dest;     /* where the pad now jumps (0 after rollback) */
-	uint64_t slot;     /* trampoline slot, or 0 */
+	uint64_t dest; /* where the pad now jumps (0 after rollback) */
+	uint64_t slot; /* trampoline slot, or 0 */
 	const char *layout;
-	bool stacked;      /* on top of another patch of the same function */
-	bool bytes_ok;     /* status: target bytes match the record */
-	char found[64];    /* status: what is there when they do not */
+	bool stacked;	    /* on top of another patch of the same function */
+	bool bytes_ok;	    /* status: target bytes match the record */
+	char found[64];	    /* status: what is there when they do not */
 	const char *result; /* applied, would-apply, failed, skipped, ... */
-	char *reason;      /* why it failed or was skipped */
+	char *reason;	    /* why it failed or was skipped */
 };
 
 struct hp_patch_report {
@@ -59,7 +59,7 @@ struct hp_report {
 	struct hp_patch_report *patches;
 	size_t npatches;
 	struct hp_flip_stats flip;
-	unsigned in_window;  /* dry run: threads that would be single-stepped */
+	unsigned in_window; /* dry run: threads that would be single-stepped */
 	uint64_t total_ns, resolve_ns, load_ns, record_ns, unload_ns;
 	unsigned remote_calls;
 	bool has_registry;

@@ -14,11 +14,11 @@
 #define MAX_PATCH_SIZE (512u << 20)
 
 /* The record as it lies in the file (struct hotpatch_record, 64-bit). */
-#define REC_SIZE 40
-#define REC_OFF_OBJECT 8
-#define REC_OFF_SYMBOL 16
+#define REC_SIZE	    40
+#define REC_OFF_OBJECT	    8
+#define REC_OFF_SYMBOL	    16
 #define REC_OFF_REPLACEMENT 24
-#define REC_OFF_SLOT 32
+#define REC_OFF_SLOT	    32
 _Static_assert(sizeof(struct hotpatch_record) == REC_SIZE, "record layout is ABI");
 
 const char *hp_kind_name(int kind)
@@ -81,15 +81,17 @@ static int parse_records(struct hp_patchfile *pf, const char *name)
 		memcpy(&abi, raw + 4, 2);
 		memcpy(&kind, raw + 6, 2);
 		if (magic != HOTPATCH_MAGIC)
-			return hp_fail(-HP_EBADPATCH, "%s: record %zu has a bad magic number (0x%08x)",
-				       name, i, magic);
+			return hp_fail(-HP_EBADPATCH,
+				       "%s: record %zu has a bad magic number (0x%08x)", name, i,
+				       magic);
 		if (abi != HOTPATCH_ABI)
 			return hp_fail(-HP_EBADPATCH,
 				       "%s: record %zu was written for hotpatch ABI %u; this "
 				       "hotpatch reads ABI %d: rebuild the patch with this hotpatch.h",
 				       name, i, abi, HOTPATCH_ABI);
 		if (kind < HOTPATCH_KIND_REPLACE || kind > HOTPATCH_KIND_BUILD_ID)
-			return hp_fail(-HP_EBADPATCH, "%s: record %zu has unknown kind %u", name, i, kind);
+			return hp_fail(-HP_EBADPATCH, "%s: record %zu has unknown kind %u", name, i,
+				       kind);
 		r->kind = kind;
 		if (hp_elf_read_ptr(e, va + REC_OFF_OBJECT, &obj_va) < 0 ||
 		    hp_elf_read_ptr(e, va + REC_OFF_SYMBOL, &sym_va) < 0)
@@ -97,10 +99,11 @@ static int parse_records(struct hp_patchfile *pf, const char *name)
 				       name, i);
 		r->object = "";
 		if (obj_va && hp_elf_read_str(e, obj_va, &r->object) < 0)
-			return hp_fail(-HP_EBADPATCH, "%s: record %zu: object name is not in the file",
-				       name, i);
+			return hp_fail(-HP_EBADPATCH,
+				       "%s: record %zu: object name is not in the file", name, i);
 		if (!sym_va || hp_elf_read_str(e, sym_va, &r->symbol) < 0 || !r->symbol[0])
-			return hp_fail(-HP_EBADPATCH, "%s: record %zu: symbol name is missing", name, i);
+			return hp_fail(-HP_EBADPATCH, "%s: record %zu: symbol name is missing",
+				       name, i);
 		if (strlen(r->symbol) > 1024 || strlen(r->object) > PATH_MAX)
 			return hp_fail(-HP_EBADPATCH, "%s: record %zu: name too long", name, i);
 		if (kind == HOTPATCH_KIND_REPLACE) {
@@ -125,15 +128,16 @@ static int parse_records(struct hp_patchfile *pf, const char *name)
 		} else if (kind == HOTPATCH_KIND_BUILD_ID) {
 			size_t l = strlen(r->symbol);
 
-			if (l < 2 || l > 128 || l % 2 || strspn(r->symbol, "0123456789abcdefABCDEF") != l)
+			if (l < 2 || l > 128 || l % 2 ||
+			    strspn(r->symbol, "0123456789abcdefABCDEF") != l)
 				return hp_fail(-HP_EBADPATCH,
 					       "%s: HOTPATCH_BUILD_ID(\"%s\", \"%s\"): not a hex build-id",
 					       name, r->object, r->symbol);
 		}
 		for (size_t j = 0; j < pf->nrec; j++)
 			if (pf->rec[j].kind == r->kind && !strcmp(pf->rec[j].symbol, r->symbol) &&
-			    !strcmp(pf->rec[j].object, r->object) && kind != HOTPATCH_KIND_ORIGINAL &&
-			    kind != HOTPATCH_KIND_SYMBOL)
+			    !strcmp(pf->rec[j].object, r->object) &&
+			    kind != HOTPATCH_KIND_ORIGINAL && kind != HOTPATCH_KIND_SYMBOL)
 				return hp_fail(-HP_EBADPATCH, "%s: %s is named twice by %s records",
 					       name, r->symbol, hp_kind_name(kind));
 		pf->nrec++;
@@ -175,7 +179,8 @@ int hp_patchfile_parse(uint8_t *data, size_t len, const char *name, struct hp_pa
 			       name, pf->elf.ehdr.e_type);
 	if (pf->elf.ehdr.e_entry && hp_elf_section(&pf->elf, ".interp", NULL))
 		return hp_fail(-HP_EBADPATCH,
-			       "%s is an executable, not a patch: build it with cc -shared -fPIC", name);
+			       "%s is an executable, not a patch: build it with cc -shared -fPIC",
+			       name);
 	r = hp_elf_load_symbols(&pf->elf);
 	if (r < 0)
 		return r;

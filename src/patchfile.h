@@ -9,17 +9,17 @@
 #include "symbols.h"
 
 struct hp_patch_rec {
-	int kind;             /* HOTPATCH_KIND_* */
-	const char *object;   /* "" = main executable first, then link-map order */
+	int kind;	    /* HOTPATCH_KIND_* */
+	const char *object; /* "" = main executable first, then link-map order */
 	const char *symbol;
 	uint64_t replacement; /* REPLACE: vaddr of the new function in the patch */
 	const char *replacement_name;
-	uint64_t slot;        /* ORIGINAL, SYMBOL: vaddr of the pointer to fill */
+	uint64_t slot; /* ORIGINAL, SYMBOL: vaddr of the pointer to fill */
 };
 
 struct hp_patchfile {
-	char *path;           /* absolute */
-	uint8_t *data;        /* the file's bytes: what is checked is what is loaded */
+	char *path;    /* absolute */
+	uint8_t *data; /* the file's bytes: what is checked is what is loaded */
 	size_t len;
 	uint8_t sha256[32];
 	char sha256_hex[65];

@@ -98,7 +98,8 @@ static bool lib_matches(pid_t pid, const void *arg)
 			const char *b = by_path ? p : hp_basename(p);
 
 			/* exact, or a soname naming a longer file: libfoo.so.1.2 */
-			found = !strcmp(b, name) || (!by_path && !strncmp(b, name, nlen) && b[nlen] == '.');
+			found = !strcmp(b, name) ||
+				(!by_path && !strncmp(b, name, nlen) && b[nlen] == '.');
 		}
 		line = eol ? eol + 1 : NULL;
 	}

@@ -37,7 +37,8 @@ void hp_disasm(const uint8_t *buf, size_t len, uint64_t addr, int max, char *out
 
 		hp_hex(hex, sizeof(hex), insn[i].bytes, insn[i].size);
 		o += (size_t)snprintf(out + o, outsz - o, "%s%s (%s%s%s)", i ? "; " : "", hex,
-				      insn[i].mnemonic, insn[i].op_str[0] ? " " : "", insn[i].op_str);
+				      insn[i].mnemonic, insn[i].op_str[0] ? " " : "",
+				      insn[i].op_str);
 	}
 	if (n == 0) {
 		hp_hex(out, outsz, buf, HP_MIN(len, (size_t)8));
@@ -59,17 +60,19 @@ static bool is_noop(const cs_insn *in)
 		return true;
 	case X86_INS_XCHG:
 		return x->op_count == 2 && x->operands[0].type == X86_OP_REG &&
-		       x->operands[1].type == X86_OP_REG && x->operands[0].reg == x->operands[1].reg &&
+		       x->operands[1].type == X86_OP_REG &&
+		       x->operands[0].reg == x->operands[1].reg &&
 		       x->operands[0].size != 4; /* xchg eax,eax zero-extends */
 	case X86_INS_MOV:
 		return x->op_count == 2 && x->operands[0].type == X86_OP_REG &&
-		       x->operands[1].type == X86_OP_REG && x->operands[0].reg == x->operands[1].reg &&
-		       x->operands[0].size == 8;
+		       x->operands[1].type == X86_OP_REG &&
+		       x->operands[0].reg == x->operands[1].reg && x->operands[0].size == 8;
 	case X86_INS_LEA:
 		return x->op_count == 2 && x->operands[0].type == X86_OP_REG &&
 		       x->operands[1].type == X86_OP_MEM && x->operands[0].size == 8 &&
 		       x->operands[1].mem.base == x->operands[0].reg &&
-		       x->operands[1].mem.index == X86_REG_INVALID && x->operands[1].mem.disp == 0 &&
+		       x->operands[1].mem.index == X86_REG_INVALID &&
+		       x->operands[1].mem.disp == 0 &&
 		       x->operands[1].mem.segment == X86_REG_INVALID;
 	default:
 		return false;
@@ -145,8 +148,9 @@ int hp_prologue_analyze(const uint8_t *buf, size_t len, uint64_t buf_addr, uint6
 		if (!is_noop(&insn[i])) {
 			cs_free(insn, n);
 			return not_patchable(buf, len, buf_addr, entry,
-					     p.window_len ? "the no-op at the entry is only 1 byte long"
-							  : "no 2-byte no-op at the entry");
+					     p.window_len
+						     ? "the no-op at the entry is only 1 byte long"
+						     : "no 2-byte no-op at the entry");
 		}
 		p.window_len += insn[i].size;
 	}
@@ -170,7 +174,8 @@ int hp_prologue_analyze(const uint8_t *buf, size_t len, uint64_t buf_addr, uint6
 	 * end exactly at the entry. */
 	bool pad_ok = true;
 	for (int i = 0; i < HP_PAD_LEN; i++)
-		if (buf[off - HP_PAD_LEN + (size_t)i] != 0x90 && buf[off - HP_PAD_LEN + (size_t)i] != 0xcc)
+		if (buf[off - HP_PAD_LEN + (size_t)i] != 0x90 &&
+		    buf[off - HP_PAD_LEN + (size_t)i] != 0xcc)
 			pad_ok = false;
 	if (!pad_ok) {
 		size_t covered = 0;

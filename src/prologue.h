@@ -6,12 +6,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HP_PAD_LEN 5
-#define HP_WIN_LEN 2
+#define HP_PAD_LEN  5
+#define HP_WIN_LEN  2
 #define HP_SLOT_LEN 16
 /* How much to read around an entry to analyse it. */
 #define HP_PRO_BEFORE 16
-#define HP_PRO_AFTER 24
+#define HP_PRO_AFTER  24
 
 enum hp_pro_state {
 	HP_PRO_UNPATCHED = 0, /* pad and window hold no-ops */
@@ -20,14 +20,14 @@ enum hp_pro_state {
 
 struct hp_prologue {
 	uint64_t entry;
-	uint64_t pad;        /* the 5 bytes right before the entry */
+	uint64_t pad;	     /* the 5 bytes right before the entry */
 	uint64_t window;     /* where the 2-byte jump goes */
 	unsigned window_len; /* bytes of the no-op instruction(s) covering it */
-	uint64_t body;       /* window + window_len: the original body */
+	uint64_t body;	     /* window + window_len: the original body */
 	bool endbr;
-	const char *layout;  /* "gcc", "clang", "ms_hook_prologue", "nop" */
+	const char *layout; /* "gcc", "clang", "ms_hook_prologue", "nop" */
 	int state;
-	uint64_t dest;       /* PATCHED: where the pad jumps */
+	uint64_t dest; /* PATCHED: where the pad jumps */
 	uint8_t pad_bytes[HP_PAD_LEN];
 	uint8_t win_bytes[HP_WIN_LEN];
 };

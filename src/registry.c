@@ -9,13 +9,13 @@
 #include "target.h"
 #include "util.h"
 
-#define REG_MAGIC 0x47455248u /* "HREG" */
-#define REG_VERSION 1
-#define REG_SLOT0 0x1000u
-#define REG_SLOT_SIZE ((HP_CTL_SIZE - REG_SLOT0) / 2)
-#define REG_HDR 32 /* magic, version, gen, len, checksum */
+#define REG_MAGIC	0x47455248u /* "HREG" */
+#define REG_VERSION	1
+#define REG_SLOT0	0x1000u
+#define REG_SLOT_SIZE	((HP_CTL_SIZE - REG_SLOT0) / 2)
+#define REG_HDR		32 /* magic, version, gen, len, checksum */
 #define REG_MAX_PATCHES 4096
-#define REG_MAX_FUNCS (1u << 20)
+#define REG_MAX_FUNCS	(1u << 20)
 
 /* FNV-1a: catches a torn or foreign write, not an adversary. */
 static uint64_t checksum(const uint8_t *b, size_t n)
@@ -52,9 +52,18 @@ static void put(struct writer *w, const void *p, size_t n)
 	w->len += n;
 }
 
-static void put_u8(struct writer *w, uint8_t v) { put(w, &v, 1); }
-static void put_u32(struct writer *w, uint32_t v) { put(w, &v, 4); }
-static void put_u64(struct writer *w, uint64_t v) { put(w, &v, 8); }
+static void put_u8(struct writer *w, uint8_t v)
+{
+	put(w, &v, 1);
+}
+static void put_u32(struct writer *w, uint32_t v)
+{
+	put(w, &v, 4);
+}
+static void put_u64(struct writer *w, uint64_t v)
+{
+	put(w, &v, 8);
+}
 static void put_str(struct writer *w, const char *s)
 {
 	size_t n = s ? strlen(s) : 0;
@@ -135,9 +144,24 @@ static void get(struct reader *r, void *p, size_t n)
 	r->off += n;
 }
 
-static uint8_t get_u8(struct reader *r) { uint8_t v; get(r, &v, 1); return v; }
-static uint32_t get_u32(struct reader *r) { uint32_t v; get(r, &v, 4); return v; }
-static uint64_t get_u64(struct reader *r) { uint64_t v; get(r, &v, 8); return v; }
+static uint8_t get_u8(struct reader *r)
+{
+	uint8_t v;
+	get(r, &v, 1);
+	return v;
+}
+static uint32_t get_u32(struct reader *r)
+{
+	uint32_t v;
+	get(r, &v, 4);
+	return v;
+}
+static uint64_t get_u64(struct reader *r)
+{
+	uint64_t v;
+	get(r, &v, 8);
+	return v;
+}
 static char *get_str(struct reader *r)
 {
 	uint32_t l = get_u32(r);

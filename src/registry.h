@@ -14,8 +14,8 @@
 struct hp_remote;
 
 enum hp_reg_state {
-	HP_REG_LOADED = 1,  /* loaded and prepared; the flip may not have happened */
-	HP_REG_APPLIED = 2, /* flipped */
+	HP_REG_LOADED = 1,	 /* loaded and prepared; the flip may not have happened */
+	HP_REG_APPLIED = 2,	 /* flipped */
 	HP_REG_ROLLING_BACK = 3, /* a rollback started; its flip may have happened */
 };
 
@@ -27,8 +27,8 @@ struct hp_reg_func {
 	uint8_t endbr;
 	uint8_t old_pad[HP_PAD_LEN], old_win[HP_WIN_LEN]; /* before this patch */
 	uint8_t new_pad[HP_PAD_LEN], new_win[HP_WIN_LEN]; /* what this patch wrote */
-	uint64_t replacement; /* runtime address of the new function */
-	uint64_t slot;        /* trampoline slot, or 0 for a direct jump */
+	uint64_t replacement;				  /* runtime address of the new function */
+	uint64_t slot; /* trampoline slot, or 0 for a direct jump */
 	char *replacement_name;
 };
 
@@ -40,7 +40,7 @@ struct hp_reg_patch {
 	uint32_t id;
 	uint32_t state;
 	uint64_t handle;     /* dlopen's handle in the target */
-	uint64_t base;       /* load bias of the patch object */
+	uint64_t base;	     /* load bias of the patch object */
 	uint64_t applied_ns; /* CLOCK_REALTIME */
 	uint8_t sha256[32];
 	uint8_t build_id[64];

@@ -24,9 +24,9 @@
 #endif
 
 /* kernel-internal restart codes, seen in rax at a stop inside a syscall */
-#define ERESTARTSYS 512
-#define ERESTARTNOINTR 513
-#define ERESTARTNOHAND 514
+#define ERESTARTSYS	      512
+#define ERESTARTNOINTR	      513
+#define ERESTARTNOHAND	      514
 #define ERESTART_RESTARTBLOCK 516
 
 /* Room the stub and a dlopen need on the thread's stack, beyond XSAVE. */
@@ -36,14 +36,52 @@ extern const uint8_t hp_stub_code[], hp_stub_code_end[];
 
 /* C library functions that hold the malloc or loader locks. */
 static const char *const deny_names[] = {
-	"malloc", "free", "calloc", "realloc", "reallocarray", "memalign", "posix_memalign",
-	"aligned_alloc", "valloc", "pvalloc", "malloc_trim", "malloc_stats", "malloc_info",
-	"mallinfo", "mallinfo2", "mallopt", "malloc_usable_size", "cfree", "__libc_malloc",
-	"__libc_free", "__libc_calloc", "__libc_realloc", "__libc_memalign", "fork", "_Fork",
-	"vfork", "pthread_create", "pthread_exit", "exit", "__cxa_finalize", "dlopen", "dlclose",
-	"dlsym", "dlvsym", "dlmopen", "dladdr", "dladdr1", "dlinfo", "dlerror",
-	"dl_iterate_phdr", "__libc_dlopen_mode", "__libc_dlsym", "__libc_dlclose",
-	"__libc_dlvsym", "_dl_find_object", "__tls_get_addr",
+	"malloc",
+	"free",
+	"calloc",
+	"realloc",
+	"reallocarray",
+	"memalign",
+	"posix_memalign",
+	"aligned_alloc",
+	"valloc",
+	"pvalloc",
+	"malloc_trim",
+	"malloc_stats",
+	"malloc_info",
+	"mallinfo",
+	"mallinfo2",
+	"mallopt",
+	"malloc_usable_size",
+	"cfree",
+	"__libc_malloc",
+	"__libc_free",
+	"__libc_calloc",
+	"__libc_realloc",
+	"__libc_memalign",
+	"fork",
+	"_Fork",
+	"vfork",
+	"pthread_create",
+	"pthread_exit",
+	"exit",
+	"__cxa_finalize",
+	"dlopen",
+	"dlclose",
+	"dlsym",
+	"dlvsym",
+	"dlmopen",
+	"dladdr",
+	"dladdr1",
+	"dlinfo",
+	"dlerror",
+	"dl_iterate_phdr",
+	"__libc_dlopen_mode",
+	"__libc_dlsym",
+	"__libc_dlclose",
+	"__libc_dlvsym",
+	"_dl_find_object",
+	"__tls_get_addr",
 };
 
 static unsigned xsave_size(void)
@@ -162,8 +200,8 @@ int hp_remote_init(struct hp_remote *rc, struct hp_target *t, struct hp_modules 
 
 		for (size_t k = 0; k < n; k++)
 			if ((s[k].type == STT_FUNC || s[k].type == STT_GNU_IFUNC) && s[k].size &&
-			    add_deny(rc, libc->bias + s[k].value, libc->bias + s[k].value + s[k].size,
-				     deny_names[i]) < 0)
+			    add_deny(rc, libc->bias + s[k].value,
+				     libc->bias + s[k].value + s[k].size, deny_names[i]) < 0)
 				return hp_fail(-ENOMEM, "out of memory");
 	}
 	for (size_t i = 0; i < m->n; i++)
@@ -219,7 +257,8 @@ int hp_ctl_read(struct hp_remote *rc, struct hp_ctl_hdr *hdr)
 	if (r < 0)
 		return r;
 	if (memcmp(hdr->magic, "HOTPATCH", 8) || hdr->version != 1)
-		return hp_fail(-HP_ECORRUPT, "the control mapping at 0x%llx in pid %d has a bad header",
+		return hp_fail(-HP_ECORRUPT,
+			       "the control mapping at 0x%llx in pid %d has a bad header",
 			       (unsigned long long)rc->ctl, rc->t->pid);
 	return 0;
 }
@@ -275,7 +314,8 @@ static bool thread_is_safe(struct hp_remote *rc, struct hp_thread *th)
 		return false;
 	}
 	sm = hp_maps_find(&rc->m->maps, th->regs.rsp);
-	if (!sm || (!(sm->path && !strcmp(sm->path, "[stack]")) && th->regs.rsp - sm->start < need)) {
+	if (!sm ||
+	    (!(sm->path && !strcmp(sm->path, "[stack]")) && th->regs.rsp - sm->start < need)) {
 		snprintf(rc->busy_reason, sizeof(rc->busy_reason),
 			 "thread %d has less than %llu KiB of stack left", th->tid,
 			 (unsigned long long)(need >> 10));
@@ -336,7 +376,6 @@ static int pick_thread(struct hp_remote *rc, uint64_t deadline, struct hp_thread
 		bool all_job_stopped = true;
 		int r = hp_target_scan_threads(t, NULL);
 
-
 		if (r < 0)
 			return r;
 		/* the thread used last, then the main thread, then the rest; a
@@ -344,10 +383,10 @@ static int pick_thread(struct hp_remote *rc, uint64_t deadline, struct hp_thread
 		for (size_t pass = 0; pass < 4; pass++)
 			for (size_t i = 0; i < t->n; i++) {
 				struct hp_thread *th = &t->th[i];
-				bool want = pass == 0 ? th->tid == rc->tid
-					  : pass == 1 ? th->tid == t->pid && th->tid != rc->tid
-					  : pass == 2 ? th->tid != t->pid && th->tid != rc->tid
-						      : all_job_stopped;
+				bool want = pass == 0	? th->tid == rc->tid
+					    : pass == 1 ? th->tid == t->pid && th->tid != rc->tid
+					    : pass == 2 ? th->tid != t->pid && th->tid != rc->tid
+							: all_job_stopped;
 
 				if (!want || th->gone)
 					continue;
@@ -367,7 +406,8 @@ static int pick_thread(struct hp_remote *rc, uint64_t deadline, struct hp_thread
 					/* a signal of its own is due: let it have it first */
 					if (th->group_stop)
 						snprintf(rc->busy_reason, sizeof(rc->busy_reason),
-							 "thread %d is stopped by job control", th->tid);
+							 "thread %d is stopped by job control",
+							 th->tid);
 					hp_thread_detach(t, th);
 					continue;
 				}
@@ -376,7 +416,8 @@ static int pick_thread(struct hp_remote *rc, uint64_t deadline, struct hp_thread
 					return r;
 				if (in_stub(rc, th->regs.rip)) {
 					snprintf(rc->busy_reason, sizeof(rc->busy_reason),
-						 "thread %d is still leaving hotpatch's helper", th->tid);
+						 "thread %d is still leaving hotpatch's helper",
+						 th->tid);
 					hp_thread_detach(t, th);
 					continue;
 				}
@@ -414,7 +455,8 @@ static int previous_call_left(struct hp_remote *rc, uint64_t deadline)
 	struct hp_thread *th;
 	struct hp_target *t = rc->t;
 
-	if (!rc->ctl || hp_ctl_read(rc, &hdr) < 0 || !hdr.last_tid || (pid_t)hdr.last_tid == rc->tid)
+	if (!rc->ctl || hp_ctl_read(rc, &hdr) < 0 || !hdr.last_tid ||
+	    (pid_t)hdr.last_tid == rc->tid)
 		return 0;
 	hp_target_scan_threads(t, NULL);
 	th = hp_target_find(t, (pid_t)hdr.last_tid);
@@ -548,7 +590,8 @@ int hp_remote_call(struct hp_remote *rc, const struct hp_rop *ops, size_t nops, 
 	memcpy(req + HP_REQ_CONT, &cont.rip, 8);
 
 	if (!rc->stub_written) {
-		r = hp_mem_write(t, rc->stub, hp_stub_code, (size_t)(hp_stub_code_end - hp_stub_code));
+		r = hp_mem_write(t, rc->stub, hp_stub_code,
+				 (size_t)(hp_stub_code_end - hp_stub_code));
 		if (r < 0)
 			goto fail_detach;
 		rc->stub_written = true;
@@ -600,7 +643,8 @@ int hp_remote_call(struct hp_remote *rc, const struct hp_rop *ops, size_t nops, 
 
 			if (hp_maps_read(t->pid, &mp) == 0) {
 				for (size_t i = 0; i < mp.n; i++)
-					if (mp.m[i].path && !strcmp(mp.m[i].path, "/memfd:" HP_CTL_NAME) &&
+					if (mp.m[i].path &&
+					    !strcmp(mp.m[i].path, "/memfd:" HP_CTL_NAME) &&
 					    hp_mem_read(t, mp.m[i].start, res, sizeof(res)) == 0 &&
 					    res[0] == seq) {
 						rc->ctl = mp.m[i].start;
@@ -671,7 +715,8 @@ int hp_remote_ensure_ctl(struct hp_remote *rc, uint64_t deadline)
 	}
 	addr = hp_maps_find_gap(&rc->m->maps, libc->lo, libc->hi, HP_CTL_SIZE, 1ull << 40);
 	if (!addr)
-		return hp_fail(-ENOMEM, "no free address range for hotpatch's control mapping in pid %d",
+		return hp_fail(-ENOMEM,
+			       "no free address range for hotpatch's control mapping in pid %d",
 			       rc->t->pid);
 	memset(ops, 0, sizeof(ops));
 	ops[0] = (struct hp_rop){.nr = SYS_memfd_create,
@@ -683,10 +728,14 @@ int hp_remote_ensure_ctl(struct hp_remote *rc, uint64_t deadline)
 	ops[2] = (struct hp_rop){.nr = SYS_mmap,
 				 .args = {addr, HP_CTL_SIZE, PROT_READ | PROT_WRITE,
 					  MAP_PRIVATE | MAP_FIXED_NOREPLACE, 0, 0},
-				 .flags = HP_OPF_ABORT_IF_ERR | HP_OPF_SET_RESULT | HP_OPF_ARG_FROM(4, 0)};
-	ops[3] = (struct hp_rop){.nr = SYS_close, .args = {0}, .flags = HP_OPF_ALWAYS | HP_OPF_ARG_FROM(0, 0)};
+				 .flags = HP_OPF_ABORT_IF_ERR | HP_OPF_SET_RESULT |
+					  HP_OPF_ARG_FROM(4, 0)};
+	ops[3] = (struct hp_rop){.nr = SYS_close,
+				 .args = {0},
+				 .flags = HP_OPF_ALWAYS | HP_OPF_ARG_FROM(0, 0)};
 	r = hp_remote_call(rc, ops, 4, HP_CTL_NAME, sizeof(HP_CTL_NAME), ret,
-			   HP_MIN(deadline, hp_now_ns() + 3000000000ull), "creating hotpatch's control mapping");
+			   HP_MIN(deadline, hp_now_ns() + 3000000000ull),
+			   "creating hotpatch's control mapping");
 	if (r == -HP_ETIMEOUT && !rc->ctl) {
 		rc->outstanding = false; /* the thread left: nothing was made */
 		return hp_fail(-HP_EUNSUPPORTED,

@@ -14,21 +14,21 @@ struct hp_modules;
 struct hp_unwinder;
 
 /* The control mapping every hotpatch run finds in the target. */
-#define HP_CTL_NAME "hotpatch-ctl"
-#define HP_CTL_SIZE (1u << 20)
-#define HP_CTL_RESULT_OFF 0x0   /* the stub's result area */
-#define HP_CTL_HDR_OFF 0x100    /* struct hp_ctl_hdr */
-#define HP_TRAMP_NAME "hotpatch-tramp" /* memfd name of trampoline pages */
+#define HP_CTL_NAME	  "hotpatch-ctl"
+#define HP_CTL_SIZE	  (1u << 20)
+#define HP_CTL_RESULT_OFF 0x0		   /* the stub's result area */
+#define HP_CTL_HDR_OFF	  0x100		   /* struct hp_ctl_hdr */
+#define HP_TRAMP_NAME	  "hotpatch-tramp" /* memfd name of trampoline pages */
 
 struct hp_ctl_hdr {
 	char magic[8]; /* "HOTPATCH" */
 	uint32_t version;
 	uint32_t size;
-	uint64_t self;     /* the mapping's address: a copy made by fork says so */
+	uint64_t self; /* the mapping's address: a copy made by fork says so */
 	uint64_t owner_pid;
 	uint64_t last_tid; /* the thread that ran the last stub call */
 	uint64_t last_seq;
-	uint64_t stub;     /* where the stub was written */
+	uint64_t stub;	     /* where the stub was written */
 	uint64_t reg_active; /* registry slot in use (0/1), see registry.c */
 	uint64_t reg_gen;
 	uint64_t next_patch_id;
@@ -51,19 +51,19 @@ struct hp_remote {
 	struct hp_target *t;
 	struct hp_modules *m;
 	struct hp_unwinder *unw;
-	uint64_t stub;        /* stub address in the target */
-	uint64_t ctl;         /* control mapping, 0 until found or made */
+	uint64_t stub; /* stub address in the target */
+	uint64_t ctl;  /* control mapping, 0 until found or made */
 	uint64_t seq;
-	pid_t tid;            /* the thread that runs our calls */
+	pid_t tid; /* the thread that runs our calls */
 	uint32_t xsave_size;
 	bool stub_written;
-	bool ctl_headless;    /* found a control mapping an interrupted run never finished */
-	bool outstanding;     /* a call that never finished: the stub is busy */
+	bool ctl_headless; /* found a control mapping an interrupted run never finished */
+	bool outstanding;  /* a call that never finished: the stub is busy */
 	uint64_t fn_dlopen, fn_dlerror, fn_dlclose;
 	struct hp_deny *deny; /* frames that make a thread unsafe for dlopen */
 	size_t ndeny;
 	char busy_reason[512];
-	uint64_t call_ns;     /* time spent in remote calls */
+	uint64_t call_ns; /* time spent in remote calls */
 	unsigned calls;
 };
 

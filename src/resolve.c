@@ -36,7 +36,8 @@ static int pick(struct hp_target *t, struct hp_object *o, const struct hp_sym *s
 		local = &s[i];
 		nlocal++;
 		size_t l = strlen(files);
-		snprintf(files + l, sizeof(files) - l, "%s%s", l ? ", " : "", s[i].file ? s[i].file : "?");
+		snprintf(files + l, sizeof(files) - l, "%s%s", l ? ", " : "",
+			 s[i].file ? s[i].file : "?");
 	}
 	if (global)
 		*ret = global;
@@ -74,16 +75,19 @@ int hp_resolve(struct hp_target *t, struct hp_modules *m, const char *object, co
 		struct hp_object *o = hp_modules_find(m, object);
 
 		if (!o)
-			return hp_fail(-HP_ENOSYM, "%s is not loaded in pid %d (%s), so %s cannot be found there",
+			return hp_fail(-HP_ENOSYM,
+				       "%s is not loaded in pid %d (%s), so %s cannot be found there",
 				       object, t->pid, t->comm, symbol);
 		r = hp_object_elf(t, o, &e);
 		if (r < 0)
 			return r;
 		n = hp_elf_lookup(e, symbol, &s);
 		if (!n)
-			return hp_fail(-HP_ENOSYM, "symbol %s not found in %s (pid %d, %s)%s", symbol,
-				       o->path, t->pid, t->comm,
-				       e->has_symtab ? "" : "; it has no .symtab, so only exported symbols are visible");
+			return hp_fail(-HP_ENOSYM, "symbol %s not found in %s (pid %d, %s)%s",
+				       symbol, o->path, t->pid, t->comm,
+				       e->has_symtab
+					       ? ""
+					       : "; it has no .symtab, so only exported symbols are visible");
 		r = pick(t, o, s, n, symbol, want, &chosen);
 		if (r < 0)
 			return r;
@@ -149,7 +153,8 @@ int hp_resolve_prologue(struct hp_target *t, const struct hp_resolved *f, struct
 	return 0;
 }
 
-int hp_check_build_id(struct hp_target *t, struct hp_modules *m, const char *object, const char *hex)
+int hp_check_build_id(struct hp_target *t, struct hp_modules *m, const char *object,
+		      const char *hex)
 {
 	struct hp_object *o = object && *object ? hp_modules_find(m, object) : hp_modules_main(m);
 	struct hp_elf *e;
@@ -157,8 +162,9 @@ int hp_check_build_id(struct hp_target *t, struct hp_modules *m, const char *obj
 	int r;
 
 	if (!o)
-		return hp_fail(-HP_EBUILDID, "the patch is for %s, which pid %d (%s) has not loaded",
-			       object, t->pid, t->comm);
+		return hp_fail(-HP_EBUILDID,
+			       "the patch is for %s, which pid %d (%s) has not loaded", object,
+			       t->pid, t->comm);
 	r = hp_object_elf(t, o, &e);
 	if (r < 0)
 		return r;

@@ -25,4 +25,5 @@ int hp_resolve(struct hp_target *t, struct hp_modules *m, const char *object, co
  * its pad belongs to no other function. */
 int hp_resolve_prologue(struct hp_target *t, const struct hp_resolved *f, struct hp_prologue *ret);
 /* Checks an object's GNU build-id against a hex string. */
-int hp_check_build_id(struct hp_target *t, struct hp_modules *m, const char *object, const char *hex);
+int hp_check_build_id(struct hp_target *t, struct hp_modules *m, const char *object,
+		      const char *hex);

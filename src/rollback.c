@@ -103,8 +103,8 @@ static int thread_inside(struct active_ctx *c, struct hp_thread *th, bool *ret)
 		if (!in_patch(c->p, ip))
 			continue;
 		frame_name(c->s, ip, name, sizeof(name));
-		snprintf(c->reason, sizeof(c->reason), "thread %d is running patch code (frame #%zu: %s)",
-			 th->tid, f, name);
+		snprintf(c->reason, sizeof(c->reason),
+			 "thread %d is running patch code (frame #%zu: %s)", th->tid, f, name);
 		*ret = true;
 		return 0;
 	}
@@ -225,10 +225,12 @@ static int check_bytes(struct hp_session *s, const struct hp_reg_patch *p, size_
 		    hp_elf_vaddr_bytes(e, f->pad - o->bias, &fpad, HP_PAD_LEN) < 0 ||
 		    hp_elf_vaddr_bytes(e, f->window - o->bias, &fwin, HP_WIN_LEN) < 0) {
 			hp_error_clear();
-			hp_note("could not compare the original bytes of %s with its file on disk", f->symbol);
+			hp_note("could not compare the original bytes of %s with its file on disk",
+				f->symbol);
 			continue;
 		}
-		if ((memcmp(fpad, f->old_pad, HP_PAD_LEN) || memcmp(fwin, f->old_win, HP_WIN_LEN)) &&
+		if ((memcmp(fpad, f->old_pad, HP_PAD_LEN) ||
+		     memcmp(fwin, f->old_win, HP_WIN_LEN)) &&
 		    !force)
 			return hp_fail(-HP_EMISMATCH,
 				       "the original bytes recorded for %s differ from %s on disk; the "
@@ -261,8 +263,8 @@ static int rollback_one(struct hp_session *s, size_t idx, const struct hp_option
 					r = hp_fail(-HP_ESTACKED,
 						    "%s cannot be rolled back in pid %d: %s (id %u) lies on "
 						    "top of it for %s; roll that back first, or use --all",
-						    p->path, s->t.pid, s->reg.p[j].path, s->reg.p[j].id,
-						    p->funcs[k].symbol);
+						    p->path, s->t.pid, s->reg.p[j].path,
+						    s->reg.p[j].id, p->funcs[k].symbol);
 					goto out;
 				}
 	r = check_bytes(s, p, idx, o->force);
@@ -285,7 +287,9 @@ static int rollback_one(struct hp_session *s, size_t idx, const struct hp_option
 			memcpy(w[nw].old, pad, HP_PAD_LEN);
 			memcpy(w[nw++].new, f->old_pad, HP_PAD_LEN);
 		}
-		forbid[nf++] = (struct hp_range){f->window + 1, f->window + HP_MAX(f->window_len, HP_WIN_LEN), f->symbol};
+		forbid[nf++] =
+			(struct hp_range){f->window + 1,
+					  f->window + HP_MAX(f->window_len, HP_WIN_LEN), f->symbol};
 		forbid[nf++] = (struct hp_range){f->pad + 1, f->pad + HP_PAD_LEN, f->symbol};
 	}
 	if (o->dry_run) {
@@ -332,12 +336,12 @@ static int rollback_one(struct hp_session *s, size_t idx, const struct hp_option
 			memcpy(w[i].new, tmp, sizeof(tmp));
 			w[i].phase = !w[i].phase; /* pad before window */
 		}
-		rr = hp_flip(&s->t, w, nw, forbid, nf, NULL, NULL, hp_now_ns() + 5000000000ull, &again);
+		rr = hp_flip(&s->t, w, nw, forbid, nf, NULL, NULL, hp_now_ns() + 5000000000ull,
+			     &again);
 		if (rr == 0)
 			hp_registry_write(&s->rc, &s->reg); /* its state is still APPLIED */
-		r = hp_fail(-HP_EBUSY,
-			    "cannot roll back %s in pid %d: %s; %s",
-			    p->path, s->t.pid, reason,
+		r = hp_fail(-HP_EBUSY, "cannot roll back %s in pid %d: %s; %s", p->path, s->t.pid,
+			    reason,
 			    rr == 0 ? "the patch stays applied, as before"
 				    : "and putting the patch back failed too: check hotpatch status");
 	}
@@ -345,8 +349,10 @@ static int rollback_one(struct hp_session *s, size_t idx, const struct hp_option
 		goto out;
 	pr = hp_report_patch(rep, p, "rolled-back");
 	/* keep what unloading needs: the record goes first */
-	struct hp_reg_patch gone = {
-		.handle = p->handle, .base = p->base, .text = p->text, .ntramps = p->ntramps};
+	struct hp_reg_patch gone = {.handle = p->handle,
+				    .base = p->base,
+				    .text = p->text,
+				    .ntramps = p->ntramps};
 	gone.tramps = calloc(p->ntramps ? p->ntramps : 1, sizeof(*gone.tramps));
 	if (!gone.tramps) {
 		r = hp_fail(-ENOMEM, "out of memory");
@@ -468,7 +474,8 @@ static void take_out_orphans(struct hp_session *s)
 			continue;
 		link[n] = 0;
 		if (!strncmp(link, "/memfd:hotpatch", 15)) {
-			struct hp_rop op = {.nr = SYS_close, .args = {strtoull(de->d_name, NULL, 10)}};
+			struct hp_rop op = {.nr = SYS_close,
+					    .args = {strtoull(de->d_name, NULL, 10)}};
 
 			queue_op(s, ops, &k, &op);
 		}
@@ -496,7 +503,8 @@ static void take_out_orphans(struct hp_session *s)
 
 			if (mp->path && !strcmp(mp->path, "/memfd:" HP_TRAMP_NAME) &&
 			    !owned_by_record(s, 0, mp->start)) {
-				struct hp_rop op = {.nr = SYS_munmap, .args = {mp->start, mp->end - mp->start}};
+				struct hp_rop op = {.nr = SYS_munmap,
+						    .args = {mp->start, mp->end - mp->start}};
 
 				queue_op(s, ops, &k, &op);
 			}
@@ -533,26 +541,31 @@ int hp_recover(struct hp_session *s, const struct hp_options *o)
 			r = hp_registry_write(&s->rc, &s->reg);
 			if (r < 0)
 				return r;
-			hp_note("completed the apply of %s (id %u) that an earlier hotpatch began", path, id);
+			hp_note("completed the apply of %s (id %u) that an earlier hotpatch began",
+				path, id);
 			continue;
 		}
 		ro.dry_run = false;
 		ro.keep_loaded = false;
 		ro.force = false;
 		if (state == HP_REG_ROLLING_BACK) {
-			struct hp_reg_patch *nf = realloc(s->finished, (s->nfinished + 1) * sizeof(*nf));
+			struct hp_reg_patch *nf =
+				realloc(s->finished, (s->nfinished + 1) * sizeof(*nf));
 
 			if (nf) {
 				s->finished = nf;
-				nf[s->nfinished] = (struct hp_reg_patch){.id = id, .path = hp_strdup(path)};
+				nf[s->nfinished] =
+					(struct hp_reg_patch){.id = id, .path = hp_strdup(path)};
 				memcpy(nf[s->nfinished++].sha256, p->sha256, 32);
 			}
 		}
 		r = rollback_one(s, i, &ro, &scratch);
 		hp_report_free(&scratch);
 		if (r < 0)
-			return hp_fail_prefix(r, "cleaning up after an earlier hotpatch that did not finish "
-						 "with %s: ", path);
+			return hp_fail_prefix(r,
+					      "cleaning up after an earlier hotpatch that did not finish "
+					      "with %s: ",
+					      path);
 		/* p is gone now */
 		hp_note("took out %s (id %u), which an earlier hotpatch left half %s", path, id,
 			state == HP_REG_LOADED ? "applied" : "rolled back");

@@ -28,17 +28,23 @@
 static const struct hp_sc_call calls[] = {
 	{SYS_memfd_create, {0, 1}, "memfd_create"},
 	{SYS_ftruncate, {3, 1 << 20}, "ftruncate"},
-	{SYS_mmap, {0, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED_NOREPLACE, 3, 0}, "mmap"},
-	{SYS_mmap, {0, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_FIXED_NOREPLACE, 3, 0}, "mmap (exec)"},
+	{SYS_mmap,
+	 {0, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED_NOREPLACE, 3, 0},
+	 "mmap"},
+	{SYS_mmap,
+	 {0, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_FIXED_NOREPLACE, 3, 0},
+	 "mmap (exec)"},
 	{SYS_close, {3}, "close"},
 	{SYS_munmap, {0, 4096}, "munmap"},
 	{SYS_openat, {(uint64_t)AT_FDCWD, 0, O_RDONLY | O_CLOEXEC}, "openat"},
 	{SYS_read, {3, 0, 832}, "read"},
 	{SYS_newfstatat, {3, 0, 0, AT_EMPTY_PATH}, "newfstatat"},
 	{SYS_mmap, {0, 16384, PROT_READ, MAP_PRIVATE | MAP_DENYWRITE, 3, 0}, "mmap (library)"},
-	{SYS_mmap, {0, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_FIXED | MAP_DENYWRITE, 3, 0x1000},
+	{SYS_mmap,
+	 {0, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_FIXED | MAP_DENYWRITE, 3, 0x1000},
 	 "mmap (library text)"},
-	{SYS_mmap, {0, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_DENYWRITE, 3, 0x2000},
+	{SYS_mmap,
+	 {0, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_DENYWRITE, 3, 0x2000},
 	 "mmap (library data)"},
 	{SYS_mprotect, {0, 4096, PROT_READ}, "mprotect"},
 	{SYS_brk, {0}, "brk"},
@@ -67,8 +73,8 @@ uint32_t hp_seccomp_run(const struct sock_filter *prog, size_t len, const struct
 
 		switch (BPF_CLASS(f->code)) {
 		case BPF_LD:
-			if (BPF_MODE(f->code) == BPF_ABS && BPF_SIZE(f->code) == BPF_W && k % 4 == 0 &&
-			    k < sizeof(data))
+			if (BPF_MODE(f->code) == BPF_ABS && BPF_SIZE(f->code) == BPF_W &&
+			    k % 4 == 0 && k < sizeof(data))
 				A = data[k / 4];
 			else if (BPF_MODE(f->code) == BPF_IMM)
 				A = k;
@@ -100,18 +106,45 @@ uint32_t hp_seccomp_run(const struct sock_filter *prog, size_t len, const struct
 		case BPF_ALU:
 			src = BPF_SRC(f->code) == BPF_X ? X : k;
 			switch (BPF_OP(f->code)) {
-			case BPF_ADD: A += src; break;
-			case BPF_SUB: A -= src; break;
-			case BPF_MUL: A *= src; break;
-			case BPF_DIV: if (!src) return SECCOMP_RET_KILL_PROCESS; A /= src; break;
-			case BPF_MOD: if (!src) return SECCOMP_RET_KILL_PROCESS; A %= src; break;
-			case BPF_AND: A &= src; break;
-			case BPF_OR: A |= src; break;
-			case BPF_XOR: A ^= src; break;
-			case BPF_LSH: A = src < 32 ? A << src : 0; break;
-			case BPF_RSH: A = src < 32 ? A >> src : 0; break;
-			case BPF_NEG: A = -A; break;
-			default: return SECCOMP_RET_KILL_PROCESS;
+			case BPF_ADD:
+				A += src;
+				break;
+			case BPF_SUB:
+				A -= src;
+				break;
+			case BPF_MUL:
+				A *= src;
+				break;
+			case BPF_DIV:
+				if (!src)
+					return SECCOMP_RET_KILL_PROCESS;
+				A /= src;
+				break;
+			case BPF_MOD:
+				if (!src)
+					return SECCOMP_RET_KILL_PROCESS;
+				A %= src;
+				break;
+			case BPF_AND:
+				A &= src;
+				break;
+			case BPF_OR:
+				A |= src;
+				break;
+			case BPF_XOR:
+				A ^= src;
+				break;
+			case BPF_LSH:
+				A = src < 32 ? A << src : 0;
+				break;
+			case BPF_RSH:
+				A = src < 32 ? A >> src : 0;
+				break;
+			case BPF_NEG:
+				A = -A;
+				break;
+			default:
+				return SECCOMP_RET_KILL_PROCESS;
 			}
 			break;
 		case BPF_JMP: {
@@ -122,11 +155,20 @@ uint32_t hp_seccomp_run(const struct sock_filter *prog, size_t len, const struct
 			case BPF_JA:
 				pc += k;
 				continue;
-			case BPF_JEQ: t = A == src; break;
-			case BPF_JGT: t = A > src; break;
-			case BPF_JGE: t = A >= src; break;
-			case BPF_JSET: t = (A & src) != 0; break;
-			default: return SECCOMP_RET_KILL_PROCESS;
+			case BPF_JEQ:
+				t = A == src;
+				break;
+			case BPF_JGT:
+				t = A > src;
+				break;
+			case BPF_JGE:
+				t = A >= src;
+				break;
+			case BPF_JSET:
+				t = (A & src) != 0;
+				break;
+			default:
+				return SECCOMP_RET_KILL_PROCESS;
 			}
 			pc += t ? f->jt : f->jf;
 			break;
@@ -154,7 +196,8 @@ static const char *action_words(uint32_t action, char *buf, size_t bufsz)
 	case SECCOMP_RET_TRAP:
 		return "raises SIGSYS";
 	case SECCOMP_RET_ERRNO:
-		snprintf(buf, bufsz, "fails it with %s", strerror((int)(action & SECCOMP_RET_DATA)));
+		snprintf(buf, bufsz, "fails it with %s",
+			 strerror((int)(action & SECCOMP_RET_DATA)));
 		return buf;
 	case SECCOMP_RET_USER_NOTIF:
 		return "hands it to a supervisor";
@@ -223,7 +266,8 @@ int hp_seccomp_check(pid_t pid, pid_t tid, uint64_t ip)
 		for (size_t i = 0; i < nprogs; i++) {
 			uint32_t a = hp_seccomp_run(progs[i], lens[i], &calls[c], ip);
 
-			if ((int32_t)(a & SECCOMP_RET_ACTION_FULL) < (int32_t)(worst & SECCOMP_RET_ACTION_FULL))
+			if ((int32_t)(a & SECCOMP_RET_ACTION_FULL) <
+			    (int32_t)(worst & SECCOMP_RET_ACTION_FULL))
 				worst = a;
 		}
 		if (!allowed(worst)) {

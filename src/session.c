@@ -9,10 +9,8 @@
 #include "modules.h"
 #include "util.h"
 
-
-
 int hp_session_open(struct hp_session *s, pid_t pid, const struct hp_options *o,
-			struct hp_report *rep)
+		    struct hp_report *rep)
 {
 	int r;
 
@@ -78,7 +76,7 @@ void hp_report_free(struct hp_report *r)
 }
 
 struct hp_patch_report *hp_report_patch(struct hp_report *rep, const struct hp_reg_patch *p,
-					    const char *action)
+					const char *action)
 {
 	struct hp_patch_report *pr;
 	struct hp_patch_report *np = realloc(rep->patches, (rep->npatches + 1) * sizeof(*np));
@@ -123,8 +121,8 @@ int hp_remote_error(struct hp_session *s, uint64_t err, const char *what)
 {
 	long e = -(long)err;
 
-	return hp_fail(e > 0 && e < 4096 ? (int)-e : -EIO, "%s in pid %d failed: %s", what, s->t.pid,
-		       e > 0 && e < 4096 ? strerror((int)e) : "bad result");
+	return hp_fail(e > 0 && e < 4096 ? (int)-e : -EIO, "%s in pid %d failed: %s", what,
+		       s->t.pid, e > 0 && e < 4096 ? strerror((int)e) : "bad result");
 }
 
 /* Takes a loaded patch back out of the target: unloads it and unmaps its
@@ -154,13 +152,16 @@ int hp_session_unload(struct hp_session *s, const struct hp_reg_patch *rp, bool 
 	for (size_t i = 0; i < rp->ntramps; i++) {
 		const struct hp_mapping *mp = hp_maps_find(&maps, rp->tramps[i].addr);
 
-		if (!mp || mp->start != rp->tramps[i].addr || mp->end != rp->tramps[i].addr + rp->tramps[i].len ||
-		    !mp->path || strcmp(mp->path, "/memfd:" HP_TRAMP_NAME) ||
+		if (!mp || mp->start != rp->tramps[i].addr ||
+		    mp->end != rp->tramps[i].addr + rp->tramps[i].len || !mp->path ||
+		    strcmp(mp->path, "/memfd:" HP_TRAMP_NAME) ||
 		    mp->prot != (HP_PROT_R | HP_PROT_X))
 			continue;
-		ops[k++] = (struct hp_rop){.nr = SYS_munmap, .args = {rp->tramps[i].addr, rp->tramps[i].len}};
+		ops[k++] = (struct hp_rop){.nr = SYS_munmap,
+					   .args = {rp->tramps[i].addr, rp->tramps[i].len}};
 		if (k == HP_STUB_MAX_OPS) {
-			r = hp_remote_call(&s->rc, ops, k, NULL, 0, ret, s->deadline, "unloading the patch");
+			r = hp_remote_call(&s->rc, ops, k, NULL, 0, ret, s->deadline,
+					   "unloading the patch");
 			if (r < 0)
 				goto out;
 			k = 0;
@@ -168,7 +169,8 @@ int hp_session_unload(struct hp_session *s, const struct hp_reg_patch *rp, bool 
 		}
 	}
 	if (k)
-		r = hp_remote_call(&s->rc, ops, k, NULL, 0, ret, s->deadline, "unloading the patch");
+		r = hp_remote_call(&s->rc, ops, k, NULL, 0, ret, s->deadline,
+				   "unloading the patch");
 out:
 	hp_maps_free(&maps);
 	return r;
@@ -179,10 +181,10 @@ int hp_record_remove(struct hp_session *s, uint32_t id)
 	for (size_t i = 0; i < s->reg.n; i++)
 		if (s->reg.p[i].id == id) {
 			hp_reg_patch_free(&s->reg.p[i]);
-			memmove(&s->reg.p[i], &s->reg.p[i + 1], (s->reg.n - i - 1) * sizeof(*s->reg.p));
+			memmove(&s->reg.p[i], &s->reg.p[i + 1],
+				(s->reg.n - i - 1) * sizeof(*s->reg.p));
 			s->reg.n--;
 			return hp_registry_write(&s->rc, &s->reg);
 		}
 	return 0;
 }
-

@@ -49,7 +49,8 @@ int hp_stack_walk(struct hp_unwinder *u, pid_t tid, struct hp_stack *st)
 	r = unw_init_remote(&c, u->as, upt);
 	if (r < 0) {
 		_UPT_destroy(upt);
-		return hp_fail(-EIO, "libunwind: cannot start walking thread %d (error %d)", tid, r);
+		return hp_fail(-EIO, "libunwind: cannot start walking thread %d (error %d)", tid,
+			       r);
 	}
 	for (;;) {
 		unw_word_t ip = 0;

@@ -27,7 +27,8 @@ int hp_status(pid_t pid, const struct hp_options *o, struct hp_report *rep)
 	for (size_t i = 0; i < s.reg.n; i++) {
 		const struct hp_reg_patch *p = &s.reg.p[i];
 		struct hp_patch_report *pr =
-			hp_report_patch(rep, p, p->state == HP_REG_APPLIED ? "applied" : "incomplete");
+			hp_report_patch(rep, p,
+					p->state == HP_REG_APPLIED ? "applied" : "incomplete");
 
 		if (!pr)
 			break;
@@ -41,10 +42,12 @@ int hp_status(pid_t pid, const struct hp_options *o, struct hp_report *rep)
 			if (hp_mem_read(&s.t, f->pad, b, HP_PAD_LEN) < 0 ||
 			    hp_mem_read(&s.t, f->window, b + HP_PAD_LEN, HP_WIN_LEN) < 0) {
 				pr->funcs[k].bytes_ok = false;
-				snprintf(pr->funcs[k].found, sizeof(pr->funcs[k].found), "unreadable");
+				snprintf(pr->funcs[k].found, sizeof(pr->funcs[k].found),
+					 "unreadable");
 				continue;
 			}
-			pr->funcs[k].stacked = !is_top || hp_registry_top(&s.reg, f->entry, NULL) != f;
+			pr->funcs[k].stacked =
+				!is_top || hp_registry_top(&s.reg, f->entry, NULL) != f;
 			/* what should be there: the topmost patch's bytes */
 			const struct hp_reg_func *want = top ? top : f;
 			bool ok = !memcmp(b, want->new_pad, HP_PAD_LEN) &&
@@ -54,7 +57,8 @@ int hp_status(pid_t pid, const struct hp_options *o, struct hp_report *rep)
 					    !memcmp(b + HP_PAD_LEN, f->old_win, HP_WIN_LEN));
 			pr->funcs[k].bytes_ok = ok;
 			if (!ok)
-				hp_hex(pr->funcs[k].found, sizeof(pr->funcs[k].found), b, sizeof(b));
+				hp_hex(pr->funcs[k].found, sizeof(pr->funcs[k].found), b,
+				       sizeof(b));
 			pr->funcs[k].layout = is_top ? "active" : "overridden";
 		}
 	}
@@ -104,7 +108,8 @@ static int read_text(struct hp_target *t, const struct hp_modules *m, const stru
 		tc[n].lo = mp->start;
 		tc[n].hi = mp->end;
 		tc[n].bytes = malloc(mp->end - mp->start);
-		if (!tc[n].bytes || hp_mem_read(t, mp->start, tc[n].bytes, mp->end - mp->start) < 0) {
+		if (!tc[n].bytes ||
+		    hp_mem_read(t, mp->start, tc[n].bytes, mp->end - mp->start) < 0) {
 			free(tc[n].bytes);
 			hp_error_clear();
 			continue;
@@ -181,7 +186,8 @@ int hp_list(pid_t pid, const struct hp_options *o, struct hp_listing *ret)
 		for (size_t k = 0; k < npads; k++) {
 			const struct hp_sym *f = hp_elf_func_after(e, pads[k]);
 
-			if (f && f->value - pads[k] <= 64 && analyse_at(tc, ntc, ob->bias + f->value, &pro))
+			if (f && f->value - pads[k] <= 64 &&
+			    analyse_at(tc, ntc, ob->bias + f->value, &pro))
 				add_listed(&lo, &cap, f->name, ob->bias + f->value, pro.layout);
 		}
 		/* ... and every other function with a prologue hotpatch knows

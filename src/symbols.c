@@ -235,7 +235,8 @@ int hp_elf_load_symbols(struct hp_elf *e)
 		struct stat st;
 
 		hp_build_id_hex(e->build_id, e->build_id_len, hex, sizeof(hex));
-		snprintf(path, sizeof(path), "/usr/lib/debug/.build-id/%.2s/%s.debug", hex, hex + 2);
+		snprintf(path, sizeof(path), "/usr/lib/debug/.build-id/%.2s/%s.debug", hex,
+			 hex + 2);
 		if (stat(path, &st) == 0) {
 			struct hp_elf *dbg = calloc(1, sizeof(*dbg));
 
@@ -391,8 +392,9 @@ int hp_elf_vaddr_bytes(struct hp_elf *e, uint64_t vaddr, const uint8_t **ret, si
 	Elf_Scn *scn = NULL;
 	GElf_Shdr sh;
 	while ((scn = elf_nextscn(e->elf, scn)))
-		if (gelf_getshdr(scn, &sh) && sh.sh_type != SHT_NOBITS && (sh.sh_flags & SHF_ALLOC) &&
-		    vaddr >= sh.sh_addr && vaddr + len <= sh.sh_addr + sh.sh_size && !e->phnum) {
+		if (gelf_getshdr(scn, &sh) && sh.sh_type != SHT_NOBITS &&
+		    (sh.sh_flags & SHF_ALLOC) && vaddr >= sh.sh_addr &&
+		    vaddr + len <= sh.sh_addr + sh.sh_size && !e->phnum) {
 			uint64_t off = sh.sh_offset + (vaddr - sh.sh_addr);
 
 			if (off + len > e->size)

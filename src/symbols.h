@@ -42,7 +42,7 @@ struct hp_elf {
 	struct hp_elf *debug; /* that file, kept open for its strings */
 	struct hp_sym *syms;  /* sorted by name */
 	size_t nsyms;
-	char **names;         /* names we had to copy (versions stripped) */
+	char **names; /* names we had to copy (versions stripped) */
 	size_t nnames;
 	struct hp_sym **by_addr; /* functions sorted by address */
 	size_t nfuncs;

@@ -54,7 +54,8 @@ long hp_ptrace(int request, pid_t tid, void *addr, void *data)
 	if (r == -1 && errno) {
 		int e = errno;
 
-		hp_fail(-e, "ptrace(%s) on thread %d: %s", hp_ptrace_name(request), tid, strerror(e));
+		hp_fail(-e, "ptrace(%s) on thread %d: %s", hp_ptrace_name(request), tid,
+			strerror(e));
 		return -e;
 	}
 	return r;
@@ -206,9 +207,8 @@ int hp_target_open(struct hp_target *t, pid_t pid)
 	if (r < 0)
 		return hp_fail(r, "cannot read /proc/%d/stat: %s", pid, strerror(-r));
 	if (status_field(pid, 0, "Tgid", buf, sizeof(buf)) == 0 && atoi(buf) != pid)
-		return hp_fail(-EINVAL,
-			       "%d is a thread of process %s, not a process: use --pid %s", pid,
-			       buf, buf);
+		return hp_fail(-EINVAL, "%d is a thread of process %s, not a process: use --pid %s",
+			       pid, buf, buf);
 	if (state == 'Z' || state == 'X')
 		return hp_fail(-ESRCH, "process %d (%s) has exited (zombie)", pid, t->comm);
 	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
@@ -302,7 +302,8 @@ int hp_explain_seize_error(struct hp_target *t, pid_t tid, int err)
 
 	if (err == -ESRCH)
 		return hp_fail(-ESRCH, "no such process: %d", t->pid);
-	if (status_field(t->pid, tid == t->pid ? 0 : tid, "TracerPid", tracer, sizeof(tracer)) == 0 &&
+	if (status_field(t->pid, tid == t->pid ? 0 : tid, "TracerPid", tracer, sizeof(tracer)) ==
+		    0 &&
 	    atoi(tracer) != 0 && atoi(tracer) != getpid()) {
 		read_stat_fields(atoi(tracer), tcomm, sizeof(tcomm), NULL, NULL);
 		return hp_fail(-HP_ETRACER,
@@ -360,7 +361,8 @@ static int seize(struct hp_target *t, struct hp_thread *th, long options)
 		    atoi(tracer) == getpid())
 			r = 0;
 		/* The kernel refuses to attach to a thread that is exiting. */
-		if (r < 0 && (task_state(t->pid, th->tid, &state) < 0 || state == 'Z' || state == 'X')) {
+		if (r < 0 &&
+		    (task_state(t->pid, th->tid, &state) < 0 || state == 'Z' || state == 'X')) {
 			th->gone = true;
 			return 0;
 		}
@@ -386,7 +388,9 @@ int hp_target_seize_all(struct hp_target *t)
 	 * seen; once every thread is seized, TRACECLONE catches the rest. */
 	for (int round = 0; fresh; round++) {
 		if (round > 1000)
-			return hp_fail(-HP_EBUSY, "threads of %d keep appearing faster than they can be attached", t->pid);
+			return hp_fail(-HP_EBUSY,
+				       "threads of %d keep appearing faster than they can be attached",
+				       t->pid);
 		r = hp_target_scan_threads(t, &fresh);
 		if (r < 0)
 			return r;
@@ -459,8 +463,8 @@ static int wait_stop(struct hp_target *t, struct hp_thread *th, uint64_t deadlin
 		if (event == PTRACE_EVENT_CLONE) {
 			unsigned long child = 0;
 
-			if (hp_ptrace(PTRACE_GETEVENTMSG, th->tid, NULL, &child) == 0 && child > 0 &&
-			    !hp_target_find(t, (pid_t)child)) {
+			if (hp_ptrace(PTRACE_GETEVENTMSG, th->tid, NULL, &child) == 0 &&
+			    child > 0 && !hp_target_find(t, (pid_t)child)) {
 				struct hp_thread *c;
 				size_t idx = (size_t)(th - t->th);
 
@@ -515,7 +519,8 @@ int hp_target_stop_all(struct hp_target *t, uint64_t deadline)
 		for (size_t i = 0; i < t->n; i++) {
 			struct hp_thread *th = &t->th[i];
 
-			if (!th->seized || th->stopped || th->gone || th->running_hint != (pass == 1))
+			if (!th->seized || th->stopped || th->gone ||
+			    th->running_hint != (pass == 1))
 				continue;
 			if (hp_ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL) == -ESRCH)
 				th->gone = true;
@@ -587,7 +592,8 @@ static void requeue_held(struct hp_target *t, struct hp_thread *th)
 {
 	for (size_t i = 1; i < th->nheld; i++)
 		for (int tries = 0; tries < 20000; tries++) {
-			if (syscall(SYS_tgkill, t->pid, th->tid, th->held[i]) == 0 || errno != EAGAIN)
+			if (syscall(SYS_tgkill, t->pid, th->tid, th->held[i]) == 0 ||
+			    errno != EAGAIN)
 				break;
 			hp_sleep_us(100);
 		}

@@ -7,15 +7,14 @@
 #include <sys/types.h>
 #include <sys/user.h>
 
-
 struct hp_thread {
 	pid_t tid;
-	bool seized;      /* we are its tracer */
-	bool stopped;     /* in a ptrace stop we know of */
-	bool gone;        /* exited while we watched */
-	bool group_stop;  /* its stop is a job-control stop */
+	bool seized;	 /* we are its tracer */
+	bool stopped;	 /* in a ptrace stop we know of */
+	bool gone;	 /* exited while we watched */
+	bool group_stop; /* its stop is a job-control stop */
 	bool regs_valid;
-	bool regs_dirty;  /* must be written back before it runs */
+	bool regs_dirty;   /* must be written back before it runs */
 	bool running_hint; /* was running ('R') before the stop */
 	/* signals it took while we held it stopped; every one is handed back */
 	int *held;
@@ -28,7 +27,7 @@ struct hp_target {
 	uint64_t start_time; /* /proc/PID/stat field 22: tells PID reuse apart */
 	char comm[64];
 	char exe[4096];
-	int mem_fd;          /* /proc/PID/mem, for reads and writes */
+	int mem_fd; /* /proc/PID/mem, for reads and writes */
 	struct hp_thread *th;
 	size_t n, cap;
 	size_t nseized;

@@ -7,7 +7,7 @@
 #include "prologue.h"
 #include "util.h"
 
-#define PAGE 4096ull
+#define PAGE	   4096ull
 #define GROUP_SPAN (1ull << 30)
 
 static int cmp_site_from(const void *a, const void *b)
@@ -38,7 +38,8 @@ static int maps_with(const struct hp_maps *maps, const struct hp_reg_range *extr
 	for (size_t i = 0; i < maps->n; i++)
 		m[k++] = maps->m[i]; /* a borrowed view: freed with free() alone */
 	for (size_t i = 0; i < nextra; i++)
-		m[k++] = (struct hp_mapping){.start = extra[i].addr, .end = extra[i].addr + extra[i].len};
+		m[k++] = (struct hp_mapping){.start = extra[i].addr,
+					     .end = extra[i].addr + extra[i].len};
 	/* insertion sort: few extras */
 	for (size_t i = 1; i < k; i++)
 		for (size_t j = i; j > 0 && m[j].start < m[j - 1].start; j--) {
@@ -117,7 +118,8 @@ int hp_tramp_image(const struct hp_reg_range *region, const struct hp_tramp_site
 		return -ENOMEM;
 	memset(img, 0xcc, region->len);
 	for (size_t i = 0; i < n; i++)
-		if (sites[i].slot >= region->addr && sites[i].slot + HP_SLOT_LEN <= region->addr + region->len)
+		if (sites[i].slot >= region->addr &&
+		    sites[i].slot + HP_SLOT_LEN <= region->addr + region->len)
 			hp_jmp_abs(img + (sites[i].slot - region->addr), sites[i].to);
 	*ret = img;
 	return 0;

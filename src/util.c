@@ -87,7 +87,8 @@ int hp_fail_prefix(int code, const char *fmt, ...)
 	size_t n = strnlen(prefix, sizeof(prefix));
 	memcpy(hp_err.msg, prefix, n);
 	/* the reason is cut at the end if it must be */
-	snprintf(hp_err.msg + n, sizeof(hp_err.msg) - n, "%.*s", (int)(sizeof(hp_err.msg) - n - 1), old);
+	snprintf(hp_err.msg + n, sizeof(hp_err.msg) - n, "%.*s", (int)(sizeof(hp_err.msg) - n - 1),
+		 old);
 	hp_err.code = code;
 	return code;
 }

@@ -28,21 +28,21 @@ enum hp_exit {
  * negative errno / negative HP_E* code; the one table keeps each code's
  * generic text and exit class together.
  */
-#define HP_ERRORS(X)                                                             \
-	X(HP_EUSAGE, "usage error", HP_EXIT_USAGE)                               \
-	X(HP_EBADPATCH, "invalid patch", HP_EXIT_BADPATCH)                       \
-	X(HP_ENOSYM, "symbol not found in the target", HP_EXIT_BADPATCH)         \
-	X(HP_EBUILDID, "build-id does not match", HP_EXIT_BADPATCH)              \
-	X(HP_EDLOPEN, "the target could not load the patch", HP_EXIT_BADPATCH)  \
-	X(HP_ENOTPATCHABLE, "function is not patchable", HP_EXIT_NOTPATCHABLE)   \
-	X(HP_EUNSUPPORTED, "target not supported", HP_EXIT_NOTPATCHABLE)         \
-	X(HP_EBUSY, "target busy", HP_EXIT_BUSY)                                 \
-	X(HP_ETIMEOUT, "timed out", HP_EXIT_BUSY)                                \
-	X(HP_ETRACER, "another tracer is attached", HP_EXIT_PERMISSION)          \
-	X(HP_EALREADY, "already applied", HP_EXIT_NOTHING)                       \
-	X(HP_ENOTAPPLIED, "not applied", HP_EXIT_NOTHING)                        \
-	X(HP_ESTACKED, "another patch lies on top", HP_EXIT_BUSY)                \
-	X(HP_EMISMATCH, "target bytes do not match the record", HP_EXIT_BUSY)    \
+#define HP_ERRORS(X)                                                           \
+	X(HP_EUSAGE, "usage error", HP_EXIT_USAGE)                             \
+	X(HP_EBADPATCH, "invalid patch", HP_EXIT_BADPATCH)                     \
+	X(HP_ENOSYM, "symbol not found in the target", HP_EXIT_BADPATCH)       \
+	X(HP_EBUILDID, "build-id does not match", HP_EXIT_BADPATCH)            \
+	X(HP_EDLOPEN, "the target could not load the patch", HP_EXIT_BADPATCH) \
+	X(HP_ENOTPATCHABLE, "function is not patchable", HP_EXIT_NOTPATCHABLE) \
+	X(HP_EUNSUPPORTED, "target not supported", HP_EXIT_NOTPATCHABLE)       \
+	X(HP_EBUSY, "target busy", HP_EXIT_BUSY)                               \
+	X(HP_ETIMEOUT, "timed out", HP_EXIT_BUSY)                              \
+	X(HP_ETRACER, "another tracer is attached", HP_EXIT_PERMISSION)        \
+	X(HP_EALREADY, "already applied", HP_EXIT_NOTHING)                     \
+	X(HP_ENOTAPPLIED, "not applied", HP_EXIT_NOTHING)                      \
+	X(HP_ESTACKED, "another patch lies on top", HP_EXIT_BUSY)              \
+	X(HP_EMISMATCH, "target bytes do not match the record", HP_EXIT_BUSY)  \
 	X(HP_ECORRUPT, "hotpatch state in the target is damaged", HP_EXIT_INTERNAL)
 
 enum {
@@ -51,12 +51,12 @@ enum {
 	HP_ERRORS_FIRST_ = HP_ERRNO_BASE - 1,
 	HP_ERRORS(HP_X_ENUM)
 #undef HP_X_ENUM
-	HP_ERRNO_END
+		HP_ERRNO_END
 };
 
 /* The reason for the last failure, in words, for the CLI to print once. */
 struct hp_error {
-	int code;       /* negative */
+	int code; /* negative */
 	char msg[4096];
 };
 extern struct hp_error hp_err;
@@ -99,12 +99,12 @@ static inline void hp_closep(int *fd)
 	if (*fd >= 0)
 		close(*fd);
 }
-#define _cleanup_free_ __attribute__((cleanup(hp_freep)))
+#define _cleanup_free_	__attribute__((cleanup(hp_freep)))
 #define _cleanup_close_ __attribute__((cleanup(hp_closep)))
 
 #define HP_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define HP_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define HP_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define HP_MIN(a, b)	 ((a) < (b) ? (a) : (b))
+#define HP_MAX(a, b)	 ((a) > (b) ? (a) : (b))
 
 /* Monotonic and wall clocks in nanoseconds. */
 uint64_t hp_now_ns(void);

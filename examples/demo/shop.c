@@ -46,8 +46,8 @@ int main(void)
 		time_t now = time(NULL);
 
 		strftime(when, sizeof(when), "%H:%M:%S", localtime(&now));
-		printf("[%s] order #%u: 3 x 19.99 = %.2f EUR   (%ld orders priced so far)\n", when, n,
-		       total_price(3, 19.99), atomic_load(&served));
+		printf("[%s] order #%u: 3 x 19.99 = %.2f EUR   (%ld orders priced so far)\n", when,
+		       n, total_price(3, 19.99), atomic_load(&served));
 		nanosleep(&half, NULL);
 	}
 }

@@ -193,7 +193,8 @@ static void *nanosleep_thread(void *arg)
 		if (nanosleep(&req, NULL) < 0)
 			atomic_fetch_add(&syscall_trouble, 1);
 		clock_gettime(CLOCK_MONOTONIC, &b);
-		if ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < 50 * 1000 * 1000)
+		if ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) <
+		    50 * 1000 * 1000)
 			atomic_fetch_add(&syscall_trouble, 1);
 	}
 	return NULL;
@@ -308,7 +309,8 @@ static void harden(const char *how)
 	};
 	struct sock_fprog prog = {sizeof(f) / sizeof(f[0]), f};
 
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
 		perror("seccomp");
 }
 

@@ -57,7 +57,7 @@ TEST(gaps_stay_within_reach_and_off_the_heap)
 	ASSERT_EQ(hp_maps_parse(maps_text, &m), 0);
 	a = hp_maps_find_gap(&m, lo, hi, 4096, HP_REL32_REACH);
 	ASSERT_TRUE(a != 0);
-	ASSERT_TRUE(a + 4096 <= lo);                 /* below: the heap grows up above */
+	ASSERT_TRUE(a + 4096 <= lo); /* below: the heap grows up above */
 	ASSERT_TRUE(hi - a <= HP_REL32_REACH);
 	ASSERT_TRUE(hp_maps_find(&m, a) == NULL);
 	/* nothing fits within reach of the stack's neighbourhood only */

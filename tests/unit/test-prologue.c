@@ -4,7 +4,7 @@
 #include "tests.h"
 #include "util.h"
 
-#define BASE 0x401000ull
+#define BASE  0x401000ull
 #define ENTRY (BASE + HP_PRO_BEFORE)
 
 /* buf = 16 bytes before the entry, then `at` bytes, then int3 */

@@ -12,9 +12,16 @@ TEST(round_trip)
 	uint8_t *buf;
 	size_t len;
 
-	f[0] = (struct hp_reg_func){.symbol = "compute", .object = "/usr/bin/x", .entry = 0x1000,
-				    .pad = 0xffb, .window = 0x1000, .body = 0x1002, .window_len = 2,
-				    .replacement = 0x7f00, .slot = 0x5000, .replacement_name = "c2"};
+	f[0] = (struct hp_reg_func){.symbol = "compute",
+				    .object = "/usr/bin/x",
+				    .entry = 0x1000,
+				    .pad = 0xffb,
+				    .window = 0x1000,
+				    .body = 0x1002,
+				    .window_len = 2,
+				    .replacement = 0x7f00,
+				    .slot = 0x5000,
+				    .replacement_name = "c2"};
 	memcpy(f[0].new_pad, "\xe9\x01\x02\x03\x04", 5);
 	memcpy(f[0].new_win, "\xeb\xf9", 2);
 	memcpy(f[0].old_pad, "\x90\x90\x90\x90\x90", 5);
@@ -22,10 +29,17 @@ TEST(round_trip)
 	f[1] = f[0];
 	f[1].symbol = "other";
 	f[2] = f[0];
-	p[0] = (struct hp_reg_patch){.id = 1, .state = HP_REG_APPLIED, .handle = 0x1234,
-				     .path = "/tmp/a.so", .funcs = f, .nfuncs = 2};
-	p[1] = (struct hp_reg_patch){.id = 2, .state = HP_REG_LOADED, .path = "/tmp/b.so",
-				     .funcs = f + 2, .nfuncs = 1};
+	p[0] = (struct hp_reg_patch){.id = 1,
+				     .state = HP_REG_APPLIED,
+				     .handle = 0x1234,
+				     .path = "/tmp/a.so",
+				     .funcs = f,
+				     .nfuncs = 2};
+	p[1] = (struct hp_reg_patch){.id = 2,
+				     .state = HP_REG_LOADED,
+				     .path = "/tmp/b.so",
+				     .funcs = f + 2,
+				     .nfuncs = 1};
 	struct hp_reg_range tr = {0x5000, 4096};
 	p[0].tramps = &tr;
 	p[0].ntramps = 1;
