@@ -11,9 +11,8 @@
 
 /* Steps that make progress: a window holds at most a few instructions. */
 #define MAX_STEPS 64
-/* Steps a signal arriving for the thread interrupts; a storm of them
- * makes us give up (having written nothing) rather than spin. */
-#define MAX_SIGNAL_STOPS 100000
+/* Flips started over because signals kept a thread in a window. */
+#define MAX_RESTARTS 200
 
 static int cmp_range(const void *a, const void *b)
 {
@@ -129,16 +128,14 @@ static int write_spans(struct hp_target *t, struct hp_write *w, size_t nw, bool 
 
 int hp_flip_write(struct hp_target *t, struct hp_write *w, size_t nw)
 {
-	int r;
+	int r = write_spans(t, w, nw, true);
 
-	if (nw)
-		qsort(w, nw, sizeof(*w), cmp_write);
-	r = write_spans(t, w, nw, true);
 	if (r < 0) {
 		int saved = r;
 		char msg[sizeof(hp_err.msg)];
 
 		memcpy(msg, hp_err.msg, sizeof(msg));
+		/* put back what was there, last written first */
 		for (size_t i = nw; i-- > 0;)
 			hp_mem_write(t, w[i].addr, w[i].old, w[i].len);
 		hp_fail(saved, "%s; the old bytes were put back", msg);
@@ -166,18 +163,16 @@ static int window_check(struct hp_target *t, const struct hp_range *f, size_t nf
 			}
 			return r;
 		}
-		unsigned signal_stops = 0;
 		for (int steps = 0; nf && (in = forbidden(f, nf, th->regs.rip));) {
 			uint64_t before = th->regs.rip;
 			size_t held = th->nheld;
 
-			if (steps == MAX_STEPS || signal_stops == MAX_SIGNAL_STOPS)
+			if (steps == MAX_STEPS)
 				return hp_fail(-HP_EBUSY,
 					       "thread %d of pid %d stays inside %s (rip 0x%llx) after %d "
-					       "single steps%s; nothing was written",
+					       "single steps; nothing was written",
 					       th->tid, t->pid, in->what,
-					       (unsigned long long)th->regs.rip, steps,
-					       signal_stops ? " under a storm of signals" : "");
+					       (unsigned long long)th->regs.rip, steps);
 			r = hp_thread_step(t, th, deadline);
 			if (r < 0)
 				return r;
@@ -186,10 +181,13 @@ static int window_check(struct hp_target *t, const struct hp_range *f, size_t nf
 			r = hp_thread_getregs(t, th);
 			if (r < 0)
 				return r;
-			/* a signal stop instead of a step: the signal is held (and
-			 * handed back on detach), the instruction is still to run */
 			if (th->regs.rip == before && th->nheld > held) {
-				signal_stops++;
+				/* A signal stopped it instead of the step.  One held
+				 * signal goes back whole with the detach; a second would
+				 * need tgkill, which a full queue can refuse: start the
+				 * flip over instead, and let the target take its signals. */
+				if (th->nheld > 1)
+					return -EAGAIN;
 				continue;
 			}
 			if (steps++ == 0)
@@ -274,26 +272,31 @@ int hp_flip(struct hp_target *t, struct hp_write *w, size_t nw, struct hp_range 
 			return r;
 		st->freezer_fallback = true; /* a thread in a window: ptrace can step it */
 	}
-	r = stop_world(t, deadline, st, &t1);
-	if (r < 0)
-		return bail(t, st, r);
-	r = window_check(t, forbid, nforbid, deadline, st);
+	for (int restarts = 0;; restarts++) {
+		r = stop_world(t, deadline, st, &t1);
+		if (r < 0)
+			return bail(t, st, r);
+		r = window_check(t, forbid, nforbid, deadline, st);
+		if (r != -EAGAIN)
+			break;
+		/* nothing written: every thread goes on with its signals */
+		r = resume_world(t, st, t1);
+		if (r < 0)
+			return r;
+		if (restarts == MAX_RESTARTS || hp_now_ns() >= deadline)
+			return hp_fail(-HP_EBUSY,
+				       "a storm of signals kept a thread of pid %d inside a window "
+				       "through %d tries; nothing was written",
+				       t->pid, restarts + 1);
+		hp_sleep_us(200);
+	}
 	if (r < 0)
 		return bail(t, st, r);
 	hp_fault_point("flip:stopped");
-	r = write_spans(t, w, nw, true);
+	r = hp_flip_write(t, w, nw);
 	hp_fault_point("flip:written");
-	if (r < 0) {
-		/* put back what was there, last written first */
-		int saved = r;
-		char msg[sizeof(hp_err.msg)];
-
-		memcpy(msg, hp_err.msg, sizeof(msg));
-		for (size_t i = nw; i-- > 0;)
-			hp_mem_write(t, w[i].addr, w[i].old, w[i].len);
-		hp_fail(saved, "%s; the old bytes were put back", msg);
-		return bail(t, st, saved);
-	}
+	if (r < 0)
+		return bail(t, st, r);
 	if (after)
 		checked = after(ctx, t);
 	r = resume_world(t, st, t1);

@@ -35,7 +35,8 @@ struct hp_flip_stats {
 	bool freezer_fallback; /* --freezer could not do it; ptrace did */
 };
 
-/* Writes (spans, verified) with every thread already held still. */
+/* Writes `w` (sorted by phase, then address) as verified spans, with every
+ * thread already held still; on failure puts the old bytes back. */
 int hp_flip_write(struct hp_target *t, struct hp_write *w, size_t nw);
 
 /* The dry run of a flip: stops every thread, counts those inside the

@@ -424,9 +424,7 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 	int r;
 
 	memset(rep, 0, sizeof(*rep));
-	r = hp_session_open(&s, pid, o, rep);
-	if (r == 0 && !o->dry_run)
-		r = hp_recover(&s, o);
+	r = hp_session_open(&s, pid, o, rep, true);
 	if (r < 0)
 		goto out;
 

@@ -447,6 +447,22 @@ static int pick_thread(struct hp_remote *rc, uint64_t deadline, struct hp_thread
 	}
 }
 
+/* Stops a seized thread and says whether it is inside the stub (a thread
+ * that is gone is not). */
+static int stop_and_look(struct hp_remote *rc, struct hp_thread *th, uint64_t deadline,
+			 bool *inside)
+{
+	int r = hp_thread_stop(rc->t, th, deadline);
+
+	*inside = false;
+	if (r < 0 || th->gone)
+		return r;
+	r = hp_thread_getregs(rc->t, th);
+	if (r == 0)
+		*inside = in_stub(rc, th->regs.rip);
+	return r;
+}
+
 /* Makes sure the thread that ran the previous call has left the stub
  * before its request area is rewritten. */
 static int previous_call_left(struct hp_remote *rc, uint64_t deadline)
@@ -463,21 +479,15 @@ static int previous_call_left(struct hp_remote *rc, uint64_t deadline)
 	if (!th)
 		return 0; /* gone */
 	for (;;) {
+		bool inside;
 		int r = hp_thread_seize(t, th);
 
+		if (r == 0 && !th->gone)
+			r = stop_and_look(rc, th, deadline, &inside);
 		if (r < 0)
 			return r;
 		if (th->gone)
 			return 0;
-		r = hp_thread_stop(t, th, deadline);
-		if (r < 0)
-			return r;
-		if (th->gone)
-			return 0;
-		r = hp_thread_getregs(t, th);
-		if (r < 0)
-			return r;
-		bool inside = in_stub(rc, th->regs.rip);
 		hp_thread_detach(t, th);
 		if (!inside)
 			return 0;
@@ -513,16 +523,14 @@ static int back_to_stop(struct hp_remote *rc, struct hp_thread *th, uint64_t dea
 	struct hp_target *t = rc->t;
 
 	for (;;) {
-		int r = hp_thread_stop(t, th, deadline);
+		bool inside;
+		int r = stop_and_look(rc, th, deadline, &inside);
 
 		if (r < 0)
 			return r;
 		if (th->gone)
 			return 0;
-		r = hp_thread_getregs(t, th);
-		if (r < 0)
-			return r;
-		if (!in_stub(rc, th->regs.rip))
+		if (!inside)
 			return hp_thread_detach(t, th);
 		r = hp_thread_resume(t, th);
 		if (r < 0)

@@ -10,7 +10,7 @@
 #include "util.h"
 
 int hp_session_open(struct hp_session *s, pid_t pid, const struct hp_options *o,
-		    struct hp_report *rep)
+		    struct hp_report *rep, bool recover)
 {
 	int r;
 
@@ -38,6 +38,8 @@ int hp_session_open(struct hp_session *s, pid_t pid, const struct hp_options *o,
 	s->rc_ready = true;
 	r = hp_registry_read(&s->rc, &s->reg);
 	rep->has_registry = s->rc.ctl != 0;
+	if (r == 0 && recover && !o->dry_run)
+		r = hp_recover(s, o);
 	return r;
 }
 

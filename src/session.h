@@ -25,9 +25,11 @@ struct hp_session {
 	size_t nfinished;
 };
 
-/* Opens the target, takes its lock, reads its objects and registry. */
+/* Opens the target, takes its lock, reads its objects and registry; with
+ * `recover` (apply and rollback, not dry runs), finishes first what an
+ * interrupted run left. */
 int hp_session_open(struct hp_session *s, pid_t pid, const struct hp_options *o,
-		    struct hp_report *rep);
+		    struct hp_report *rep, bool recover);
 /* Detaches every thread, releases everything. */
 void hp_session_close(struct hp_session *s);
 struct hp_patch_report *hp_report_patch(struct hp_report *rep, const struct hp_reg_patch *p,

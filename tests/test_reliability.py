@@ -9,7 +9,7 @@ import subprocess
 import threading
 import time
 
-from hptest import (BUILD, HOTPATCH, Skip, Target, check, eq, hotpatch, hotpatch_json, patch,
+from hptest import (BUILD, HOTPATCH, Fail, Skip, Target, check, eq, hotpatch, hotpatch_json, patch,
                     prologue, tmpdir, wait_for)
 
 CYCLES = int(os.environ.get("HOTPATCH_STRESS_CYCLES", "200"))
@@ -94,9 +94,16 @@ def test_syscalls_and_signals():
     check(restarted > 0, "hotpatch had EINTRs to undo")
     eq(t.cmd("trouble"), "0", "nanosleep and read saw nothing")
     eq(t.cmd("feed"), "4", "the blocked reader still reads")
-    got = []
-    wait_for(lambda: got.append(int(t.cmd("signals"))) or got[-1] == sent[0], timeout=20,
-             what=f"all {sent[0]} real-time signals delivered (last count {got[-1:]})")
+    got = [0]
+
+    def all_delivered():
+        got[0] = int(t.cmd("signals"))
+        return got[0] == sent[0]
+
+    try:
+        wait_for(all_delivered, timeout=20, what="every real-time signal delivered")
+    except Exception:
+        raise Fail(f"{sent[0]} real-time signals sent, {got[0]} received")
     print(f"{sent[0]} signals sent and received, {restarted} EINTRs undone")
     t.assert_healthy()
 
