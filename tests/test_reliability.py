@@ -309,3 +309,17 @@ def test_freezer_flip():
     check(not [d for d in os.listdir("/sys/fs/cgroup/freezer") if d.startswith("hotpatch-")],
           "no freezer cgroup left behind")
     t.assert_healthy()
+
+
+def test_no_dlopen_inside_malloc():
+    """Every thread spends its life in malloc and free: hotpatch must run
+    dlopen only on a thread outside them, or the target deadlocks."""
+    t = Target("worker-gcc", threads=0)
+    eq(t.cmd("mallocstorm"), "storming", "the malloc storm started")
+    for i in range(5):
+        code, doc = hotpatch_json("--timeout", "30", "--pid", t.pid, patch("fix_compute"))
+        eq(code, 0, f"apply #{i} (a deadlock would time out): {doc}")
+        eq(hotpatch("--timeout", "30", "rollback", "--pid", t.pid, patch("fix_compute")).returncode,
+           0, f"rollback #{i}")
+    check(t.alive(), "alive")
+    check(t.state() != "T", "not stopped")

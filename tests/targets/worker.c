@@ -246,6 +246,23 @@ static void *storm_thread(void *arg)
 	return NULL;
 }
 
+/* Allocations large enough to skip the per-thread cache and take the arena
+ * lock: a thread stopped in here holds it, and a dlopen run on it would
+ * wait for itself forever. */
+static void *malloc_storm(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		void *p = malloc(100000 + (size_t)(rand() % 1000));
+
+		if (!p)
+			abort();
+		((volatile char *)p)[0] = 1;
+		free(p);
+	}
+	return NULL;
+}
+
 static void *worker(void *arg)
 {
 	int base = (int)(long)arg;
@@ -378,6 +395,15 @@ int main(int argc, char **argv)
 				pthread_create(&t, NULL, storm_thread, NULL);
 				printf("storming\n");
 			}
+		} else if (!strncmp(line, "mallocstorm", 11)) {
+			/* every thread, this one too, lives in malloc from now on */
+			pthread_t t;
+
+			for (int i = 0; i < 3; i++)
+				pthread_create(&t, NULL, malloc_storm, NULL);
+			printf("storming\n");
+			fflush(stdout);
+			malloc_storm(NULL);
 		} else if (!strncmp(line, "stats", 5)) {
 			printf("calls %ld wrong %ld\n", atomic_load(&calls), atomic_load(&wrong));
 		} else if (!strncmp(line, "quit", 4)) {
