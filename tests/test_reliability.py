@@ -70,7 +70,10 @@ def test_syscalls_and_signals():
     stop = threading.Event()
 
     def storm():
-        while not stop.is_set():
+        # kill() queues real-time signals beyond RLIMIT_SIGPENDING (the
+        # kernel overrides the limit for them): bound the storm, or a starved
+        # target takes minutes to drain it
+        while not stop.is_set() and sent[0] < 100000:
             try:
                 os.kill(t.pid, signal.SIGRTMIN)
                 sent[0] += 1
@@ -101,7 +104,7 @@ def test_syscalls_and_signals():
         return got[0] == sent[0]
 
     try:
-        wait_for(all_delivered, timeout=20, what="every real-time signal delivered")
+        wait_for(all_delivered, timeout=120, what="every real-time signal delivered")
     except Exception:
         raise Fail(f"{sent[0]} real-time signals sent, {got[0]} received")
     print(f"{sent[0]} signals sent and received, {restarted} EINTRs undone")
