@@ -544,9 +544,23 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 		fp[i].replacement = rp.base + fp[i].rec->replacement;
 		sites[i] = (struct hp_tramp_site){.from = fp[i].pro.pad, .to = fp[i].replacement};
 	}
-	r = hp_tramp_plan(&s.m.maps, sites, nfp, &rp.tramps, &rp.ntramps);
-	if (r == 0)
-		r = map_trampolines(&s, &rp);
+	for (int attempt = 0;; attempt++) {
+		r = hp_tramp_plan(&s.m.maps, sites, nfp, &rp.tramps, &rp.ntramps);
+		if (r == 0)
+			r = map_trampolines(&s, &rp);
+		if (r != -EEXIST || attempt == 3)
+			break;
+		/* a gap we chose was taken meanwhile by the target's own mmap:
+		 * give back what we made and look again */
+		hp_session_unload(&s, &rp, false);
+		free(rp.tramps);
+		rp.tramps = NULL;
+		rp.ntramps = 0;
+		hp_maps_free(&s.m.maps);
+		r = hp_maps_read(pid, &s.m.maps);
+		if (r < 0)
+			break;
+	}
 	for (size_t i = 0; r == 0 && i < rp.ntramps; i++) {
 		uint8_t *img;
 

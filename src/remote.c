@@ -463,23 +463,19 @@ static int stop_and_look(struct hp_remote *rc, struct hp_thread *th, uint64_t de
 	return r;
 }
 
-/* Makes sure the thread that ran the previous call has left the stub
- * before its request area is rewritten. */
-static int previous_call_left(struct hp_remote *rc, uint64_t deadline)
+/* Waits until thread `tid` is outside the stub (or gone), stopping it now
+ * and then to look; -HP_EBUSY if it is still inside at `deadline`. */
+static int wait_left_stub(struct hp_remote *rc, pid_t tid, uint64_t deadline)
 {
-	struct hp_ctl_hdr hdr;
-	struct hp_thread *th;
 	struct hp_target *t = rc->t;
+	struct hp_thread *th;
 
-	if (!rc->ctl || hp_ctl_read(rc, &hdr) < 0 || !hdr.last_tid ||
-	    (pid_t)hdr.last_tid == rc->tid)
-		return 0;
 	hp_target_scan_threads(t, NULL);
-	th = hp_target_find(t, (pid_t)hdr.last_tid);
+	th = hp_target_find(t, tid);
 	if (!th)
 		return 0; /* gone */
 	for (;;) {
-		bool inside;
+		bool inside = false;
 		int r = hp_thread_seize(t, th);
 
 		if (r == 0 && !th->gone)
@@ -498,6 +494,18 @@ static int previous_call_left(struct hp_remote *rc, uint64_t deadline)
 				       th->tid, t->pid);
 		hp_sleep_us(1000);
 	}
+}
+
+/* Makes sure the thread that ran the previous call has left the stub
+ * before its request area is rewritten. */
+static int previous_call_left(struct hp_remote *rc, uint64_t deadline)
+{
+	struct hp_ctl_hdr hdr;
+
+	if (!rc->ctl || hp_ctl_read(rc, &hdr) < 0 || !hdr.last_tid ||
+	    (pid_t)hdr.last_tid == rc->tid)
+		return 0;
+	return wait_left_stub(rc, (pid_t)hdr.last_tid, deadline);
 }
 
 /* A traced thread running the stub may stop on the way (a signal, a new
@@ -709,7 +717,6 @@ int hp_remote_probe(struct hp_remote *rc, uint64_t deadline)
 
 int hp_remote_ensure_ctl(struct hp_remote *rc, uint64_t deadline)
 {
-	struct hp_object *libc = hp_modules_libc(rc->m);
 	struct hp_ctl_hdr hdr = {0};
 	uint64_t addr, ret[4];
 	struct hp_rop ops[4];
@@ -721,11 +728,9 @@ int hp_remote_ensure_ctl(struct hp_remote *rc, uint64_t deadline)
 		addr = rc->ctl;
 		goto header;
 	}
-	addr = hp_maps_find_gap(&rc->m->maps, libc->lo, libc->hi, HP_CTL_SIZE, 1ull << 40);
-	if (!addr)
-		return hp_fail(-ENOMEM,
-			       "no free address range for hotpatch's control mapping in pid %d",
-			       rc->t->pid);
+	/* Anywhere the kernel likes: a fixed address from the maps we read
+	 * could be taken meanwhile by the target's own mmap.  The result
+	 * area is the new mapping itself; the call finds it by name. */
 	memset(ops, 0, sizeof(ops));
 	ops[0] = (struct hp_rop){.nr = SYS_memfd_create,
 				 .args = {hp_remote_str(rc, 0), MFD_CLOEXEC},
@@ -733,32 +738,37 @@ int hp_remote_ensure_ctl(struct hp_remote *rc, uint64_t deadline)
 	ops[1] = (struct hp_rop){.nr = SYS_ftruncate,
 				 .args = {0, HP_CTL_SIZE},
 				 .flags = HP_OPF_ABORT_IF_ERR | HP_OPF_ARG_FROM(0, 0)};
-	ops[2] = (struct hp_rop){.nr = SYS_mmap,
-				 .args = {addr, HP_CTL_SIZE, PROT_READ | PROT_WRITE,
-					  MAP_PRIVATE | MAP_FIXED_NOREPLACE, 0, 0},
-				 .flags = HP_OPF_ABORT_IF_ERR | HP_OPF_SET_RESULT |
-					  HP_OPF_ARG_FROM(4, 0)};
+	ops[2] =
+		(struct hp_rop){.nr = SYS_mmap,
+				.args = {0, HP_CTL_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE, 0, 0},
+				.flags = HP_OPF_ABORT_IF_ERR | HP_OPF_SET_RESULT |
+					 HP_OPF_ARG_FROM(4, 0)};
 	ops[3] = (struct hp_rop){.nr = SYS_close,
 				 .args = {0},
 				 .flags = HP_OPF_ALWAYS | HP_OPF_ARG_FROM(0, 0)};
-	r = hp_remote_call(rc, ops, 4, HP_CTL_NAME, sizeof(HP_CTL_NAME), ret,
-			   HP_MIN(deadline, hp_now_ns() + 3000000000ull),
+	r = hp_remote_call(rc, ops, 4, HP_CTL_NAME, sizeof(HP_CTL_NAME), ret, deadline,
 			   "creating hotpatch's control mapping");
 	if (r == -HP_ETIMEOUT && !rc->ctl) {
-		rc->outstanding = false; /* the thread left: nothing was made */
+		/* Nothing to report results to: either a syscall failed in the
+		 * target, or its thread has not run yet.  Only a thread seen
+		 * outside the stub frees it for another call. */
+		int saved = r;
+		char msg[sizeof(hp_err.msg)];
+
+		memcpy(msg, hp_err.msg, sizeof(msg));
+		if (wait_left_stub(rc, rc->tid, hp_now_ns() + 1000000000ull) < 0) {
+			hp_fail(saved, "%s", msg);
+			return saved;
+		}
+		rc->outstanding = false;
 		return hp_fail(-HP_EUNSUPPORTED,
 			       "pid %d could not create hotpatch's control mapping (memfd_create, "
-			       "ftruncate or mmap failed in the target: a seccomp filter or a "
-			       "resource limit?)",
+			       "ftruncate or mmap failed in the target: a resource limit?)",
 			       rc->t->pid);
 	}
 	if (r < 0)
 		return r;
-	if (ret[2] != addr) {
-		rc->ctl = 0;
-		return hp_fail(-ENOMEM, "pid %d mapped hotpatch's control area at the wrong place",
-			       rc->t->pid);
-	}
+	addr = ret[2];
 	rc->ctl = addr;
 	hp_fault_point("remote:control-mapped");
 header:
