@@ -24,9 +24,9 @@ struct hp_ctl_hdr {
 	char magic[8]; /* "HOTPATCH" */
 	uint32_t version;
 	uint32_t size;
-	uint64_t self; /* the mapping's address: a copy made by fork says so */
-	uint64_t owner_pid;
-	uint64_t last_tid; /* the thread that ran the last stub call */
+	uint64_t self;	    /* where the mapping is (a check on the name) */
+	uint64_t owner_pid; /* who made it; a child of fork() keeps its own copy */
+	uint64_t last_tid;  /* the thread that ran the last stub call */
 	uint64_t last_seq;
 	uint64_t stub;	     /* where the stub was written */
 	uint64_t reg_active; /* registry slot in use (0/1), see registry.c */

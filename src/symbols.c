@@ -546,20 +546,6 @@ const uint8_t *hp_elf_section(struct hp_elf *e, const char *name, GElf_Shdr *ret
 	return NULL;
 }
 
-void hp_elf_load_range(struct hp_elf *e, uint64_t *lo, uint64_t *hi)
-{
-	uint64_t l = UINT64_MAX, h = 0;
-
-	for (size_t i = 0; i < e->phnum; i++) {
-		if (e->phdr[i].p_type != PT_LOAD)
-			continue;
-		l = HP_MIN(l, e->phdr[i].p_vaddr & ~0xfffull);
-		h = HP_MAX(h, e->phdr[i].p_vaddr + e->phdr[i].p_memsz);
-	}
-	*lo = l == UINT64_MAX ? 0 : l;
-	*hi = h;
-}
-
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;

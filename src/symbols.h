@@ -79,8 +79,6 @@ int hp_elf_read_ptr(struct hp_elf *e, uint64_t vaddr, uint64_t *ret);
 int hp_elf_read_str(struct hp_elf *e, uint64_t vaddr, const char **ret);
 /* Section data by name, or NULL. */
 const uint8_t *hp_elf_section(struct hp_elf *e, const char *name, GElf_Shdr *ret_shdr);
-/* The lowest PT_LOAD p_vaddr, page aligned, and the highest end. */
-void hp_elf_load_range(struct hp_elf *e, uint64_t *lo, uint64_t *hi);
 
 /* Addresses (entries) listed in __patchable_function_entries, sorted. */
 int hp_elf_patchable_entries(struct hp_elf *e, uint64_t **ret, size_t *n);
