@@ -52,15 +52,10 @@ static const struct hp_range *forbidden(const struct hp_range *f, size_t n, uint
 static void running_hints(struct hp_target *t)
 {
 	for (size_t i = 0; i < t->n; i++) {
-		char path[64], *buf = NULL, *p;
+		char state = 0;
 
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", t->pid, t->th[i].tid);
-		t->th[i].running_hint = false;
-		if (hp_read_file(path, &buf, NULL) < 0)
-			continue;
-		p = strrchr(buf, ')');
-		t->th[i].running_hint = p && p[1] == ' ' && p[2] == 'R';
-		free(buf);
+		t->th[i].running_hint =
+			hp_task_state(t->pid, t->th[i].tid, &state) == 0 && state == 'R';
 	}
 }
 

@@ -217,18 +217,14 @@ static bool allowed(uint32_t action)
 
 int hp_seccomp_check(pid_t pid, pid_t tid, uint64_t ip)
 {
-	char path[64], *status = NULL, *line;
+	char mode_text[16];
 	int mode = 0, r = 0;
 	struct sock_filter *progs[64];
 	size_t lens[64], nprogs = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
-	if (hp_read_file(path, &status, NULL) < 0)
+	if (hp_status_field(pid, tid, "Seccomp", mode_text, sizeof(mode_text)) < 0)
 		return 0;
-	line = strstr(status, "\nSeccomp:");
-	if (line)
-		mode = atoi(line + 9);
-	free(status);
+	mode = atoi(mode_text);
 	if (mode == 0)
 		return 0;
 	if (mode == 1)

@@ -136,7 +136,7 @@ static int read_stat_fields(pid_t pid, char *comm, size_t commsz, char *state, u
 	return 0;
 }
 
-static int task_state(pid_t pid, pid_t tid, char *state)
+int hp_task_state(pid_t pid, pid_t tid, char *state)
 {
 	char path[64], buf[512], *p;
 	ssize_t n;
@@ -158,32 +158,44 @@ static int task_state(pid_t pid, pid_t tid, char *state)
 	return 0;
 }
 
-static int status_field(pid_t pid, pid_t tid, const char *key, char *out, size_t outsz)
+/* The value of "Key:" in the text of a status file. */
+static int status_value(const char *text, const char *key, char *out, size_t outsz)
 {
-	char path[64], *buf = NULL, *line;
 	size_t klen = strlen(key);
-	int r;
 
-	if (tid)
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
-	else
-		snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	r = hp_read_file(path, &buf, NULL);
-	if (r < 0)
-		return r;
-	r = -ENOENT;
-	for (line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+	for (const char *line = text; line && *line;
+	     line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
 		if (!strncmp(line, key, klen) && line[klen] == ':') {
-			char *v = line + klen + 1, *e;
+			const char *v = line + klen + 1, *e;
 
 			while (*v == ' ' || *v == '\t')
 				v++;
 			e = strchr(v, '\n');
 			snprintf(out, outsz, "%.*s", (int)(e ? e - v : (long)strlen(v)), v);
-			r = 0;
-			break;
+			return 0;
 		}
 	}
+	return -ENOENT;
+}
+
+static int read_status(pid_t pid, pid_t tid, char **ret)
+{
+	char path[64];
+
+	if (tid)
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
+	else
+		snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	return hp_read_file(path, ret, NULL);
+}
+
+int hp_status_field(pid_t pid, pid_t tid, const char *key, char *out, size_t outsz)
+{
+	char *buf = NULL;
+	int r = read_status(pid, tid, &buf);
+
+	if (r == 0)
+		r = status_value(buf, key, out, outsz);
 	free(buf);
 	return r;
 }
@@ -206,7 +218,7 @@ int hp_target_open(struct hp_target *t, pid_t pid)
 		return hp_fail(-ESRCH, "no such process: %d", pid);
 	if (r < 0)
 		return hp_fail(r, "cannot read /proc/%d/stat: %s", pid, strerror(-r));
-	if (status_field(pid, 0, "Tgid", buf, sizeof(buf)) == 0 && atoi(buf) != pid)
+	if (hp_status_field(pid, 0, "Tgid", buf, sizeof(buf)) == 0 && atoi(buf) != pid)
 		return hp_fail(-EINVAL, "%d is a thread of process %s, not a process: use --pid %s",
 			       pid, buf, buf);
 	if (state == 'Z' || state == 'X')
@@ -302,7 +314,7 @@ int hp_explain_seize_error(struct hp_target *t, pid_t tid, int err)
 
 	if (err == -ESRCH)
 		return hp_fail(-ESRCH, "no such process: %d", t->pid);
-	if (status_field(t->pid, tid == t->pid ? 0 : tid, "TracerPid", tracer, sizeof(tracer)) ==
+	if (hp_status_field(t->pid, tid == t->pid ? 0 : tid, "TracerPid", tracer, sizeof(tracer)) ==
 		    0 &&
 	    atoi(tracer) != 0 && atoi(tracer) != getpid()) {
 		read_stat_fields(atoi(tracer), tcomm, sizeof(tcomm), NULL, NULL);
@@ -318,7 +330,7 @@ int hp_explain_seize_error(struct hp_target *t, pid_t tid, int err)
 	struct stat pst;
 	snprintf(mempath, sizeof(mempath), "/proc/%d/mem", t->pid);
 	if (geteuid() != 0 && stat(mempath, &pst) == 0 && pst.st_uid == 0 &&
-	    status_field(t->pid, 0, "Uid", uidline, sizeof(uidline)) == 0 && atoi(uidline) != 0)
+	    hp_status_field(t->pid, 0, "Uid", uidline, sizeof(uidline)) == 0 && atoi(uidline) != 0)
 		return hp_fail(err,
 			       "cannot attach to pid %d (%s): it is not dumpable (prctl "
 			       "PR_SET_DUMPABLE 0, or a setuid program), so only root "
@@ -357,12 +369,12 @@ static int seize(struct hp_target *t, struct hp_thread *th, long options)
 		char state = 0;
 
 		/* A thread cloned by a thread we follow is ours already. */
-		if (status_field(t->pid, th->tid, "TracerPid", tracer, sizeof(tracer)) == 0 &&
+		if (hp_status_field(t->pid, th->tid, "TracerPid", tracer, sizeof(tracer)) == 0 &&
 		    atoi(tracer) == getpid())
 			r = 0;
 		/* The kernel refuses to attach to a thread that is exiting. */
 		if (r < 0 &&
-		    (task_state(t->pid, th->tid, &state) < 0 || state == 'Z' || state == 'X')) {
+		    (hp_task_state(t->pid, th->tid, &state) < 0 || state == 'Z' || state == 'X')) {
 			th->gone = true;
 			return 0;
 		}
@@ -700,11 +712,15 @@ static bool returns_eintr_on_stop(long nr)
  * The status file's bitmasks answer in one read, however long the queue. */
 static bool has_deliverable_signal(struct hp_target *t, struct hp_thread *th)
 {
-	char thread_pnd[32], shared_pnd[32], blocked[32];
+	char thread_pnd[32], shared_pnd[32], blocked[32], *buf = NULL;
+	bool known;
 
-	if (status_field(t->pid, th->tid, "SigPnd", thread_pnd, sizeof(thread_pnd)) < 0 ||
-	    status_field(t->pid, th->tid, "ShdPnd", shared_pnd, sizeof(shared_pnd)) < 0 ||
-	    status_field(t->pid, th->tid, "SigBlk", blocked, sizeof(blocked)) < 0)
+	known = read_status(t->pid, th->tid, &buf) == 0 &&
+		status_value(buf, "SigPnd", thread_pnd, sizeof(thread_pnd)) == 0 &&
+		status_value(buf, "ShdPnd", shared_pnd, sizeof(shared_pnd)) == 0 &&
+		status_value(buf, "SigBlk", blocked, sizeof(blocked)) == 0;
+	free(buf);
+	if (!known)
 		return true; /* cannot tell: do not rewind */
 	return ((strtoull(thread_pnd, NULL, 16) | strtoull(shared_pnd, NULL, 16)) &
 		~strtoull(blocked, NULL, 16)) != 0;

@@ -77,5 +77,10 @@ void hp_thread_wait_ran(pid_t pid, pid_t tid, unsigned max_us);
 /* Keeps a signal the thread took in a stop, to hand it back later. */
 void hp_thread_hold_signal(struct hp_thread *th, int sig);
 
+/* The value of "Key:" in /proc/PID[/task/TID]/status (tid 0: the process). */
+int hp_status_field(pid_t pid, pid_t tid, const char *key, char *out, size_t outsz);
+/* The state letter of a thread (R, S, D, T, Z, ...) from its stat file. */
+int hp_task_state(pid_t pid, pid_t tid, char *state);
+
 /* Why a seize failed, in words (another tracer, permissions, ...). */
 int hp_explain_seize_error(struct hp_target *t, pid_t tid, int err);
