@@ -8,7 +8,9 @@ the test ends, pass or fail; temporary files live in tmpdir().
 """
 import json
 import os
+import pwd
 import select
+import shutil
 import signal
 import struct
 import subprocess
@@ -19,6 +21,7 @@ BUILD = os.environ.get("HP_TESTS_BUILD", ".")
 SOURCE = os.environ.get("HP_SOURCE_ROOT", ".")
 
 _started = []
+_users = []
 _tmp = [None]
 
 
@@ -73,18 +76,71 @@ def hotpatch_json(*args, **kw):
     return r.returncode, doc
 
 
-class Target:
-    """A test program under our control, talking over pipes."""
+class User:
+    """A throwaway unprivileged account, made for one test and removed when
+    the test ends, pass or fail (after every process the test started was
+    stopped). Attacks on root's hotpatch run as this user."""
 
-    def __init__(self, name="worker-gcc", threads=8, env=None, args=None):
+    def __init__(self):
+        if os.geteuid() != 0:
+            raise Skip("needs root to create a throwaway user")
+        if not shutil.which("useradd") or not shutil.which("setpriv"):
+            raise Skip("needs useradd and setpriv (passwd, util-linux)")
+        self.name = f"hpt{os.getpid()}"
+        # parallel tests take turns on /etc/passwd's lock
+        for _ in range(100):
+            r = subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                                "/usr/sbin/nologin", "--user-group", self.name],
+                               capture_output=True, text=True)
+            if r.returncode == 0:
+                break
+            if r.returncode != 10:  # 10: cannot lock the password file
+                raise Fail(f"useradd {self.name}: {r.stderr.strip()}")
+            time.sleep(0.05)
+        else:
+            raise Fail(f"useradd {self.name}: /etc/passwd stayed locked")
+        _users.append(self)
+        pw = pwd.getpwnam(self.name)
+        self.uid, self.gid = pw.pw_uid, pw.pw_gid
+        # the user must reach the test's files
+        os.chmod(tmpdir(), 0o755)
+
+    def argv(self, *cmd):
+        """cmd, run as this user (no groups, no capabilities)."""
+        return ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups",
+                "--inh-caps=-all", "--"] + [str(c) for c in cmd]
+
+    def run(self, *cmd, timeout=60, **kw):
+        return subprocess.run(self.argv(*cmd), capture_output=True, text=True,
+                              timeout=timeout, **kw)
+
+    def own(self, *paths):
+        for p in paths:
+            os.chown(p, self.uid, self.gid)
+
+    def remove(self):
+        for _ in range(100):
+            r = subprocess.run(["userdel", self.name], capture_output=True, text=True)
+            if r.returncode != 10:
+                return
+            time.sleep(0.05)
+
+
+class Target:
+    """A test program under our control, talking over pipes; `user` runs it
+    as that User."""
+
+    def __init__(self, name="worker-gcc", threads=8, env=None, args=None, user=None):
         self.path = exe(name)
         e = dict(os.environ)
         e.update(env or {})
         argv = [self.path, str(threads)] + list(args or [])
+        if user:
+            argv = user.argv(*argv)
         self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   text=True, bufsize=1, env=e, cwd=tmpdir())
         _started.append(self)
-        self.pid = self.p.pid
+        self.pid = self.p.pid  # setpriv execs: the same process
         line = self.readline(timeout=20)
         check(line.startswith("ready"), f"target did not get ready: {line!r}")
 
@@ -181,6 +237,12 @@ def cleanup():
         except Exception as e:  # keep cleaning the rest
             print(f"cleanup of {t.pid}: {e}")
     _started.clear()
+    for u in _users:
+        try:
+            u.remove()
+        except Exception as e:
+            print(f"cleanup of user {u.name}: {e}")
+    _users.clear()
 
 
 def _phdrs(path):
