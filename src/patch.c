@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 
 #include "../include/hotpatch.h"
 #include "memory.h"
@@ -30,6 +31,12 @@
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 #define RTLD_NOW_ 2
+#ifndef MFD_CLOEXEC
+#define MFD_CLOEXEC 1u
+#endif
+#ifndef MFD_ALLOW_SEALING
+#define MFD_ALLOW_SEALING 2u
+#endif
 
 /* ---------------------------------------------------------------- apply */
 
@@ -138,15 +145,141 @@ static int plan_pointer(struct hp_session *s, const struct hp_options *o,
 	return 0;
 }
 
-/* Copies the checked bytes into a memfd of the target and dlopens that:
- * the target loads exactly what was checked, whatever happens to the file. */
+/*
+ * The memfd the target just made for the patch, taken over by hotpatch:
+ * pidfd_getfd() duplicates the target's file itself, with the target's own
+ * access mode, so nothing the target does to its fd table can make root open
+ * another file.  It must still be the memfd we asked for (a thread of the
+ * target may have put something else under that number): regular, unlinked,
+ * empty, sealable and unsealed, with our name.  Then the bytes go in, the
+ * memfd is sealed against any change, and read back: what the target loads
+ * is what was checked and logged, even against the target itself.
+ */
+static int fill_memfd(struct hp_session *s, int tfd, const char *name,
+		      const struct hp_patchfile *pf, struct stat *ret_st)
+{
+	char link[128], want[128], fdpath[64];
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ uint8_t *back = NULL;
+	struct stat st;
+	ssize_t n;
+	int seals, r = 0;
+
+	if (s->t.pidfd < 0)
+		return hp_fail(-ENOSYS, "cannot take the patch's memfd from pid %d: no pidfd",
+			       s->t.pid);
+	fd = (int)syscall(SYS_pidfd_getfd, s->t.pidfd, tfd, 0);
+	if (fd < 0)
+		return hp_fail(errno == EBADF ? -HP_EINTERFERED : -errno,
+			       "cannot take the memfd hotpatch made in pid %d (fd %d): %m%s",
+			       s->t.pid, tfd, errno == EBADF ? "; the target closed it" : "");
+	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
+	n = readlink(fdpath, link, sizeof(link) - 1);
+	link[n > 0 ? n : 0] = 0;
+	snprintf(want, sizeof(want), "/memfd:%s (deleted)", name);
+	seals = fcntl(fd, F_GET_SEALS);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 0 || st.st_size != 0 ||
+	    seals != 0 || (fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDWR || strcmp(link, want))
+		return hp_fail(-HP_EINTERFERED,
+			       "fd %d of pid %d is no longer the empty memfd hotpatch made for the "
+			       "patch (it is now %s): something in the target replaced it. Nothing "
+			       "was written",
+			       tfd, s->t.pid, link[0] ? link : "unknown");
+	for (size_t done = 0; done < pf->len;) {
+		n = pwrite(fd, pf->data + done, pf->len - done, (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return hp_fail(n < 0 ? -errno : -EIO,
+				       "cannot copy the patch into pid %d: %s", s->t.pid,
+				       n < 0 ? strerror(errno) : "short write");
+		done += (size_t)n;
+	}
+	hp_fault_point("apply:memfd-written");
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
+		return hp_fail(errno == EBUSY ? -HP_EINTERFERED : -errno,
+			       "cannot seal the patch's memfd in pid %d: %m%s", s->t.pid,
+			       errno == EBUSY ? " (the target mapped it writable)" : "");
+	/* sealed: from here on nobody changes it; were these our bytes? */
+	back = malloc(pf->len ? pf->len : 1);
+	if (!back)
+		return hp_fail(-ENOMEM, "out of memory");
+	for (size_t done = 0; done < pf->len && r == 0;) {
+		n = pread(fd, back + done, pf->len - done, (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			r = -1;
+		else
+			done += (size_t)n;
+	}
+	if (r < 0 || fstat(fd, &st) < 0 || (size_t)st.st_size != pf->len ||
+	    memcmp(back, pf->data, pf->len))
+		return hp_fail(-HP_EINTERFERED,
+			       "the patch's memfd in pid %d does not hold the patch hotpatch wrote: "
+			       "something in the target changed it before it was sealed",
+			       s->t.pid);
+	*ret_st = st;
+	return 0;
+}
+
+/* Is fd `tfd` of the target still our memfd? */
+static bool memfd_still_there(struct hp_session *s, int tfd, const struct stat *ours)
+{
+	_cleanup_close_ int fd = (int)syscall(SYS_pidfd_getfd, s->t.pidfd, tfd, 0);
+	struct stat st;
+
+	return fd >= 0 && fstat(fd, &st) == 0 && st.st_ino == ours->st_ino &&
+	       st.st_dev == ours->st_dev;
+}
+
+/* The patch's mapped range, found by the memfd's identity: the object the
+ * target's dlopen mapped must be that memfd, or it loaded something else. */
+static int loaded_range(struct hp_session *s, const struct hp_patchfile *pf, const struct stat *st,
+			struct hp_reg_patch *rp)
+{
+	uint64_t lo = UINT64_MAX, hi = 0, first = UINT64_MAX;
+	struct hp_maps maps;
+	int r;
+
+	r = hp_maps_read(s->t.pid, &maps);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < maps.n; i++)
+		if (maps.m[i].inode == st->st_ino && maps.m[i].dev_major == major(st->st_dev) &&
+		    maps.m[i].dev_minor == minor(st->st_dev)) {
+			lo = HP_MIN(lo, maps.m[i].start);
+			hi = HP_MAX(hi, maps.m[i].end);
+		}
+	for (size_t i = 0; i < pf->elf.phnum; i++)
+		if (pf->elf.phdr[i].p_type == PT_LOAD)
+			first = HP_MIN(first, pf->elf.phdr[i].p_vaddr & ~4095ull);
+	if (!hi || first == UINT64_MAX || lo != rp->base + first) {
+		hp_maps_free(&maps);
+		return hp_fail(-HP_EINTERFERED,
+			       "pid %d loaded something other than the patch hotpatch gave it (its "
+			       "dlopen handle 0x%llx names base 0x%llx; the patch's memfd is mapped "
+			       "%s): something in the target replaced it",
+			       s->t.pid, (unsigned long long)rp->handle,
+			       (unsigned long long)rp->base, hi ? "elsewhere" : "nowhere");
+	}
+	rp->text = (struct hp_reg_range){lo, hi - lo};
+	/* later steps pick gaps from the maps as they are now */
+	hp_maps_free(&s->m.maps);
+	s->m.maps = maps;
+	return 0;
+}
+
+/* Copies the checked bytes into a sealed memfd of the target and dlopens
+ * that: the target loads exactly what was checked, whatever happens to the
+ * file or to the target's fd table. */
 static int load_patch(struct hp_session *s, struct hp_patchfile *pf, struct hp_reg_patch *rp)
 {
-	char name[64], path[128], fdpath[64];
+	char name[64], path[128];
 	struct hp_rop ops[3];
 	uint64_t ret[3];
-	struct stat st;
-	int fd, r;
+	struct stat st = {0};
+	int r;
 
 	snprintf(name, sizeof(name), "hotpatch:%.40s", hp_basename(pf->path));
 	struct hp_ctl_hdr hdr;
@@ -159,7 +292,8 @@ static int load_patch(struct hp_session *s, struct hp_patchfile *pf, struct hp_r
 	}
 	memset(ops, 0, sizeof(ops));
 	ops[0] = (struct hp_rop){.nr = SYS_memfd_create,
-				 .args = {hp_remote_str(&s->rc, 0), 1 /* CLOEXEC */}};
+				 .args = {hp_remote_str(&s->rc, 0),
+					  MFD_CLOEXEC | MFD_ALLOW_SEALING}};
 	r = hp_remote_call(&s->rc, ops, 1, name, strlen(name) + 1, ret, s->deadline,
 			   "creating a memfd for the patch");
 	if (r < 0)
@@ -169,24 +303,21 @@ static int load_patch(struct hp_session *s, struct hp_patchfile *pf, struct hp_r
 	int tfd = (int)ret[0];
 
 	hp_fault_point("apply:memfd");
+	r = fill_memfd(s, tfd, name, pf, &st);
+	if (r < 0) {
+		int saved = r;
+		char msg[sizeof(hp_err.msg)];
 
-	snprintf(fdpath, sizeof(fdpath), "/proc/%d/fd/%d", s->t.pid, tfd);
-	fd = open(fdpath, O_WRONLY | O_CLOEXEC);
-	r = fd < 0 ? hp_fail(-errno, "cannot open the target's memfd %s: %m", fdpath) : 0;
-	for (size_t done = 0; r == 0 && done < pf->len;) {
-		ssize_t n = write(fd, pf->data + done, pf->len - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			r = hp_fail(-errno, "cannot copy the patch into pid %d: %m", s->t.pid);
-		else
-			done += (size_t)n;
+		/* a number that is no longer our memfd is the target's own now */
+		if (saved == -HP_EINTERFERED)
+			return saved;
+		memcpy(msg, hp_err.msg, sizeof(msg));
+		memset(ops, 0, sizeof(ops));
+		ops[0] = (struct hp_rop){.nr = SYS_close, .args = {(uint64_t)tfd}};
+		hp_remote_call(&s->rc, ops, 1, NULL, 0, ret, s->deadline, "closing the memfd");
+		hp_fail(saved, "%s", msg);
+		return saved;
 	}
-	if (r == 0 && fstat(fd, &st) < 0)
-		r = hp_fail(-errno, "cannot stat the target's memfd: %m");
-	if (fd >= 0)
-		close(fd);
 
 	/* glibc reuses a loaded object of the same name: make ours unique */
 	for (int k = 0; k < 8; k++) {
@@ -199,52 +330,54 @@ static int load_patch(struct hp_session *s, struct hp_patchfile *pf, struct hp_r
 			break;
 	}
 	memset(ops, 0, sizeof(ops));
-	if (r == 0) {
-		ops[0] = (struct hp_rop){.fn = s->rc.fn_dlopen,
-					 .args = {hp_remote_str(&s->rc, 0), RTLD_NOW_}};
-		ops[1] = (struct hp_rop){.fn = s->rc.fn_dlerror,
-					 .flags = HP_OPF_SKIP_UNLESS_PREV_ZERO};
-		ops[2] = (struct hp_rop){.nr = SYS_close, .args = {(uint64_t)tfd}};
-		r = hp_remote_call(&s->rc, ops, 3, path, strlen(path) + 1, ret, s->deadline,
-				   "dlopen of the patch");
-		if (r < 0)
-			return r;
-	} else {
-		int saved = r;
-
-		ops[0] = (struct hp_rop){.nr = SYS_close, .args = {(uint64_t)tfd}};
-		hp_remote_call(&s->rc, ops, 1, NULL, 0, ret, s->deadline, "closing the memfd");
-		return saved;
-	}
+	ops[0] = (struct hp_rop){.fn = s->rc.fn_dlopen,
+				 .args = {hp_remote_str(&s->rc, 0), RTLD_NOW_}};
+	ops[1] = (struct hp_rop){.fn = s->rc.fn_dlerror, .flags = HP_OPF_SKIP_UNLESS_PREV_ZERO};
+	/* closed here only when loaded: a failure first asks whether the fd
+	 * still was ours */
+	ops[2] = (struct hp_rop){.nr = SYS_close,
+				 .args = {(uint64_t)tfd},
+				 .flags = HP_OPF_SKIP_UNLESS_PREV_ZERO};
+	r = hp_remote_call(&s->rc, ops, 3, path, strlen(path) + 1, ret, s->deadline,
+			   "dlopen of the patch");
+	if (r < 0)
+		return r;
 	if (!ret[0]) {
 		char msg[1024] = "(no message)";
+		bool ours = memfd_still_there(s, tfd, &st);
 
 		if (ret[1])
 			hp_remote_read_str(&s->rc, ret[1], msg, sizeof(msg));
-		return hp_fail(-HP_EDLOPEN, "pid %d could not load the patch %s: %s", s->t.pid,
-			       pf->path, msg);
+		if (ours) {
+			memset(ops, 0, sizeof(ops));
+			ops[0] = (struct hp_rop){.nr = SYS_close, .args = {(uint64_t)tfd}};
+			hp_remote_call(&s->rc, ops, 1, NULL, 0, ret, s->deadline,
+				       "closing the memfd");
+		}
+		return ours ? hp_fail(-HP_EDLOPEN, "pid %d could not load the patch %s: %s",
+				      s->t.pid, pf->path, msg)
+			    : hp_fail(-HP_EINTERFERED,
+				      "fd %d of pid %d was no longer the patch's memfd when the "
+				      "target loaded it (%s): something in the target replaced it",
+				      tfd, s->t.pid, msg);
 	}
 	rp->handle = ret[0];
 	/* glibc's handle is its struct link_map, whose first field is l_addr */
 	r = hp_mem_read(&s->t, rp->handle, &rp->base, sizeof(rp->base));
-	if (r < 0)
-		return r;
-	/* the patch's mapped range, for the activeness check on rollback */
-	struct hp_maps maps;
-	if (hp_maps_read(s->t.pid, &maps) == 0) {
-		uint64_t lo = UINT64_MAX, hi = 0;
+	if (r == 0)
+		r = loaded_range(s, pf, &st, rp);
+	if (r < 0) {
+		/* whatever it loaded, our dlopen's reference goes back */
+		int saved = r;
+		char msg[sizeof(hp_err.msg)];
 
-		for (size_t i = 0; i < maps.n; i++)
-			if (maps.m[i].inode == st.st_ino && maps.m[i].path &&
-			    !strncmp(maps.m[i].path, "/memfd:hotpatch:", 16)) {
-				lo = HP_MIN(lo, maps.m[i].start);
-				hi = HP_MAX(hi, maps.m[i].end);
-			}
-		if (hi)
-			rp->text = (struct hp_reg_range){lo, hi - lo};
-		/* later steps pick gaps from the maps as they are now */
-		hp_maps_free(&s->m.maps);
-		s->m.maps = maps;
+		memcpy(msg, hp_err.msg, sizeof(msg));
+		memset(ops, 0, sizeof(ops));
+		ops[0] = (struct hp_rop){.fn = s->rc.fn_dlclose, .args = {rp->handle}};
+		hp_remote_call(&s->rc, ops, 1, NULL, 0, ret, s->deadline, "dlclose");
+		rp->handle = 0;
+		hp_fail(saved, "%s", msg);
+		return saved;
 	}
 	return 0;
 }

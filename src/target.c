@@ -208,11 +208,19 @@ int hp_target_open(struct hp_target *t, pid_t pid)
 
 	memset(t, 0, sizeof(*t));
 	t->mem_fd = -1;
+	t->pidfd = -1;
 	t->pid = pid;
 	if (pid <= 0)
 		return hp_fail(-EINVAL, "invalid pid %d", pid);
 	if (pid == getpid())
 		return hp_fail(-EINVAL, "pid %d is hotpatch itself", pid);
+	/* The pidfd first: what /proc says next is about the process it names
+	 * as long as that process is alive (checked below). */
+	t->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (t->pidfd < 0 && errno == ESRCH)
+		return hp_fail(-ESRCH, "no such process: %d", pid);
+	if (t->pidfd < 0 && errno != EINVAL)
+		return hp_fail(-errno, "cannot open a pidfd for pid %d: %m", pid);
 	r = read_stat_fields(pid, t->comm, sizeof(t->comm), &state, &t->start_time);
 	if (r == -ENOENT)
 		return hp_fail(-ESRCH, "no such process: %d", pid);
@@ -223,6 +231,8 @@ int hp_target_open(struct hp_target *t, pid_t pid)
 			       pid, buf, buf);
 	if (state == 'Z' || state == 'X')
 		return hp_fail(-ESRCH, "process %d (%s) has exited (zombie)", pid, t->comm);
+	if (t->pidfd >= 0 && syscall(SYS_pidfd_send_signal, t->pidfd, 0, NULL, 0) < 0)
+		return hp_fail(-ESRCH, "process %d exited while hotpatch looked at it", pid);
 	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
 	n = readlink(path, t->exe, sizeof(t->exe) - 1);
 	if (n < 0) {
@@ -251,6 +261,9 @@ void hp_target_close(struct hp_target *t)
 	if (t->mem_fd >= 0)
 		close(t->mem_fd);
 	t->mem_fd = -1;
+	if (t->pidfd >= 0)
+		close(t->pidfd);
+	t->pidfd = -1;
 	for (size_t i = 0; i < t->n; i++)
 		free(t->th[i].held);
 	free(t->th);

@@ -28,6 +28,7 @@ struct hp_target {
 	char comm[64];
 	char exe[4096];
 	int mem_fd; /* /proc/PID/mem, for reads and writes */
+	int pidfd;  /* names this process, never one that reused its PID */
 	struct hp_thread *th;
 	size_t n, cap;
 	size_t nseized;

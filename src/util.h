@@ -43,6 +43,7 @@ enum hp_exit {
 	X(HP_ENOTAPPLIED, "not applied", HP_EXIT_NOTHING)                      \
 	X(HP_ESTACKED, "another patch lies on top", HP_EXIT_BUSY)              \
 	X(HP_EMISMATCH, "target bytes do not match the record", HP_EXIT_BUSY)  \
+	X(HP_EINTERFERED, "the target interfered with hotpatch", HP_EXIT_BUSY) \
 	X(HP_ECORRUPT, "hotpatch state in the target is damaged", HP_EXIT_INTERNAL)
 
 enum {

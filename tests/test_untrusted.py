@@ -1,0 +1,110 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""An untrusted target attacks the root hotpatch working on it: every attack
+runs as a throwaway unprivileged user, and root's hotpatch must write, read
+and open nothing outside the target, never hang past --timeout, and never
+record or report a patch the target did not really load."""
+import hashlib
+import os
+import shutil
+import stat
+
+from hptest import (BUILD, Fail, Target, User, check, eq, hotpatch, hotpatch_json, patch,
+                    tmpdir)
+
+ATTEMPTS = 30
+
+
+def digest(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest(), os.stat(path).st_size
+
+
+def hostile(user):
+    d = tmpdir()
+    shutil.copy(os.path.join(BUILD, "hostile"), d)
+    return Target(os.path.join(d, "hostile"), user=user)
+
+
+def attack_until_fired(t, victims, want_message):
+    """Applies fix_compute until the target's attack fired at least once.
+    Each attempt either refuses (the attack fired) or applies cleanly (it
+    came too late) and is rolled back; a victim file never changes."""
+    before = {v: digest(v) for v in victims}
+    for i in range(ATTEMPTS):
+        fired = int(t.cmd("count"))
+        r = hotpatch("--timeout", "5", "--pid", t.pid, patch("fix_compute"), timeout=30)
+        now = int(t.cmd("count"))
+        for v in victims:
+            eq(digest(v), before[v], f"attempt {i}: {v} is untouched")
+        if now > fired:
+            eq(r.returncode, 7, f"attempt {i}: the attack fired; hotpatch refuses")
+            check(want_message in r.stderr, f"attempt {i}: {r.stderr!r}")
+            eq(t.call("compute", 1), 1001, "nothing was applied")
+            code, doc = hotpatch_json("status", "--pid", t.pid)
+            eq(doc["processes"][0]["patches"], [], "and nothing is recorded")
+            return
+        eq(r.returncode, 0, f"attempt {i}: no attack, a clean apply ({r.stderr})")
+        eq(t.call("compute", 1), 2001, "patched")
+        eq(hotpatch("rollback", "--pid", t.pid, patch("fix_compute")).returncode, 0, "rollback")
+    raise Fail(f"the attack never fired in {ATTEMPTS} applies: this test proved nothing")
+
+
+def root_file(name, mode, data=b"root's own data\n"):
+    p = os.path.join(tmpdir(), name)
+    with open(p, "wb") as f:
+        f.write(data)
+    os.chmod(p, mode)
+    return p
+
+
+def test_memfd_swapped_for_a_readonly_file():
+    """The target dup2()s a read-only fd of a root-owned 0644 file onto the
+    number of the memfd hotpatch made: root must not write into that file."""
+    u = User()
+    victim = root_file("rootfile.txt", 0o644)
+    t = hostile(u)
+    eq(t.cmd(f"arm swap-early {victim}"), "armed", "attack armed")
+    attack_until_fired(t, [victim], "replaced it")
+
+
+def test_memfd_swapped_for_an_unreadable_file():
+    """The same with an O_PATH fd of a root 0600 file the user cannot read."""
+    u = User()
+    victim = root_file("shadowlike", 0o600)
+    check(u.run("cat", victim).returncode != 0, "the user cannot read it")
+    t = hostile(u)
+    eq(t.cmd(f"arm swap-opath {victim}"), "armed", "attack armed")
+    attack_until_fired(t, [victim], "replaced it")
+
+
+def test_memfd_swapped_for_a_fifo():
+    """An O_PATH fd of a FIFO: root's hotpatch must not block on it."""
+    u = User()
+    fifo = os.path.join(tmpdir(), "fifo")
+    os.mkfifo(fifo, 0o600)
+    t = hostile(u)
+    eq(t.cmd(f"arm swap-opath {fifo}"), "armed", "attack armed")
+    attack_until_fired(t, [], "replaced it")
+    check(stat.S_ISFIFO(os.stat(fifo).st_mode), "the fifo is still a fifo")
+
+
+def test_memfd_forged_by_the_target():
+    """The target puts its own memfd, with hotpatch's name and mapped
+    writable, under the number: hotpatch cannot seal it and refuses."""
+    u = User()
+    t = hostile(u)
+    eq(t.cmd("arm swap-memfd"), "armed", "attack armed")
+    attack_until_fired(t, [], "mapped it writable")
+
+
+def test_other_object_loaded():
+    """After hotpatch filled and sealed its memfd, the target puts another
+    shared object under its number before dlopen runs: hotpatch sees that
+    what was loaded is not its memfd, unloads it and records nothing."""
+    u = User()
+    other = os.path.join(tmpdir(), "other.so")
+    shutil.copy(patch("fix_compute_b"), other)
+    t = hostile(u)
+    eq(t.cmd(f"arm swap-late {other}"), "armed", "attack armed")
+    attack_until_fired(t, [other], "loaded something other than the patch")
+    check(other not in t.maps(), "the other object was unloaded again")
