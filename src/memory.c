@@ -5,46 +5,71 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "target.h"
 #include "util.h"
 
-int hp_mem_read(struct hp_target *t, uint64_t addr, void *buf, size_t len)
+/*
+ * Touching a page of a file-backed mapping may have to read the file.  When
+ * some of the target's files live on a filesystem that may never answer
+ * (FUSE, NFS, ...), every access runs on a helper thread within the
+ * command's deadline; otherwise directly.
+ */
+static int transfer(struct hp_target *t, uint64_t addr, void *buf, size_t len, bool write)
 {
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = pread(t->mem_fd, (char *)buf + done, len - done, (off_t)(addr + done));
+		ssize_t n;
 
-		if (n < 0 && errno == EINTR)
+		if (t->slow_fs)
+			n = hp_io_transfer(t->mem_fd, (char *)buf + done, len - done,
+					   (off_t)(addr + done), write, t->deadline);
+		else if (write)
+			n = pwrite(t->mem_fd, (char *)buf + done, len - done, (off_t)(addr + done));
+		else
+			n = pread(t->mem_fd, (char *)buf + done, len - done, (off_t)(addr + done));
+		if (n < 0 && !t->slow_fs)
+			n = -errno;
+		if (n == -EINTR)
 			continue;
 		if (n <= 0)
-			return hp_fail(n < 0 ? -errno : -EFAULT,
-				       "cannot read %zu bytes at 0x%llx in pid %d: %s", len,
-				       (unsigned long long)addr, t->pid,
-				       n < 0 ? strerror(errno) : "address not mapped");
+			return n < 0 ? (int)n : -EFAULT;
 		done += (size_t)n;
 	}
 	return 0;
 }
 
+int hp_mem_pread(struct hp_target *t, uint64_t addr, void *buf, size_t len)
+{
+	return transfer(t, addr, buf, len, false);
+}
+
+static int failed(struct hp_target *t, int r, const char *what, uint64_t addr, size_t len)
+{
+	if (r == -HP_ETIMEOUT)
+		return hp_fail(r,
+			       "%s %zu bytes at 0x%llx in pid %d did not finish in time: the "
+			       "memory is backed by %s, whose filesystem does not answer",
+			       what, len, (unsigned long long)addr, t->pid,
+			       t->slow_what[0] ? t->slow_what : "a file");
+	return hp_fail(r, "cannot %s %zu bytes at 0x%llx in pid %d: %s", what, len,
+		       (unsigned long long)addr, t->pid,
+		       r == -EFAULT ? "address not mapped" : strerror(-r));
+}
+
+int hp_mem_read(struct hp_target *t, uint64_t addr, void *buf, size_t len)
+{
+	int r = transfer(t, addr, buf, len, false);
+
+	return r < 0 ? failed(t, r, "read", addr, len) : 0;
+}
+
 int hp_mem_write(struct hp_target *t, uint64_t addr, const void *buf, size_t len)
 {
-	size_t done = 0;
+	int r = transfer(t, addr, (void *)buf, len, true);
 
-	while (done < len) {
-		ssize_t n = pwrite(t->mem_fd, (const char *)buf + done, len - done,
-				   (off_t)(addr + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return hp_fail(n < 0 ? -errno : -EFAULT,
-				       "cannot write %zu bytes at 0x%llx in pid %d: %s", len,
-				       (unsigned long long)addr, t->pid,
-				       n < 0 ? strerror(errno) : "address not mapped");
-		done += (size_t)n;
-	}
-	return 0;
+	return r < 0 ? failed(t, r, "write", addr, len) : 0;
 }
 
 int hp_mem_write_verify(struct hp_target *t, uint64_t addr, const void *buf, size_t len)

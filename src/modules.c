@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <elf.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -259,7 +260,6 @@ static bool same_file(const struct hp_mapping *mp, const struct hp_object *o)
 int hp_object_elf(struct hp_target *t, struct hp_object *o, struct hp_elf **ret)
 {
 	char path[128];
-	struct stat st;
 	int r;
 
 	if (o->elf_opened) {
@@ -272,8 +272,18 @@ int hp_object_elf(struct hp_target *t, struct hp_object *o, struct hp_elf **ret)
 	 * replaced or deleted since. */
 	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", t->pid,
 		 (unsigned long long)o->lo, (unsigned long long)o->first_end);
-	r = hp_elf_open(path, &o->elf);
-	if (r < 0) {
+	bool slow = false;
+	for (size_t i = 0; i < t->nslow_devs; i++)
+		slow |= t->slow_devs[i].major == o->dev_major &&
+			t->slow_devs[i].minor == o->dev_minor;
+	r = hp_elf_open(path, slow, t->deadline, &o->elf);
+	if (r == -HP_ETIMEOUT)
+		r = hp_fail(r,
+			    "reading %s, which pid %d maps, did not finish in time: its filesystem "
+			    "does not answer (a stalled network or FUSE mount?)",
+			    o->path, t->pid);
+	if (r == -EACCES || r == -EPERM || r == -ENOENT) {
+		/* map_files is root's: without root, the file by its path */
 		hp_elf_close(&o->elf);
 		if (o->deleted) {
 			o->elf_error =
@@ -283,28 +293,26 @@ int hp_object_elf(struct hp_target *t, struct hp_object *o, struct hp_elf **ret)
 					o->path, t->pid, t->pid);
 			return o->elf_error;
 		}
-		r = hp_elf_open(o->path, &o->elf);
-		if (r < 0) {
-			hp_elf_close(&o->elf);
-			o->elf_error = r;
-			return r;
+		r = hp_elf_open(o->path, slow, t->deadline, &o->elf);
+		if (r == 0 && (o->elf.ino != o->inode || major(o->elf.dev) != o->dev_major ||
+			       minor(o->elf.dev) != o->dev_minor))
+			r = hp_fail(-ESTALE,
+				    "%s on disk is not the file pid %d has loaded (it "
+				    "was replaced); run hotpatch as root to read the loaded "
+				    "copy through /proc/%d/map_files",
+				    o->path, t->pid, t->pid);
+		if (r == 0) {
+			free(o->open_path);
+			o->open_path = hp_strdup(o->path);
 		}
-		if (fstat(o->elf.fd, &st) < 0 || st.st_ino != o->inode ||
-		    major(st.st_dev) != o->dev_major || minor(st.st_dev) != o->dev_minor) {
-			hp_elf_close(&o->elf);
-			o->elf_error =
-				hp_fail(-ESTALE,
-					"%s on disk is not the file pid %d has loaded (it "
-					"was replaced); run hotpatch as root to read the loaded "
-					"copy through /proc/%d/map_files",
-					o->path, t->pid, t->pid);
-			return o->elf_error;
-		}
-		free(o->open_path);
-		o->open_path = hp_strdup(o->path);
-	} else {
+	} else if (r == 0) {
 		free(o->open_path);
 		o->open_path = hp_strdup(path);
+	}
+	if (r < 0) {
+		hp_elf_close(&o->elf);
+		o->elf_error = r;
+		return r;
 	}
 	o->elf_opened = true;
 	/* bias: the mapping at file offset X holds the PT_LOAD whose page
@@ -326,18 +334,13 @@ static int read_ptr(struct hp_target *t, uint64_t addr, uint64_t *v)
 	return hp_mem_read(t, addr, v, sizeof(*v));
 }
 
-/* Orders objects as the dynamic loader's link map does (r_debug.r_map). */
-static void order_by_link_map(struct hp_target *t, struct hp_modules *m, struct hp_object *main_obj)
+/* Orders objects as the dynamic loader's link map does (r_debug.r_map),
+ * starting from the executable's dynamic section at `dyn`. */
+static void order_by_link_map(struct hp_target *t, struct hp_modules *m, uint64_t dyn)
 {
-	struct hp_elf *e;
-	uint64_t dyn = 0, rdebug = 0, lm;
+	uint64_t rdebug = 0, lm;
 	int pos = 1;
 
-	if (hp_object_elf(t, main_obj, &e) < 0)
-		return;
-	for (size_t i = 0; i < e->phnum; i++)
-		if (e->phdr[i].p_type == PT_DYNAMIC)
-			dyn = main_obj->bias + e->phdr[i].p_vaddr;
 	if (!dyn)
 		return;
 	for (int i = 0; i < 512; i++) {
@@ -395,19 +398,130 @@ static int cmp_order(const void *a, const void *b)
 	return x->order - y->order;
 }
 
+/*
+ * The main executable's program headers, from the auxiliary vector the
+ * kernel gave the process (AT_PHDR, AT_PHNUM): the mapping around them is
+ * the main executable, and they say where its dynamic section is.  Kernel
+ * data and the target's memory, where a stat() of /proc/PID/exe or a read
+ * of the file would ask the executable's filesystem, which the target's
+ * owner may control.
+ */
+static void main_phdr(pid_t pid, uint64_t *ret_phdr, uint64_t *ret_phnum)
+{
+	char path[64], *buf = NULL;
+	size_t len = 0;
+
+	*ret_phdr = *ret_phnum = 0;
+	snprintf(path, sizeof(path), "/proc/%d/auxv", pid);
+	if (hp_read_file(path, &buf, &len) < 0)
+		return;
+	for (size_t i = 0; i + 16 <= len; i += 16) {
+		uint64_t kv[2];
+
+		memcpy(kv, buf + i, sizeof(kv));
+		if (kv[0] == AT_PHDR)
+			*ret_phdr = kv[1];
+		else if (kv[0] == AT_PHNUM)
+			*ret_phnum = kv[1];
+	}
+	free(buf);
+}
+
+/* The executable's dynamic section, from its program headers in memory. */
+static uint64_t main_dynamic(struct hp_target *t, uint64_t phdr, uint64_t phnum)
+{
+	Elf64_Phdr ph[64];
+	uint64_t bias = 0, dyn = 0;
+	bool have_bias = false;
+
+	if (!phdr || !phnum || phnum > HP_ARRAY_SIZE(ph) ||
+	    hp_mem_pread(t, phdr, ph, phnum * sizeof(ph[0])) < 0)
+		return 0;
+	for (size_t i = 0; i < phnum; i++)
+		if (ph[i].p_type == PT_PHDR) {
+			bias = phdr - ph[i].p_vaddr;
+			have_bias = true;
+		}
+	for (size_t i = 0; i < phnum; i++)
+		if (ph[i].p_type == PT_DYNAMIC)
+			dyn = ph[i].p_vaddr;
+	/* without PT_PHDR, only a fixed-address executable is understood */
+	return dyn && (have_bias || dyn < phdr) ? bias + dyn : 0;
+}
+
+/* Filesystems whose server may take forever to answer a read. */
+static bool slow_fstype(const char *type)
+{
+	static const char *const slow[] = {"fuse", "fuseblk",  "nfs",	   "nfs4", "cifs",
+					   "smb3", "9p",       "ceph",	   "afs",  "lustre",
+					   "coda", "virtiofs", "orangefs", "gfs2", "ocfs2"};
+
+	if (!strncmp(type, "fuse.", 5))
+		return true;
+	for (size_t i = 0; i < HP_ARRAY_SIZE(slow); i++)
+		if (!strcmp(type, slow[i]))
+			return true;
+	return false;
+}
+
+/*
+ * Does any file the target maps live on such a filesystem?  Its mount
+ * table (kernel data, in the target's own mount namespace) gives each
+ * device's filesystem type; /proc/PID/maps the device of each mapping.
+ */
+static void mark_slow_files(struct hp_target *t, const struct hp_maps *maps)
+{
+	char path[64], *buf = NULL;
+
+	free(t->slow_devs);
+	t->slow_devs = NULL;
+	t->nslow_devs = 0;
+	snprintf(path, sizeof(path), "/proc/%d/mountinfo", t->pid);
+	if (hp_read_file(path, &buf, NULL) < 0)
+		return;
+	for (char *line = buf, *eol; line && *line; line = eol ? eol + 1 : NULL) {
+		unsigned maj, min;
+		char *sep, type[64];
+
+		eol = strchr(line, '\n');
+		if (eol)
+			*eol = 0;
+		sep = strstr(line, " - ");
+		if (!sep || sscanf(line, "%*u %*u %u:%u", &maj, &min) != 2 ||
+		    sscanf(sep + 3, "%63s", type) != 1 || !slow_fstype(type))
+			continue;
+		struct hp_dev *nd = realloc(t->slow_devs, (t->nslow_devs + 1) * sizeof(*nd));
+		if (!nd)
+			break;
+		t->slow_devs = nd;
+		t->slow_devs[t->nslow_devs++] = (struct hp_dev){maj, min};
+		for (size_t i = 0; i < maps->n; i++)
+			if (maps->m[i].path && maps->m[i].inode && maps->m[i].dev_major == maj &&
+			    maps->m[i].dev_minor == min) {
+				t->slow_fs = true;
+				snprintf(t->slow_what, sizeof(t->slow_what), "%s (on %s)",
+					 maps->m[i].path, type);
+				break;
+			}
+	}
+	free(buf);
+}
+
 int hp_modules_load(struct hp_target *t, struct hp_modules *ret)
 {
 	struct hp_modules m = {0};
-	struct stat exe_st;
-	char exe_path[64];
-	bool have_exe;
+	const struct hp_mapping *exe;
+	uint64_t phdr, phnum;
 	int r;
 
 	r = hp_maps_read(t->pid, &m.maps);
 	if (r < 0)
 		return r;
-	snprintf(exe_path, sizeof(exe_path), "/proc/%d/exe", t->pid);
-	have_exe = stat(exe_path, &exe_st) == 0;
+	mark_slow_files(t, &m.maps);
+	main_phdr(t->pid, &phdr, &phnum);
+	exe = phdr ? hp_maps_find(&m.maps, phdr) : NULL;
+	if (exe && (!exe->path || exe->path[0] != '/' || !exe->inode))
+		exe = NULL;
 	for (size_t i = 0; i < m.maps.n; i++) {
 		const struct hp_mapping *mp = &m.maps.m[i];
 		struct hp_object *o = NULL;
@@ -435,19 +549,14 @@ int hp_modules_load(struct hp_target *t, struct hp_modules *ret)
 			o->first_end = mp->end;
 			o->first_offset = mp->offset;
 			o->order = 10001 + (int)m.n;
-			o->is_main = have_exe && exe_st.st_ino == mp->inode &&
-				     major(exe_st.st_dev) == mp->dev_major &&
-				     minor(exe_st.st_dev) == mp->dev_minor;
+			o->is_main = exe && same_file(exe, o);
 			if (o->is_main)
 				o->order = 0;
 		}
 		o->hi = mp->end;
 	}
-	for (size_t i = 0; i < m.n; i++)
-		if (m.obj[i].is_main) {
-			order_by_link_map(t, &m, &m.obj[i]);
-			break;
-		}
+	if (exe)
+		order_by_link_map(t, &m, main_dynamic(t, phdr, phnum));
 	/* The ELF handles point into the objects: close them before sorting,
 	 * they reopen on demand. */
 	for (size_t i = 0; i < m.n; i++)

@@ -746,9 +746,12 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 	struct hp_reg_patch *cur = &s.reg.p[s.reg.n - 1];
 
 	/* Pads that no jump reaches yet are written now, while the target
-	 * runs: the stop is left with the 2-byte windows only. */
+	 * runs: the stop is left with the 2-byte windows only.  The window's
+	 * own bytes are written back unchanged too, so that its page is the
+	 * process's private copy before the stop: writing it then never has
+	 * to read a file (from a slow disk, or a filesystem that stalls). */
 	for (size_t i = 0; i < nfp && r == 0; i++) {
-		uint8_t now[HP_PAD_LEN];
+		uint8_t now[HP_PAD_LEN], win[HP_WIN_LEN];
 
 		if (fp[i].pad_live)
 			continue;
@@ -761,6 +764,13 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 		if (r == 0)
 			fp[i].pad_written = true;
 		hp_fault_point("apply:pad");
+		if (r == 0)
+			r = hp_mem_read(&s.t, fp[i].pro.window, win, HP_WIN_LEN);
+		if (r == 0 && memcmp(win, fp[i].pro.win_bytes, HP_WIN_LEN))
+			r = hp_fail(-HP_EMISMATCH, "the entry of %s changed while hotpatch worked",
+				    fp[i].rec->symbol);
+		if (r == 0)
+			r = hp_mem_write(&s.t, fp[i].pro.window, win, HP_WIN_LEN);
 	}
 	w = calloc(2 * nfp + 1, sizeof(*w));
 	forbid = calloc(2 * nfp + 1, sizeof(*forbid));

@@ -5,7 +5,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Every process whose /proc/PID/exe is `path` (as resolved now), sorted. */
-int hp_procs_by_exe(const char *path, pid_t **ret, size_t *n);
+#include <stdint.h>
+
+/* Every process whose /proc/PID/exe is `path` (as resolved now), sorted;
+ * looking up each executable ends by `deadline`. */
+int hp_procs_by_exe(const char *path, uint64_t deadline, pid_t **ret, size_t *n);
 /* Every process that maps an object called `name` (file name or path). */
 int hp_procs_by_lib(const char *name, pid_t **ret, size_t *n);

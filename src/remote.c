@@ -211,7 +211,7 @@ int hp_remote_init(struct hp_remote *rc, struct hp_target *t, struct hp_modules 
 				return hp_fail(-ENOMEM, "out of memory");
 	if (add_deny(rc, rc->stub, rc->stub + HP_STUB_SIZE, "hotpatch's helper") < 0)
 		return hp_fail(-ENOMEM, "out of memory");
-	r = hp_unwinder_new(&rc->unw);
+	r = hp_unwinder_new(t, &rc->unw);
 	if (r < 0)
 		return r;
 	/* An existing control mapping, made by an earlier run. */
@@ -321,7 +321,7 @@ static bool thread_is_safe(struct hp_remote *rc, struct hp_thread *th)
 			 (unsigned long long)(need >> 10));
 		return false;
 	}
-	if (hp_stack_walk(rc->unw, th->tid, &st) < 0 || st.n == 0) {
+	if (hp_stack_walk(rc->unw, th, &st) < 0 || st.n == 0) {
 		snprintf(rc->busy_reason, sizeof(rc->busy_reason), "thread %d: stack walk failed",
 			 th->tid);
 		return false;

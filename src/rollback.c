@@ -94,7 +94,7 @@ static int thread_inside(struct active_ctx *c, struct hp_thread *th, bool *ret)
 	*ret = false;
 	if (!may_be_inside(c->s, c->p, th))
 		return 0;
-	if (hp_stack_walk(c->s->rc.unw, th->tid, &st) < 0)
+	if (hp_stack_walk(c->s->rc.unw, th, &st) < 0)
 		return hp_err.code;
 	for (size_t f = 0; f < st.n; f++) {
 		uint64_t ip = f ? st.ip[f] - 1 : st.ip[f];

@@ -25,6 +25,7 @@ int hp_session_open(struct hp_session *s, pid_t pid, const struct hp_options *o,
 		return r;
 	snprintf(rep->exe, sizeof(rep->exe), "%s", s->t.exe);
 	s->t.use_freezer = o->freezer;
+	s->t.deadline = s->deadline;
 	s->lock = hp_lock_take(pid, s->t.start_time, s->deadline);
 	if (s->lock < 0)
 		return s->lock;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Stack walks of stopped threads with libunwind's ptrace accessors. */
+/* Stack walks of stopped threads: libunwind's unwinder over the target's
+ * memory and registers; no file of the target is opened. */
 #pragma once
 
 #include <stdbool.h>
@@ -16,8 +17,10 @@ struct hp_stack {
 };
 
 struct hp_unwinder;
+struct hp_target;
+struct hp_thread;
 
-int hp_unwinder_new(struct hp_unwinder **ret);
+int hp_unwinder_new(struct hp_target *t, struct hp_unwinder **ret);
 void hp_unwinder_free(struct hp_unwinder *u);
-/* Walks the stack of a ptrace-stopped thread. */
-int hp_stack_walk(struct hp_unwinder *u, pid_t tid, struct hp_stack *ret);
+/* Walks the stack of a ptrace-stopped thread whose registers were read. */
+int hp_stack_walk(struct hp_unwinder *u, const struct hp_thread *th, struct hp_stack *ret);

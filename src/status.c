@@ -153,7 +153,6 @@ int hp_list(pid_t pid, const struct hp_options *o, struct hp_listing *ret)
 	struct hp_modules m;
 	int r;
 
-	(void)o;
 	memset(ret, 0, sizeof(*ret));
 	ret->pid = pid;
 	r = hp_target_open(&t, pid);
@@ -162,6 +161,7 @@ int hp_list(pid_t pid, const struct hp_options *o, struct hp_listing *ret)
 		hp_target_close(&t);
 		return r;
 	}
+	t.deadline = hp_now_ns() + o->timeout_ns;
 	r = hp_modules_load(&t, &m);
 	if (r < 0) {
 		hp_target_close(&t);

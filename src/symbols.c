@@ -6,7 +6,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fileio.h"
 #include "util.h"
+
+/* An object bigger than this is not read into memory. */
+#define MAX_OBJECT_SIZE (2ull << 30)
 
 static int elf_init(struct hp_elf *e, const char *name)
 {
@@ -57,21 +61,37 @@ static int elf_init(struct hp_elf *e, const char *name)
 	return 0;
 }
 
-int hp_elf_open(const char *path, struct hp_elf *e)
+int hp_elf_open(const char *path, bool slow, uint64_t deadline, struct hp_elf *e)
 {
+	struct hp_file f;
 	int r;
 
 	memset(e, 0, sizeof(*e));
+	e->fd = -1;
+	r = hp_file_read(path, MAX_OBJECT_SIZE, slow, deadline, &f);
+	if (r < 0)
+		return r;
+	r = hp_elf_open_mem(f.data, f.len, path, e);
+	e->owned = f.data;
+	e->dev = f.st.st_dev;
+	e->ino = f.st.st_ino;
+	return r;
+}
+
+/* Debug files live under root's /usr/lib/debug, out of any target's reach:
+ * they may be large, and are mapped. */
+static int open_debug_file(const char *path, struct hp_elf *e)
+{
+	memset(e, 0, sizeof(*e));
 	elf_version(EV_CURRENT);
-	e->fd = open(path, O_RDONLY | O_CLOEXEC);
+	e->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (e->fd < 0)
 		return hp_fail(-errno, "cannot open %s: %m", path);
 	e->path = hp_strdup(path);
 	e->elf = elf_begin(e->fd, ELF_C_READ_MMAP, NULL);
 	if (!e->elf)
 		return hp_fail(-HP_EBADPATCH, "%s: not an ELF file (%s)", path, elf_errmsg(-1));
-	r = elf_init(e, path);
-	return r;
+	return elf_init(e, path);
 }
 
 int hp_elf_open_mem(const void *buf, size_t len, const char *name, struct hp_elf *e)
@@ -106,6 +126,7 @@ void hp_elf_close(struct hp_elf *e)
 	free(e->dynsyms);
 	free(e->path);
 	free(e->symtab_source);
+	free(e->owned);
 	memset(e, 0, sizeof(*e));
 	e->fd = -1;
 }
@@ -240,7 +261,9 @@ int hp_elf_load_symbols(struct hp_elf *e)
 		if (stat(path, &st) == 0) {
 			struct hp_elf *dbg = calloc(1, sizeof(*dbg));
 
-			if (dbg && hp_elf_open(path, dbg) == 0 &&
+			if (dbg && S_ISREG(st.st_mode) && st.st_uid == 0 &&
+			    !(st.st_mode & (S_IWGRP | S_IWOTH)) &&
+			    open_debug_file(path, dbg) == 0 &&
 			    load_table(e, dbg->elf, SHT_SYMTAB, &cap) > 0) {
 				e->debug = dbg;
 				e->has_symtab = true;

@@ -27,6 +27,8 @@ struct hp_reloc {
 struct hp_elf {
 	char *path;
 	int fd;
+	uint8_t *owned;	   /* the file's bytes, when it was read rather than mapped */
+	uint64_t dev, ino; /* of the file read */
 	Elf *elf;
 	const uint8_t *image; /* the whole file */
 	size_t size;
@@ -54,7 +56,9 @@ struct hp_elf {
 	size_t ndynsyms;
 };
 
-int hp_elf_open(const char *path, struct hp_elf *e);
+/* Opens a file someone else may control: read, never mapped; `slow` and
+ * `deadline` as for hp_file_read (fileio.h). */
+int hp_elf_open(const char *path, bool slow, uint64_t deadline, struct hp_elf *e);
 /* Opens an in-memory image; `buf` must outlive `e`. */
 int hp_elf_open_mem(const void *buf, size_t len, const char *name, struct hp_elf *e);
 void hp_elf_close(struct hp_elf *e);

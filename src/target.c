@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include <sys/time.h>
 #include <sys/wait.h>
 
+#include "memory.h"
 #include "util.h"
 
 static const struct {
@@ -214,13 +216,6 @@ int hp_target_open(struct hp_target *t, pid_t pid)
 		return hp_fail(-EINVAL, "invalid pid %d", pid);
 	if (pid == getpid())
 		return hp_fail(-EINVAL, "pid %d is hotpatch itself", pid);
-	/* The pidfd first: what /proc says next is about the process it names
-	 * as long as that process is alive (checked below). */
-	t->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (t->pidfd < 0 && errno == ESRCH)
-		return hp_fail(-ESRCH, "no such process: %d", pid);
-	if (t->pidfd < 0 && errno != EINVAL)
-		return hp_fail(-errno, "cannot open a pidfd for pid %d: %m", pid);
 	r = read_stat_fields(pid, t->comm, sizeof(t->comm), &state, &t->start_time);
 	if (r == -ENOENT)
 		return hp_fail(-ESRCH, "no such process: %d", pid);
@@ -231,8 +226,21 @@ int hp_target_open(struct hp_target *t, pid_t pid)
 			       pid, buf, buf);
 	if (state == 'Z' || state == 'X')
 		return hp_fail(-ESRCH, "process %d (%s) has exited (zombie)", pid, t->comm);
-	if (t->pidfd >= 0 && syscall(SYS_pidfd_send_signal, t->pidfd, 0, NULL, 0) < 0)
-		return hp_fail(-ESRCH, "process %d exited while hotpatch looked at it", pid);
+	/* A pidfd names this process for good; it is the process we looked at
+	 * if it started when that one did and is alive (a pidfd turns
+	 * readable when its process exits). */
+	t->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (t->pidfd >= 0) {
+		struct pollfd pf = {.fd = t->pidfd, .events = POLLIN};
+		uint64_t again = 0;
+
+		if (read_stat_fields(pid, NULL, 0, NULL, &again) < 0 || again != t->start_time ||
+		    poll(&pf, 1, 0) != 0)
+			return hp_fail(-ESRCH, "process %d exited while hotpatch looked at it",
+				       pid);
+	} else if (errno == ESRCH) {
+		return hp_fail(-ESRCH, "no such process: %d", pid);
+	}
 	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
 	n = readlink(path, t->exe, sizeof(t->exe) - 1);
 	if (n < 0) {
@@ -264,6 +272,9 @@ void hp_target_close(struct hp_target *t)
 	if (t->pidfd >= 0)
 		close(t->pidfd);
 	t->pidfd = -1;
+	free(t->slow_devs);
+	t->slow_devs = NULL;
+	t->nslow_devs = 0;
 	for (size_t i = 0; i < t->n; i++)
 		free(t->th[i].held);
 	free(t->th);
@@ -753,8 +764,7 @@ int hp_thread_undo_eintr(struct hp_target *t, struct hp_thread *th, bool *ret_re
 	if ((long)th->regs.orig_rax < 0 || (long)th->regs.rax != -EINTR ||
 	    !returns_eintr_on_stop((long)th->regs.orig_rax))
 		return 0;
-	if (pread(t->mem_fd, insn, 2, (off_t)(th->regs.rip - 2)) != 2 || insn[0] != 0x0f ||
-	    insn[1] != 0x05)
+	if (hp_mem_pread(t, th->regs.rip - 2, insn, 2) < 0 || insn[0] != 0x0f || insn[1] != 0x05)
 		return 0;
 	if (has_deliverable_signal(t, th))
 		return 0; /* the program's own signal: EINTR is what it expects */

@@ -32,7 +32,16 @@ struct hp_target {
 	struct hp_thread *th;
 	size_t n, cap;
 	size_t nseized;
-	bool use_freezer; /* flip through the cgroup freezer (--freezer) */
+	bool use_freezer;  /* flip through the cgroup freezer (--freezer) */
+	uint64_t deadline; /* the command's: file reads for this target end by then */
+	/* some of its mappings are files on a filesystem that may never answer
+	 * (FUSE, NFS, ...): its memory is read and written within `deadline` */
+	bool slow_fs;
+	char slow_what[256];
+	struct hp_dev {
+		unsigned major, minor;
+	} * slow_devs; /* the devices of such filesystems */
+	size_t nslow_devs;
 };
 
 /* Every ptrace call goes through here; returns >= 0 or -errno. */

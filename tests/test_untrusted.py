@@ -4,12 +4,15 @@ runs as a throwaway unprivileged user, and root's hotpatch must write, read
 and open nothing outside the target, never hang past --timeout, and never
 record or report a patch the target did not really load."""
 import hashlib
+import json
 import os
 import shutil
 import stat
+import time
 
 from hptest import (BUILD, Fail, Target, User, check, eq, hotpatch, hotpatch_json, patch,
                     tmpdir)
+from stallfs import StallFS
 
 ATTEMPTS = 30
 
@@ -108,3 +111,90 @@ def test_other_object_loaded():
     eq(t.cmd(f"arm swap-late {other}"), "armed", "attack armed")
     attack_until_fired(t, [other], "loaded something other than the patch")
     check(other not in t.maps(), "the other object was unloaded again")
+
+
+def stalled_worker():
+    """A worker run by a User from that user's FUSE filesystem, which then
+    stops answering.  The target keeps running from the page cache."""
+    u = User()
+    fs = StallFS(u, {"worker-gcc": os.path.join(BUILD, "worker-gcc"),
+                     "libworklib.so": os.path.join(BUILD, "libworklib.so")})
+    for n in fs.names:
+        with open(fs.path(n), "rb") as f:
+            f.read()
+    t = Target(fs.path("worker-gcc"), threads=2, user=u)
+    return fs, t
+
+
+def timed(*args):
+    t0 = time.monotonic()
+    r = hotpatch(*args, timeout=60)
+    return r, time.monotonic() - t0
+
+
+def test_stalled_filesystem_bounded_by_timeout():
+    """The target's executable is served by a filesystem that stops
+    answering: every command ends within --timeout, says why, and leaves
+    the target as it was; what needs no file (status) still works."""
+    fs, t = stalled_worker()
+    eq(hotpatch("--pid", t.pid, patch("fix_lib")).returncode, 0, "apply before the stall")
+    eq(t.call("lib_step", 1), 21, "patched")
+    fs.stall()
+    r, took = timed("--timeout", "2", "--pid", t.pid, patch("fix_compute"))
+    eq(r.returncode, 7, "apply: busy")
+    check("does not answer" in r.stderr and "stallfs" in r.stderr, r.stderr)
+    check(took < 8, f"apply ended within --timeout 2 (took {took:.1f} s)")
+    eq(t.call("compute", 1), 1001, "nothing applied")
+    r, took = timed("--timeout", "2", "rollback", "--pid", t.pid, patch("fix_lib"))
+    eq(r.returncode, 7, "rollback: busy")
+    check(took < 8, f"rollback ended within --timeout 2 (took {took:.1f} s)")
+    eq(t.call("lib_step", 1), 21, "the patch stays as it was")
+    r, took = timed("--timeout", "2", "status", "--pid", t.pid)
+    eq(r.returncode, 0, "status reads only the target")
+    check("fix_lib.so" in r.stdout, r.stdout)
+    r, took = timed("--timeout", "2", "list", "--pid", t.pid)
+    check(r.returncode in (0, 7) and took < 8, f"list ended in time (took {took:.1f} s)")
+    t.assert_healthy()
+
+
+def test_stalled_filesystem_does_not_stall_selection():
+    """--exe asks every process running a file of that name about it: one
+    on a stalled filesystem is passed over, the others are found."""
+    fs, stalled = stalled_worker()
+    d = os.path.join(tmpdir(), "real")
+    os.mkdir(d)
+    for f in ("worker-gcc", "libworklib.so"):
+        shutil.copy(os.path.join(BUILD, f), d)
+    good = Target(os.path.join(d, "worker-gcc"), threads=2)
+    fs.stall()
+    r, took = timed("--timeout", "3", "status", "--json", "--exe", os.path.join(d, "worker-gcc"))
+    eq(r.returncode, 0, "status")
+    eq([p["pid"] for p in json.loads(r.stdout)["processes"]], [good.pid], "only the good one")
+    check(took < 8, f"the scan ended in time (took {took:.1f} s)")
+    stalled.assert_healthy()
+
+
+def test_library_truncated_while_read():
+    """The target's owner truncates and rewrites a library the target
+    mapped, over and over, while root's hotpatch reads it: hotpatch never
+    dies of it (a mapped file would SIGBUS), it refuses or succeeds."""
+    u = User()
+    d = os.path.join(tmpdir(), "lib")
+    os.mkdir(d)
+    lib = os.path.join(d, "libworklib.so")
+    shutil.copy(os.path.join(BUILD, "libworklib.so"), lib)
+    u.own(d, lib)
+    t = hostile(u)
+    eq(t.cmd(f"arm truncate {lib}"), "armed", "attack armed")
+    outcomes = set()
+    for i in range(20):
+        before = int(t.cmd("count"))
+        for args in (["list", "--pid", t.pid], ["--dry-run", "--pid", t.pid, patch("fix_lib")],
+                     ["status", "--pid", t.pid]):
+            r = hotpatch("--timeout", "5", *args, timeout=30)
+            check(r.returncode >= 0, f"{args[0]}: hotpatch was killed by signal {-r.returncode}")
+            check(r.returncode in (0, 1, 5, 6, 7), f"{args[0]}: a clean outcome: {r.returncode}")
+            outcomes.add(r.returncode)
+        check(int(t.cmd("count")) > before, f"round {i}: the library kept being truncated")
+    eq(t.call("compute", 1), 1001, "the target still answers")
+    print(f"outcomes seen: {sorted(outcomes)}")

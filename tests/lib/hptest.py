@@ -22,6 +22,7 @@ SOURCE = os.environ.get("HP_SOURCE_ROOT", ".")
 
 _started = []
 _users = []
+_cleanups = []
 _tmp = [None]
 
 
@@ -230,6 +231,12 @@ class Target:
             self.p.wait(timeout=10)
 
 
+def on_cleanup(fn):
+    """fn() runs when the test ends, after its targets were stopped and
+    before its users are removed."""
+    _cleanups.append(fn)
+
+
 def cleanup():
     for t in _started:
         try:
@@ -237,6 +244,12 @@ def cleanup():
         except Exception as e:  # keep cleaning the rest
             print(f"cleanup of {t.pid}: {e}")
     _started.clear()
+    while _cleanups:
+        fn = _cleanups.pop()
+        try:
+            fn()
+        except Exception as e:
+            print(f"cleanup {fn}: {e}")
     for u in _users:
         try:
             u.remove()
