@@ -440,7 +440,10 @@ static int cmd_rollback(struct cli *c)
 		 * a patch still names the patch that was applied. */
 		hp_patchfile_load(c->patch, &rollback_pf);
 		rollback_have_pf = rollback_pf.data != NULL;
-		if (!realpath(c->patch, rollback_path))
+		/* the name of the file read, when it was opened and read */
+		if (rollback_pf.path && rollback_pf.path[0] == '/')
+			snprintf(rollback_path, sizeof(rollback_path), "%s", rollback_pf.path);
+		else if (!realpath(c->patch, rollback_path))
 			snprintf(rollback_path, sizeof(rollback_path), "%s", c->patch);
 		hp_error_clear();
 	}
