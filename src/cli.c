@@ -377,6 +377,25 @@ static int apply_one(struct cli *c, pid_t pid, struct hp_report *rep)
 	return hp_apply(pid, &apply_pf, &c->o, rep);
 }
 
+/* One open of the patch, checked on its fd; the bytes read from that fd
+ * are the bytes hashed, checked and copied into the target.  On failure
+ * apply_pf is left empty. */
+static int load_apply_pf(struct cli *c)
+{
+	_cleanup_free_ char *real = NULL;
+	_cleanup_close_ int fd = hp_trust_open(c->patch, c->insecure, &real);
+	int r;
+
+	if (fd < 0)
+		return fd;
+	r = hp_patchfile_load_fd(fd, c->patch, real, &apply_pf);
+	if (r == 0)
+		r = hp_trust_pin(c->patch, &apply_pf, c->sha256);
+	if (r < 0)
+		hp_patchfile_free(&apply_pf);
+	return r;
+}
+
 static int cmd_apply(struct cli *c)
 {
 	int r, code;
@@ -385,9 +404,7 @@ static int cmd_apply(struct cli *c)
 		fprintf(stderr, "hotpatch: apply needs a patch file (see hotpatch --help)\n");
 		return HP_EXIT_USAGE;
 	}
-	r = hp_patchfile_load(c->patch, &apply_pf);
-	if (r == 0)
-		r = hp_trust_check(c->patch, &apply_pf, c->insecure, c->sha256);
+	r = load_apply_pf(c);
 	if (r < 0) {
 		if (c->json) {
 			struct hp_json j;
@@ -409,7 +426,6 @@ static int cmd_apply(struct cli *c)
 		} else {
 			fprintf(stderr, "hotpatch: %s\n", hp_err.msg);
 		}
-		hp_patchfile_free(&apply_pf);
 		return hp_exit_code(r);
 	}
 	code = for_each_pid(c, apply_one, "apply", apply_pf.path, apply_pf.sha256_hex);
@@ -440,7 +456,10 @@ static int cmd_rollback(struct cli *c)
 		 * a patch still names the patch that was applied. */
 		hp_patchfile_load(c->patch, &rollback_pf);
 		rollback_have_pf = rollback_pf.data != NULL;
-		if (!realpath(c->patch, rollback_path))
+		/* the name of the file read, when it was opened and read */
+		if (rollback_pf.path && rollback_pf.path[0] == '/')
+			snprintf(rollback_path, sizeof(rollback_path), "%s", rollback_pf.path);
+		else if (!realpath(c->patch, rollback_path))
 			snprintf(rollback_path, sizeof(rollback_path), "%s", c->patch);
 		hp_error_clear();
 	}

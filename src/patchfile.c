@@ -187,27 +187,43 @@ int hp_patchfile_parse(uint8_t *data, size_t len, const char *name, struct hp_pa
 	return parse_records(pf, name);
 }
 
-int hp_patchfile_load(const char *path, struct hp_patchfile *pf)
+int hp_patchfile_open(const char *path, char **ret_real)
 {
-	_cleanup_close_ int fd = -1;
 	char abs[PATH_MAX];
-	struct stat st;
-	uint8_t *data;
-	size_t done = 0;
+	char *real;
+	int fd;
 
-	memset(pf, 0, sizeof(*pf));
-	pf->elf.fd = -1;
 	/* O_NONBLOCK: a FIFO named as the patch must not hang us */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return hp_fail(errno == ENOENT ? -HP_EBADPATCH : -errno, "cannot open patch %s: %m",
 			       path);
+	real = hp_fd_path(fd);
+	if (!real)
+		real = hp_strdup(realpath(path, abs) ? abs : path);
+	if (!real) {
+		close(fd);
+		return hp_fail(-ENOMEM, "out of memory");
+	}
+	*ret_real = real;
+	return fd;
+}
+
+int hp_patchfile_load_fd(int fd, const char *name, const char *real, struct hp_patchfile *pf)
+{
+	struct stat st;
+	uint8_t *data;
+	size_t done = 0;
+	int r;
+
+	memset(pf, 0, sizeof(*pf));
+	pf->elf.fd = -1;
 	if (fstat(fd, &st) < 0)
-		return hp_fail(-errno, "cannot stat patch %s: %m", path);
+		return hp_fail(-errno, "cannot stat patch %s: %m", name);
 	if (!S_ISREG(st.st_mode))
-		return hp_fail(-HP_EBADPATCH, "patch %s is not a regular file", path);
+		return hp_fail(-HP_EBADPATCH, "patch %s is not a regular file", name);
 	if ((uint64_t)st.st_size > MAX_PATCH_SIZE || st.st_size < 64)
-		return hp_fail(-HP_EBADPATCH, "patch %s has an implausible size (%lld bytes)", path,
+		return hp_fail(-HP_EBADPATCH, "patch %s has an implausible size (%lld bytes)", name,
 			       (long long)st.st_size);
 	data = malloc((size_t)st.st_size);
 	if (!data)
@@ -219,17 +235,34 @@ int hp_patchfile_load(const char *path, struct hp_patchfile *pf)
 			continue;
 		if (n <= 0) {
 			free(data);
-			return hp_fail(n < 0 ? -errno : -EIO, "cannot read patch %s: %s", path,
+			return hp_fail(n < 0 ? -errno : -EIO, "cannot read patch %s: %s", name,
 				       n < 0 ? strerror(errno) : "file shrank while being read");
 		}
 		done += (size_t)n;
 	}
-	int r = hp_patchfile_parse(data, done, path, pf);
-	if (realpath(path, abs)) {
-		free(pf->path);
-		pf->path = hp_strdup(abs);
+	r = hp_patchfile_parse(data, done, name, pf);
+	if (real) {
+		char *p = hp_strdup(real);
+
+		if (p) {
+			free(pf->path);
+			pf->path = p;
+		}
 	}
 	return r;
+}
+
+int hp_patchfile_load(const char *path, struct hp_patchfile *pf)
+{
+	_cleanup_free_ char *real = NULL;
+	_cleanup_close_ int fd = -1;
+
+	memset(pf, 0, sizeof(*pf));
+	pf->elf.fd = -1;
+	fd = hp_patchfile_open(path, &real);
+	if (fd < 0)
+		return fd;
+	return hp_patchfile_load_fd(fd, path, real, pf);
 }
 
 void hp_patchfile_free(struct hp_patchfile *pf)

@@ -28,7 +28,14 @@ struct hp_patchfile {
 	size_t nrec, nreplace;
 };
 
-/* Reads and checks a patch file. */
+/* Opens `path` for reading as anyone would, with no checks of who could
+ * have written it; *ret_real gets the absolute path of the file opened
+ * (malloc'd).  Returns the fd or a negative errno. */
+int hp_patchfile_open(const char *path, char **ret_real);
+/* Reads and checks the patch open at `fd` (the bytes checked are the bytes
+ * loaded); messages name it `name`, ret->path is `real` when given. */
+int hp_patchfile_load_fd(int fd, const char *name, const char *real, struct hp_patchfile *ret);
+/* hp_patchfile_open, then hp_patchfile_load_fd. */
 int hp_patchfile_load(const char *path, struct hp_patchfile *ret);
 /* Checks an in-memory image (takes ownership of `data`, which must come
  * from malloc); pure, for unit tests and fuzzing. */

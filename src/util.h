@@ -126,6 +126,10 @@ void hp_hex(char *out, size_t outsz, const uint8_t *buf, size_t len);
 int hp_grow(void **arr, size_t *cap, size_t n, size_t elem);
 char *hp_strdup(const char *s);
 const char *hp_basename(const char *path);
+/* The absolute path the kernel has for an open file (/proc/self/fd/N), so
+ * that the name shown is the file that was opened, not a second lookup;
+ * malloc'd, or NULL without /proc. */
+char *hp_fd_path(int fd);
 
 /* Dynamic string for messages. */
 struct hp_buf {

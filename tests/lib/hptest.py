@@ -59,11 +59,12 @@ def eq(got, want, what):
         raise Fail(f"{what}: got {got!r}, want {want!r}")
 
 
-def hotpatch(*args, timeout=120, env=None):
-    """Runs the CLI; returns the CompletedProcess (text)."""
+def hotpatch(*args, timeout=120, env=None, cwd=None):
+    """Runs the CLI (in `cwd` when given); returns the CompletedProcess (text)."""
     cmd = [HOTPATCH] + [str(a) for a in args]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    print(f"$ {' '.join(cmd)}\n-> exit {r.returncode}\n{r.stdout}{r.stderr}", flush=True)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
+    where = f"(in {cwd}) " if cwd else ""
+    print(f"{where}$ {' '.join(cmd)}\n-> exit {r.returncode}\n{r.stdout}{r.stderr}", flush=True)
     return r
 
 
