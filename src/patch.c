@@ -557,7 +557,7 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 	int r;
 
 	memset(rep, 0, sizeof(*rep));
-	r = hp_session_open(&s, pid, o, rep, true);
+	r = hp_session_open(&s, pid, "apply", o, rep, true);
 	if (r < 0)
 		goto out;
 

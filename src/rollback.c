@@ -581,7 +581,7 @@ int hp_rollback(pid_t pid, struct hp_patchfile *pf, const char *path, bool all,
 	int r;
 
 	memset(rep, 0, sizeof(*rep));
-	r = hp_session_open(&s, pid, o, rep, true);
+	r = hp_session_open(&s, pid, "rollback", o, rep, true);
 	if (r < 0)
 		goto out;
 	if (s.reg.n == 0 && !s.nfinished) {

@@ -9,13 +9,13 @@
 #include "modules.h"
 #include "util.h"
 
-int hp_session_open(struct hp_session *s, pid_t pid, const struct hp_options *o,
+int hp_session_open(struct hp_session *s, pid_t pid, const char *verb, const struct hp_options *o,
 		    struct hp_report *rep, bool recover)
 {
 	int r;
 
 	memset(s, 0, sizeof(*s));
-	s->lock = -1;
+	s->lock = HP_LOCK_INIT;
 	s->deadline = hp_now_ns() + o->timeout_ns;
 	rep->pid = pid;
 	r = hp_target_open(&s->t, pid);
@@ -26,9 +26,10 @@ int hp_session_open(struct hp_session *s, pid_t pid, const struct hp_options *o,
 	snprintf(rep->exe, sizeof(rep->exe), "%s", s->t.exe);
 	s->t.use_freezer = o->freezer;
 	s->t.deadline = s->deadline;
-	s->lock = hp_lock_take(pid, s->t.start_time, s->deadline);
-	if (s->lock < 0)
-		return s->lock;
+	r = hp_lock_take(&s->lock, pid, s->t.start_time, verb, s->deadline);
+	if (r < 0)
+		return r;
+	hp_fault_point("lock:taken");
 	r = hp_modules_load(&s->t, &s->m);
 	if (r < 0)
 		return r;
@@ -57,7 +58,7 @@ void hp_session_close(struct hp_session *s)
 		hp_remote_free(&s->rc);
 	if (s->m_loaded)
 		hp_modules_free(&s->m);
-	hp_lock_release(s->lock);
+	hp_lock_release(&s->lock);
 }
 
 void hp_report_free(struct hp_report *r)

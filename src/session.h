@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "lock.h"
 #include "modules.h"
 #include "patch.h"
 #include "registry.h"
@@ -17,7 +18,7 @@ struct hp_session {
 	struct hp_modules m;
 	struct hp_remote rc;
 	struct hp_registry reg;
-	int lock;
+	struct hp_lock lock;
 	uint64_t deadline;
 	bool t_open, m_loaded, rc_ready;
 	/* rollbacks an interrupted run began and hp_recover() finished */
@@ -25,10 +26,11 @@ struct hp_session {
 	size_t nfinished;
 };
 
-/* Opens the target, takes its lock, reads its objects and registry; with
- * `recover` (apply and rollback, not dry runs), finishes first what an
- * interrupted run left. */
-int hp_session_open(struct hp_session *s, pid_t pid, const struct hp_options *o,
+/* Opens the target, takes its lock (for `verb`, which the lock file names
+ * to whoever waits), reads its objects and registry; with `recover` (apply
+ * and rollback, not dry runs), finishes first what an interrupted run
+ * left. */
+int hp_session_open(struct hp_session *s, pid_t pid, const char *verb, const struct hp_options *o,
 		    struct hp_report *rep, bool recover);
 /* Detaches every thread, releases everything. */
 void hp_session_close(struct hp_session *s);

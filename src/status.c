@@ -15,7 +15,7 @@ int hp_status(pid_t pid, const struct hp_options *o, struct hp_report *rep)
 	int r;
 
 	memset(rep, 0, sizeof(*rep));
-	r = hp_session_open(&s, pid, o, rep, false);
+	r = hp_session_open(&s, pid, "status", o, rep, false);
 	if (r == -HP_EUNSUPPORTED && s.t_open && s.t.pid) {
 		/* a process hotpatch cannot patch has nothing applied */
 		hp_error_clear();

@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -325,16 +326,31 @@ void hp_buf_free(struct hp_buf *b)
 }
 
 #ifdef HP_FAULT_INJECTION
+/* Waits for a byte (or the end) on stdin, a minute at most: a test holds
+ * hotpatch here to run something else while it is provably mid-step. */
+static void pause_at(const char *step)
+{
+	struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
+	char c;
+
+	fprintf(stderr, "hotpatch: paused at %s\n", step);
+	fflush(stderr);
+	if (poll(&p, 1, 60000) == 1 && read(STDIN_FILENO, &c, 1) < 0)
+		fprintf(stderr, "hotpatch: pause at %s: %m\n", step);
+}
+
 void hp_fault_point(const char *step)
 {
 	static int reached;
-	const char *want = getenv("HOTPATCH_FAULT");
+	const char *want = getenv("HOTPATCH_FAULT"), *pause = getenv("HOTPATCH_PAUSE_AT");
 	char *end;
 	long n;
 
 	reached++;
 	if (getenv("HOTPATCH_FAULT_TRACE"))
 		fprintf(stderr, "hotpatch: fault point %d: %s\n", reached, step);
+	if (pause && !strcmp(pause, step))
+		pause_at(step);
 	if (!want || !*want)
 		return;
 	n = strtol(want, &end, 10);

@@ -80,6 +80,8 @@ void hp_notes_clear(void);
  * Test builds (-Dfault_injection=true) kill hotpatch with SIGKILL at a named
  * step when HOTPATCH_FAULT names it, or at the Nth step reached when it is a
  * number: the tests prove the target survives a tool killed anywhere.
+ * HOTPATCH_PAUSE_AT=step holds it there (it says "paused at STEP" on
+ * stderr) until a byte arrives on stdin, a minute at most.
  */
 #ifdef HP_FAULT_INJECTION
 void hp_fault_point(const char *step);

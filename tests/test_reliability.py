@@ -9,8 +9,8 @@ import subprocess
 import threading
 import time
 
-from hptest import (BUILD, HOTPATCH, Fail, Skip, Target, check, eq, hotpatch, hotpatch_json, patch,
-                    prologue, tmpdir, wait_for)
+from hptest import (BUILD, HOTPATCH, Fail, Skip, Target, check, eq, hotpatch, hotpatch_json,
+                    lock_path, patch, prologue, tmpdir, wait_for, wait_paused)
 
 CYCLES = int(os.environ.get("HOTPATCH_STRESS_CYCLES", "200"))
 # the storm finds races in attaching: as many cycles as the stress asks, at least 50
@@ -193,16 +193,44 @@ def test_hardened_nondumpable_as_user():
 
 
 def test_two_runs_at_once():
-    """Two hotpatch runs on one process never interleave: the second waits."""
+    """Two hotpatch runs on one process never interleave: the second waits.
+    The first is held just after its flip, lock in hand, while the second
+    starts; the second must be seen waiting on the lock, and finish after."""
     t = Target("worker-gcc", threads=8)
-    a = subprocess.Popen([HOTPATCH, "--pid", str(t.pid), patch("fix_compute")],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    b = subprocess.Popen([HOTPATCH, "--pid", str(t.pid), patch("fix_lib")],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    eq((a.wait(60), b.wait(60)), (0, 0), f"both succeed: {a.stderr.read()}{b.stderr.read()}")
+    env = dict(os.environ, HOTPATCH_PAUSE_AT="apply:flipped", HOTPATCH_FAULT_TRACE="1")
+    a = subprocess.Popen([HOTPATCH, "--pid", str(t.pid), patch("fix_compute")], env=env,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    b = None
+    try:
+        wait_paused(a, "apply:flipped")
+        lock = lock_path(t.pid)
+        b = subprocess.Popen([HOTPATCH, "--pid", str(t.pid), patch("fix_lib")],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        def b_waits_on_the_lock():
+            check(b.poll() is None, f"the second run did not wait (exit {b.poll()})")
+            try:
+                fds = os.listdir(f"/proc/{b.pid}/fd")
+                return any(os.readlink(f"/proc/{b.pid}/fd/{fd}") == lock for fd in fds)
+            except OSError:
+                return False
+        wait_for(b_waits_on_the_lock, timeout=20, what="the second run to open the lock")
+        check(b.poll() is None, "the second run waits while the first holds the lock")
+        eq(t.call("compute", 5), 2005, "the first run's flip is in effect")
+        eq(t.call("lib_step", 5), 15, "the second run has done nothing yet")
+        out_a = a.communicate(input=b"\n", timeout=60)[1].decode()  # let the first go
+        out_b = b.communicate(timeout=60)[1]
+        eq((a.returncode, b.returncode), (0, 0), f"both succeed: {out_a}{out_b}")
+    finally:
+        for p in (a, b):
+            if p and p.poll() is None:
+                p.kill()
+                p.wait()
     code, doc = hotpatch_json("status", "--pid", t.pid)
-    eq(sorted(os.path.basename(p["path"]) for p in doc["processes"][0]["patches"]),
-       ["fix_compute.so", "fix_lib.so"], "both recorded, one after the other")
+    pats = doc["processes"][0]["patches"]
+    eq([os.path.basename(p["path"]) for p in pats], ["fix_compute.so", "fix_lib.so"],
+       "both recorded, one after the other")
+    check(pats[0]["applied_at_ns"] < pats[1]["applied_at_ns"], "the second applied after the first")
     eq((t.call("compute", 5), t.call("lib_step", 5)), (2005, 25), "both in effect")
     t.assert_healthy()
 

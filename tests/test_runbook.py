@@ -8,9 +8,10 @@ import shutil
 import socket
 import stat
 import subprocess
+import time
 
-from hptest import (BUILD, HOTPATCH, Skip, Target, check, eq, hotpatch, hotpatch_json, patch,
-                    prologue, tmpdir)
+from hptest import (BUILD, HOTPATCH, HeldLock, Skip, Target, check, eq, hotpatch, hotpatch_json,
+                    patch, prologue, tmpdir)
 
 
 def test_exit_codes():
@@ -209,17 +210,16 @@ def test_lock_and_timeout():
     """Another hotpatch holding the target: we wait up to --timeout, then
     give up, leaving the target as it was."""
     t = Target("worker-gcc")
-    with open(f"/proc/{t.pid}/stat") as f:
-        start = f.read().rsplit(")", 1)[1].split()[19]
-    holder = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    holder.bind(f"\0hotpatch/{t.pid}/{start}")  # what a running hotpatch holds
-    try:
+    # what a running hotpatch holds
+    with HeldLock(t.pid, f"hotpatch pid=4242 uid=0 user=root verb=apply since={int(time.time())}\n"
+                  .encode()):
+        t0 = time.monotonic()
         r = hotpatch("--timeout", "1", "--pid", t.pid, patch("fix_compute"))
+        waited = time.monotonic() - t0
         eq(r.returncode, 7, "busy")
-        check("another hotpatch" in r.stderr, r.stderr)
+        check("another hotpatch (pid 4242" in r.stderr, r.stderr)
+        check(waited >= 0.9, f"it waited for the lock ({waited:.2f}s of --timeout 1)")
         eq(t.call("compute", 1), 1001, "unchanged")
-    finally:
-        holder.close()
     eq(hotpatch("--pid", t.pid, patch("fix_compute")).returncode, 0, "free again")
     t.assert_healthy()
 

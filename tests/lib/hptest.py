@@ -6,6 +6,7 @@ so no test ever sleeps to wait for one), runs the real CLI with hotpatch(),
 and checks what a user would check. Every target is stopped by its PID when
 the test ends, pass or fail; temporary files live in tmpdir().
 """
+import fcntl
 import json
 import os
 import pwd
@@ -23,6 +24,7 @@ SOURCE = os.environ.get("HP_SOURCE_ROOT", ".")
 _started = []
 _users = []
 _cleanups = []
+_locks = []
 _tmp = [None]
 
 
@@ -238,7 +240,87 @@ def on_cleanup(fn):
     _cleanups.append(fn)
 
 
+def start_time(pid):
+    """Field 22 of /proc/PID/stat: with the PID, names a process for good."""
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[19])
+
+
+def lock_dir():
+    """Where hotpatch, run as we are, keeps its per-process locks (lock.c)."""
+    me = os.geteuid()
+    if me == 0:
+        return "/run/hotpatch"
+    xdg = os.environ.get("XDG_RUNTIME_DIR", "")
+    if xdg.startswith("/") and os.path.isdir(xdg):
+        st = os.stat(xdg)
+        if st.st_uid == me and not st.st_mode & 0o022:
+            return os.path.join(xdg, "hotpatch")
+    return f"/tmp/hotpatch-{me}"
+
+
+def lock_path(pid):
+    return os.path.join(lock_dir(), f"{pid}-{start_time(pid)}")
+
+
+class HeldLock:
+    """A process's lock, taken by the test exactly as a hotpatch run takes
+    it (flock on its file), with `holder` (bytes) written inside; released
+    (unlink, then close) on release() or when the test ends."""
+
+    def __init__(self, pid, holder=b""):
+        os.makedirs(lock_dir(), mode=0o700, exist_ok=True)
+        self.path = lock_path(pid)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                          0o600)
+        _locks.append(self)
+        fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self.write(holder)
+
+    def write(self, holder):
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, holder, 0)
+
+    def release(self):
+        if self.fd is not None:
+            os.unlink(self.path)
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def wait_paused(proc, step, timeout=30):
+    """Reads a hotpatch's stderr until it says it is paused at `step`
+    (HOTPATCH_PAUSE_AT, fault-injection builds); returns what it said."""
+    want = f"hotpatch: paused at {step}\n".encode()
+    got = b""
+    end = time.time() + timeout
+    fd = proc.stderr.fileno()
+    while want not in got:
+        r, _, _ = select.select([fd], [], [], max(0, end - time.time()))
+        if not r:
+            raise Fail(f"hotpatch did not pause at {step} within {timeout}s: {got!r}")
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            if b"fault point" not in got:
+                raise Skip("hotpatch was built without -Dfault_injection=true")
+            raise Fail(f"hotpatch ended (exit {proc.wait()}) before {step}: {got!r}")
+        got += chunk
+    return got.decode(errors="replace")
+
+
 def cleanup():
+    for lk in _locks:
+        try:
+            lk.release()
+        except Exception as e:
+            print(f"cleanup of lock {lk.path}: {e}")
+    _locks.clear()
     for t in _started:
         try:
             t.stop()
