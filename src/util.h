@@ -126,12 +126,14 @@ int hp_grow(void **arr, size_t *cap, size_t n, size_t elem);
 char *hp_strdup(const char *s);
 const char *hp_basename(const char *path);
 
-/* Dynamic string for messages. */
+/* Dynamic string for messages; s stays NUL-terminated once anything was added. */
 struct hp_buf {
 	char *s;
 	size_t len, cap;
+	bool oom; /* something could not be added */
 };
 void hp_buf_printf(struct hp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void hp_buf_add(struct hp_buf *b, const char *s, size_t n);
 void hp_buf_free(struct hp_buf *b);
 
 /* Every ptrace call goes through hp_ptrace() (target.c). */
