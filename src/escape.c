@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "escape.h"
 
-#include <string.h>
-
 #include "util.h"
 
 int hp_utf8_next(const uint8_t *s, size_t len, uint32_t *ret)
@@ -96,16 +94,4 @@ void hp_escape_buf(struct hp_buf *b, const char *str, size_t len, unsigned flags
 			hp_buf_add(b, str + i, (size_t)n);
 		i += (size_t)n;
 	}
-}
-
-char *hp_escape(const char *s, unsigned flags)
-{
-	struct hp_buf b = {0};
-
-	hp_buf_add(&b, "", 0);
-	if (s)
-		hp_escape_buf(&b, s, strlen(s), flags);
-	if (b.oom)
-		hp_buf_free(&b);
-	return b.s;
 }

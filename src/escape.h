@@ -36,5 +36,3 @@ bool hp_unsafe_char(uint32_t cp);
  * The escaping can be undone: nothing else in the output starts with '\'.
  */
 void hp_escape_buf(struct hp_buf *b, const char *s, size_t len, unsigned flags);
-/* The same, as a new string (NULL when out of memory). */
-char *hp_escape(const char *s, unsigned flags);

@@ -113,17 +113,6 @@ TEST(utf8_maximal_subparts)
 	ASSERT_EQ(hp_utf8_next((const uint8_t *)"\xe2\x80\xae", 2, &cp), -2); /* cut short */
 }
 
-TEST(escape_string)
-{
-	char *s = hp_escape("srv\nhotpatch[1]: apply applied: pid=1", 0);
-
-	ASSERT_STREQ(s, "srv\\nhotpatch[1]: apply applied: pid=1");
-	free(s);
-	s = hp_escape(NULL, 0);
-	ASSERT_STREQ(s, "");
-	free(s);
-}
-
 /* the document hp_json_str writes for one string value */
 static const char *json(const char *v)
 {
