@@ -5,32 +5,142 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <syslog.h>
+#include <systemd/sd-journal.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "patch.h"
 #include "util.h"
+
+#define FACILITY_AUTHPRIV 10 /* LOG_AUTHPRIV >> 3, as journald wants it */
+/* where libsystemd sends; when it is missing sd_journal_sendv drops the
+ * record and reports success */
+#define JOURNAL_SOCKET "/run/systemd/journal/socket"
+
+/*
+ * A value in the one-line summary.  Text from outside (paths, names, the
+ * error, which quotes the target's comm) is always quoted and escaped, so
+ * that no value can end the line, add a key or look like hotpatch's own
+ * words; `none` is hotpatch's own placeholder, never quoted.
+ */
+static void put_value(struct hp_buf *b, const char *key, const char *v, const char *none)
+{
+	hp_buf_printf(b, " %s=", key);
+	if (!v || !*v) {
+		hp_buf_printf(b, "%s", none);
+		return;
+	}
+	hp_buf_add(b, "\"", 1);
+	hp_escape_buf(b, v, strlen(v), HP_ESC_QUOTED);
+	hp_buf_add(b, "\"", 1);
+}
+
+struct fields {
+	struct iovec *iov;
+	size_t n, cap;
+	bool oom;
+};
+
+/* A journal field; its value may hold any bytes, newlines included. */
+static void field(struct fields *f, const char *key, const char *value)
+{
+	struct hp_buf b = {0};
+
+	if (!value)
+		return;
+	if (hp_grow((void **)&f->iov, &f->cap, f->n, sizeof(*f->iov)) < 0) {
+		f->oom = true;
+		return;
+	}
+	hp_buf_printf(&b, "%s=%s", key, value);
+	if (b.oom || !b.s) {
+		hp_buf_free(&b);
+		f->oom = true;
+		return;
+	}
+	f->iov[f->n++] = (struct iovec){.iov_base = b.s, .iov_len = b.len};
+}
+
+static void fields_free(struct fields *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		free(f->iov[i].iov_base);
+	free(f->iov);
+}
 
 void hp_audit(const char *verb, const struct hp_report *rep, const char *patch_path,
 	      const char *sha256, int result)
 {
 	struct passwd *pw = getpwuid(getuid());
 	const char *sudo = getenv("SUDO_USER");
-	struct hp_buf funcs = {0};
+	const char *user = pw ? pw->pw_name : NULL;
+	const char *error = result < 0 ? (hp_err.msg[0] ? hp_err.msg : hp_strerror(result)) : NULL;
+	const char *exe = rep->exe[0] ? rep->exe : NULL;
+	struct hp_buf funcs = {0}, line = {0};
+	struct fields f = {0};
 	const char *outcome = result < 0 ? "failed" : rep->npatches ? rep->patches[0].action : "ok";
+	int prio = result < 0 ? LOG_WARNING : LOG_NOTICE;
+	struct stat st;
+	char num[32];
 
+	if (!sha256 || !*sha256)
+		sha256 = NULL;
 	for (size_t i = 0; i < rep->npatches; i++)
 		for (size_t k = 0; k < rep->patches[i].nfuncs; k++)
 			hp_buf_printf(&funcs, "%s%s", funcs.len ? "," : "",
 				      rep->patches[i].funcs[k].symbol);
-	openlog("hotpatch", LOG_PID | LOG_NDELAY, LOG_AUTHPRIV);
+
 	/* key=value for machines, in an order people can read */
-	syslog(result < 0 ? LOG_WARNING : LOG_NOTICE,
-	       "%s %s: pid=%d exe=%s patch=%s sha256=%s functions=%s user=%s uid=%u%s%s%s%s", verb,
-	       outcome, rep->pid, rep->exe[0] ? rep->exe : "?", patch_path ? patch_path : "-",
-	       sha256 && *sha256 ? sha256 : "-", funcs.len ? funcs.s : "-", pw ? pw->pw_name : "?",
-	       (unsigned)getuid(), sudo ? " sudo_user=" : "", sudo ? sudo : "",
-	       result < 0 ? " error=" : "", result < 0 ? hp_err.msg : "");
+	hp_buf_printf(&line, "%s %s: pid=%d", verb, outcome, rep->pid);
+	put_value(&line, "exe", exe, "?");
+	put_value(&line, "patch", patch_path, "-");
+	hp_buf_printf(&line, " sha256=%s", sha256 ? sha256 : "-");
+	put_value(&line, "functions", funcs.s, "-");
+	put_value(&line, "user", user, "?");
+	hp_buf_printf(&line, " uid=%u", (unsigned)getuid());
+	if (sudo)
+		put_value(&line, "sudo_user", sudo, "-");
+	if (error)
+		put_value(&line, "error", error, "-");
+	if (line.oom || !line.s)
+		goto out;
+
+	/* The journal first, where each value is a field of its own that tools
+	 * can match on; syslog when there is no journald. */
+	field(&f, "MESSAGE", line.s);
+	snprintf(num, sizeof(num), "%d", prio);
+	field(&f, "PRIORITY", num);
+	snprintf(num, sizeof(num), "%d", FACILITY_AUTHPRIV);
+	field(&f, "SYSLOG_FACILITY", num);
+	field(&f, "SYSLOG_IDENTIFIER", "hotpatch");
+	field(&f, "HOTPATCH_VERB", verb);
+	field(&f, "HOTPATCH_OUTCOME", outcome);
+	snprintf(num, sizeof(num), "%d", rep->pid);
+	field(&f, "HOTPATCH_PID", num);
+	field(&f, "HOTPATCH_COMM", rep->comm[0] ? rep->comm : NULL);
+	field(&f, "HOTPATCH_EXE", exe);
+	field(&f, "HOTPATCH_PATCH", patch_path);
+	field(&f, "HOTPATCH_SHA256", sha256);
+	for (size_t i = 0; i < rep->npatches; i++)
+		for (size_t k = 0; k < rep->patches[i].nfuncs; k++)
+			field(&f, "HOTPATCH_FUNCTION", rep->patches[i].funcs[k].symbol);
+	field(&f, "HOTPATCH_USER", user);
+	snprintf(num, sizeof(num), "%u", (unsigned)getuid());
+	field(&f, "HOTPATCH_UID", num);
+	field(&f, "HOTPATCH_SUDO_USER", sudo);
+	field(&f, "HOTPATCH_ERROR", error);
+	if (!f.oom && stat(JOURNAL_SOCKET, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    sd_journal_sendv(f.iov, (int)f.n) >= 0)
+		goto out;
+
+	openlog("hotpatch", LOG_PID | LOG_NDELAY, LOG_AUTHPRIV);
+	syslog(prio, "%s", line.s);
 	closelog();
+out:
+	fields_free(&f);
+	hp_buf_free(&line);
 	hp_buf_free(&funcs);
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* An audit line in syslog for every apply and rollback. */
+/* An audit record for every apply and rollback: in the journal, or a line in syslog. */
 #pragma once
 
 struct hp_report;

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "escape.h"
 #include "freezer.h"
 #include "json.h"
 #include "patch.h"
@@ -84,6 +85,35 @@ static double us(uint64_t ns)
 
 /* ---------------------------------------------------------------- output */
 
+/*
+ * Text hotpatch did not write (comm, paths, symbol names, messages that
+ * quote them) as a terminal may show it: every string printed in human
+ * output goes through vis().  The result lives until VIS_RING more calls,
+ * enough for any one printf.
+ */
+#define VIS_RING 8
+static struct hp_buf vis_ring[VIS_RING];
+
+static const char *vis(const char *s)
+{
+	static size_t next;
+	struct hp_buf *b = &vis_ring[next++ % VIS_RING];
+
+	if (!s)
+		return "?";
+	b->len = 0;
+	b->oom = false;
+	hp_buf_add(b, "", 0);
+	hp_escape_buf(b, s, strlen(s), 0);
+	return b->oom || !b->s ? "(out of memory)" : b->s;
+}
+
+static void vis_free(void)
+{
+	for (size_t i = 0; i < VIS_RING; i++)
+		hp_buf_free(&vis_ring[i]);
+}
+
 static void human_report(const struct cli *c, const struct hp_report *rep)
 {
 	for (size_t i = 0; i < rep->npatches; i++) {
@@ -103,7 +133,7 @@ static void human_report(const struct cli *c, const struct hp_report *rep)
 		for (size_t w = 0; w < HP_ARRAY_SIZE(words); w++)
 			if (!strcmp(words[w].action, p->action))
 				what = words[w].words;
-		printf("pid %d (%s): %s %s", rep->pid, rep->comm, what, p->path ? p->path : "?");
+		printf("pid %d (%s): %s %s", rep->pid, vis(rep->comm), what, vis(p->path));
 		if (!strcmp(c->verb, "status")) {
 			char when[64];
 
@@ -120,12 +150,12 @@ static void human_report(const struct cli *c, const struct hp_report *rep)
 		for (size_t k = 0; k < p->nfuncs; k++) {
 			const struct hp_func_report *f = &p->funcs[k];
 
-			printf("  %-24s %s @0x%llx", f->symbol,
-			       hp_basename(f->object ? f->object : "?"),
+			printf("  %-24s %s @0x%llx", vis(f->symbol),
+			       vis(hp_basename(f->object ? f->object : "?")),
 			       (unsigned long long)f->entry);
 			if (strcmp(p->action, "rolled-back") &&
 			    strcmp(p->action, "would-roll-back")) {
-				printf(" -> %s", f->replacement ? f->replacement : "?");
+				printf(" -> %s", vis(f->replacement));
 				if (f->dest)
 					printf(" @0x%llx", (unsigned long long)f->dest);
 				if (f->slot)
@@ -139,7 +169,7 @@ static void human_report(const struct cli *c, const struct hp_report *rep)
 							? "overridden by a later patch"
 							: "stacked");
 			if (!f->bytes_ok)
-				printf(" [BYTES CHANGED: found %s]", f->found);
+				printf(" [BYTES CHANGED: found %s]", vis(f->found));
 			putchar('\n');
 		}
 		if (!strcmp(p->action, "rolled-back"))
@@ -147,7 +177,7 @@ static void human_report(const struct cli *c, const struct hp_report *rep)
 			       p->unloaded ? "patch object unloaded" : "patch object left loaded");
 	}
 	if (!strcmp(c->verb, "status") && rep->npatches == 0)
-		printf("pid %d (%s): no patches applied\n", rep->pid, rep->comm);
+		printf("pid %d (%s): no patches applied\n", rep->pid, vis(rep->comm));
 	if (rep->flip.attempts)
 		printf("  pause %.0f us (%zu threads stopped%s%s), total %.1f ms\n",
 		       us(rep->flip.pause_ns), rep->flip.threads,
@@ -275,7 +305,7 @@ static void json_notes(struct hp_json *j)
 static void human_notes(void)
 {
 	for (size_t i = 0; i < hp_notes_count(); i++)
-		fprintf(stderr, "hotpatch: note: %s\n", hp_note_at(i));
+		fprintf(stderr, "hotpatch: note: %s\n", vis(hp_note_at(i)));
 }
 
 static int combine(int first_err, size_t nok, size_t nfail, bool nothing)
@@ -343,8 +373,9 @@ static int for_each_pid(struct cli *c, int (*fn)(struct cli *c, pid_t pid, struc
 		} else {
 			if (r < 0)
 				fprintf(stderr, "hotpatch: pid %d%s%s%s: %s\n", c->pids[i],
-					rep.comm[0] ? " (" : "", rep.comm, rep.comm[0] ? ")" : "",
-					hp_err.msg[0] ? hp_err.msg : hp_strerror(r));
+					rep.comm[0] ? " (" : "", vis(rep.comm),
+					rep.comm[0] ? ")" : "",
+					vis(hp_err.msg[0] ? hp_err.msg : hp_strerror(r)));
 			if (r >= 0)
 				human_report(c, &rep);
 		}
@@ -424,7 +455,7 @@ static int cmd_apply(struct cli *c)
 			hp_json_str(&j, "exit_class", exit_class(r));
 			hp_json_end(&j);
 		} else {
-			fprintf(stderr, "hotpatch: %s\n", hp_err.msg);
+			fprintf(stderr, "hotpatch: %s\n", vis(hp_err.msg));
 		}
 		return hp_exit_code(r);
 	}
@@ -506,7 +537,8 @@ static int cmd_list(struct cli *c)
 		if (r < 0) {
 			code = hp_exit_code(r);
 			if (!c->json)
-				fprintf(stderr, "hotpatch: pid %d: %s\n", c->pids[i], hp_err.msg);
+				fprintf(stderr, "hotpatch: pid %d: %s\n", c->pids[i],
+					vis(hp_err.msg));
 		}
 		if (c->json) {
 			hp_json_obj(&j, NULL);
@@ -539,9 +571,9 @@ static int cmd_list(struct cli *c)
 			size_t total = 0;
 
 			for (size_t o = 0; o < l.nobjs; o++) {
-				printf("%s:\n", l.objs[o].path);
+				printf("%s:\n", vis(l.objs[o].path));
 				for (size_t k = 0; k < l.objs[o].nfuncs; k++)
-					printf("  %-32s 0x%llx  %s\n", l.objs[o].funcs[k].name,
+					printf("  %-32s 0x%llx  %s\n", vis(l.objs[o].funcs[k].name),
 					       (unsigned long long)l.objs[o].funcs[k].addr,
 					       l.objs[o].funcs[k].layout);
 				total += l.objs[o].nfuncs;
@@ -549,7 +581,7 @@ static int cmd_list(struct cli *c)
 			if (!total)
 				printf("pid %d (%s): no patchable functions (build with "
 				       "-fpatchable-function-entry=7,5)\n",
-				       c->pids[i], l.comm);
+				       c->pids[i], vis(l.comm));
 		}
 		hp_listing_free(&l);
 	}
@@ -660,7 +692,8 @@ static int parse(int argc, char **argv, struct cli *c, const struct verb **ret_v
 		switch (opt) {
 		case 1: /* a word, in order */
 			if (npos == HP_ARRAY_SIZE(pos)) {
-				fprintf(stderr, "hotpatch: unexpected argument '%s'\n", optarg);
+				fprintf(stderr, "hotpatch: unexpected argument '%s'\n",
+					vis(optarg));
 				return HP_EXIT_USAGE;
 			}
 			pos[npos++] = optarg;
@@ -668,7 +701,7 @@ static int parse(int argc, char **argv, struct cli *c, const struct verb **ret_v
 		case 'p':
 			if (parse_pid(optarg, &pid) < 0) {
 				fprintf(stderr, "hotpatch: --pid needs a process id, not '%s'\n",
-					optarg);
+					vis(optarg));
 				return HP_EXIT_USAGE;
 			}
 			np = realloc(c->pids, (c->npids + 1) * sizeof(*np));
@@ -688,7 +721,7 @@ static int parse(int argc, char **argv, struct cli *c, const struct verb **ret_v
 			if (*end || !(timeout > 0) || timeout > 86400) {
 				fprintf(stderr,
 					"hotpatch: --timeout needs seconds (0 < S <= 86400), not '%s'\n",
-					optarg);
+					vis(optarg));
 				return HP_EXIT_USAGE;
 			}
 			break;
@@ -720,7 +753,7 @@ static int parse(int argc, char **argv, struct cli *c, const struct verb **ret_v
 			char why[256];
 
 			if (!hp_freezer_usable(why, sizeof(why))) {
-				fprintf(stderr, "hotpatch: --freezer: %s\n", why);
+				fprintf(stderr, "hotpatch: --freezer: %s\n", vis(why));
 				return HP_EXIT_USAGE;
 			}
 			c->o.freezer = true;
@@ -759,7 +792,7 @@ static int parse(int argc, char **argv, struct cli *c, const struct verb **ret_v
 		return HP_EXIT_OK;
 	}
 	if (npos > first + 1) {
-		fprintf(stderr, "hotpatch: unexpected argument '%s'\n", pos[first + 1]);
+		fprintf(stderr, "hotpatch: unexpected argument '%s'\n", vis(pos[first + 1]));
 		return HP_EXIT_USAGE;
 	}
 	c->verb = v->name;
@@ -795,12 +828,12 @@ static int select_targets(struct cli *c)
 		r = k == 0 ? hp_procs_by_exe(what[k], hp_now_ns() + c->o.timeout_ns, &found, &n)
 			   : hp_procs_by_lib(what[k], &found, &n);
 		if (r < 0) {
-			fprintf(stderr, "hotpatch: %s\n", hp_err.msg);
+			fprintf(stderr, "hotpatch: %s\n", vis(hp_err.msg));
 			return hp_exit_code(r);
 		}
 		if (!n) {
 			fprintf(stderr, "hotpatch: no process %s %s\n", k == 0 ? "runs" : "maps",
-				what[k]);
+				vis(what[k]));
 			free(found);
 			return HP_EXIT_NOPROCESS;
 		}
@@ -838,5 +871,6 @@ int main(int argc, char **argv)
 		code = v->run(&c);
 	free(c.pids);
 	hp_notes_clear();
+	vis_free();
 	return code;
 }

@@ -2,33 +2,46 @@
 #include "json.h"
 
 #include <inttypes.h>
+#include <string.h>
 
-static void put_string(FILE *f, const char *s)
+#include "escape.h"
+
+/*
+ * Every document must parse with a strict parser, whatever bytes a target
+ * put in its names: control characters, DEL, C1 and bidi controls are
+ * written as \uXXXX (so a terminal showing the document shows them as
+ * text), and a byte sequence that is not UTF-8 becomes one U+FFFD.
+ */
+static void put_string(FILE *f, const char *str)
 {
+	const uint8_t *s = (const uint8_t *)str;
+	size_t len = strlen(str);
+
 	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '"':
-			fputs("\\\"", f);
-			break;
-		case '\\':
-			fputs("\\\\", f);
-			break;
-		case '\n':
-			fputs("\\n", f);
-			break;
-		case '\t':
-			fputs("\\t", f);
-			break;
-		case '\r':
-			fputs("\\r", f);
-			break;
-		default:
-			if (*p < 0x20)
-				fprintf(f, "\\u%04x", *p);
-			else
-				fputc(*p, f);
+	for (size_t i = 0; i < len;) {
+		uint32_t cp;
+		int n = hp_utf8_next(s + i, len - i, &cp);
+
+		if (n < 0) {
+			fputs("\\ufffd", f);
+			i += (size_t)-n;
+			continue;
 		}
+		if (cp == '"')
+			fputs("\\\"", f);
+		else if (cp == '\\')
+			fputs("\\\\", f);
+		else if (cp == '\n')
+			fputs("\\n", f);
+		else if (cp == '\t')
+			fputs("\\t", f);
+		else if (cp == '\r')
+			fputs("\\r", f);
+		else if (hp_unsafe_char(cp))
+			fprintf(f, "\\u%04x", (unsigned)cp);
+		else
+			fwrite(s + i, 1, (size_t)n, f);
+		i += (size_t)n;
 	}
 	fputc('"', f);
 }

@@ -73,55 +73,94 @@ static void put_str(struct writer *w, const char *s)
 	put(w, s ? s : "", l);
 }
 
+static void encode(struct writer *w, const struct hp_registry *reg)
+{
+	put_u32(w, (uint32_t)reg->n);
+	for (size_t i = 0; i < reg->n; i++) {
+		const struct hp_reg_patch *p = &reg->p[i];
+
+		put_u32(w, p->id);
+		put_u32(w, p->state);
+		put_u64(w, p->handle);
+		put_u64(w, p->base);
+		put_u64(w, p->applied_ns);
+		put(w, p->sha256, 32);
+		put_u8(w, p->build_id_len);
+		put(w, p->build_id, p->build_id_len);
+		put_str(w, p->path);
+		put_u64(w, p->text.addr);
+		put_u64(w, p->text.len);
+		put_u32(w, (uint32_t)p->ntramps);
+		for (size_t k = 0; k < p->ntramps; k++) {
+			put_u64(w, p->tramps[k].addr);
+			put_u64(w, p->tramps[k].len);
+		}
+		put_u32(w, (uint32_t)p->nfuncs);
+		for (size_t k = 0; k < p->nfuncs; k++) {
+			const struct hp_reg_func *f = &p->funcs[k];
+
+			put_str(w, f->symbol);
+			put_str(w, f->object);
+			put_str(w, f->replacement_name);
+			put_u64(w, f->entry);
+			put_u64(w, f->pad);
+			put_u64(w, f->window);
+			put_u64(w, f->body);
+			put_u8(w, f->window_len);
+			put_u8(w, f->endbr);
+			put(w, f->old_pad, HP_PAD_LEN);
+			put(w, f->old_win, HP_WIN_LEN);
+			put(w, f->new_pad, HP_PAD_LEN);
+			put(w, f->new_win, HP_WIN_LEN);
+			put_u64(w, f->replacement);
+			put_u64(w, f->slot);
+		}
+	}
+}
+
 int hp_registry_encode(const struct hp_registry *reg, uint8_t **ret, size_t *len)
 {
 	struct writer w = {0};
 
-	put_u32(&w, (uint32_t)reg->n);
-	for (size_t i = 0; i < reg->n; i++) {
-		const struct hp_reg_patch *p = &reg->p[i];
-
-		put_u32(&w, p->id);
-		put_u32(&w, p->state);
-		put_u64(&w, p->handle);
-		put_u64(&w, p->base);
-		put_u64(&w, p->applied_ns);
-		put(&w, p->sha256, 32);
-		put_u8(&w, p->build_id_len);
-		put(&w, p->build_id, p->build_id_len);
-		put_str(&w, p->path);
-		put_u64(&w, p->text.addr);
-		put_u64(&w, p->text.len);
-		put_u32(&w, (uint32_t)p->ntramps);
-		for (size_t k = 0; k < p->ntramps; k++) {
-			put_u64(&w, p->tramps[k].addr);
-			put_u64(&w, p->tramps[k].len);
-		}
-		put_u32(&w, (uint32_t)p->nfuncs);
-		for (size_t k = 0; k < p->nfuncs; k++) {
-			const struct hp_reg_func *f = &p->funcs[k];
-
-			put_str(&w, f->symbol);
-			put_str(&w, f->object);
-			put_str(&w, f->replacement_name);
-			put_u64(&w, f->entry);
-			put_u64(&w, f->pad);
-			put_u64(&w, f->window);
-			put_u64(&w, f->body);
-			put_u8(&w, f->window_len);
-			put_u8(&w, f->endbr);
-			put(&w, f->old_pad, HP_PAD_LEN);
-			put(&w, f->old_win, HP_WIN_LEN);
-			put(&w, f->new_pad, HP_PAD_LEN);
-			put(&w, f->new_win, HP_WIN_LEN);
-			put_u64(&w, f->replacement);
-			put_u64(&w, f->slot);
-		}
-	}
+	encode(&w, reg);
 	if (w.oom) {
 		free(w.b);
 		return -ENOMEM;
 	}
+	*ret = w.b;
+	*len = w.len;
+	return 0;
+}
+
+size_t hp_registry_slot_offset(unsigned which)
+{
+	return REG_SLOT0 + (which & 1) * REG_SLOT_SIZE;
+}
+
+int hp_registry_slot_image(const struct hp_registry *reg, uint64_t gen, uint8_t **ret, size_t *len)
+{
+	static const uint8_t room[REG_HDR];
+	struct writer w = {0};
+	uint32_t magic = REG_MAGIC, version = REG_VERSION;
+	uint64_t plen, sum;
+
+	put(&w, room, REG_HDR); /* the header, filled in once the payload is known */
+	encode(&w, reg);
+	if (w.oom) {
+		free(w.b);
+		return -ENOMEM;
+	}
+	if (w.len > REG_SLOT_SIZE) {
+		free(w.b);
+		return -ENOSPC;
+	}
+	plen = w.len - REG_HDR;
+	sum = checksum(w.b + REG_HDR, plen);
+	memcpy(w.b, &magic, 4);
+	memcpy(w.b + 4, &version, 4);
+	memcpy(w.b + 8, &gen, 8);
+	memcpy(w.b + 16, &plen, 8);
+	memcpy(w.b + 24, &sum, 8);
 	*ret = w.b;
 	*len = w.len;
 	return 0;
@@ -301,7 +340,7 @@ int hp_registry_read(struct hp_remote *rc, struct hp_registry *reg)
 		return r;
 	if (!hdr.reg_gen)
 		return 0; /* nothing recorded yet */
-	slot = rc->ctl + REG_SLOT0 + (hdr.reg_active & 1) * REG_SLOT_SIZE;
+	slot = rc->ctl + hp_registry_slot_offset((unsigned)hdr.reg_active);
 	r = hp_mem_read(rc->t, slot, head, sizeof(head));
 	if (r < 0)
 		return r;
@@ -337,37 +376,28 @@ int hp_registry_read(struct hp_remote *rc, struct hp_registry *reg)
 int hp_registry_write(struct hp_remote *rc, struct hp_registry *reg)
 {
 	struct hp_ctl_hdr hdr;
-	uint8_t *payload = NULL, head[REG_HDR];
+	uint8_t *img = NULL;
 	size_t len = 0;
-	uint64_t slot, gen, sum, len64;
-	uint32_t magic = REG_MAGIC, version = REG_VERSION;
+	uint64_t slot, gen;
 	unsigned next;
 	int r;
 
 	r = hp_ctl_read(rc, &hdr);
 	if (r < 0)
 		return r;
-	r = hp_registry_encode(reg, &payload, &len);
-	if (r < 0)
-		return hp_fail(r, "out of memory");
-	if (len > REG_SLOT_SIZE - REG_HDR) {
-		free(payload);
-		return hp_fail(-ENOSPC, "the patch registry of pid %d is full", rc->t->pid);
-	}
 	next = hdr.reg_gen ? !(hdr.reg_active & 1) : 0;
 	gen = hdr.reg_gen + 1;
-	slot = rc->ctl + REG_SLOT0 + next * REG_SLOT_SIZE;
-	sum = checksum(payload, len);
-	len64 = len;
-	memcpy(head, &magic, 4);
-	memcpy(head + 4, &version, 4);
-	memcpy(head + 8, &gen, 8);
-	memcpy(head + 16, &len64, 8);
-	memcpy(head + 24, &sum, 8);
-	r = hp_mem_write(rc->t, slot + REG_HDR, payload, len);
-	free(payload);
+	r = hp_registry_slot_image(reg, gen, &img, &len);
+	if (r == -ENOSPC)
+		return hp_fail(r, "the patch registry of pid %d is full", rc->t->pid);
+	if (r < 0)
+		return hp_fail(r, "out of memory");
+	slot = rc->ctl + hp_registry_slot_offset(next);
+	/* payload, then the header that vouches for it */
+	r = hp_mem_write(rc->t, slot + REG_HDR, img + REG_HDR, len - REG_HDR);
 	if (r == 0)
-		r = hp_mem_write(rc->t, slot, head, sizeof(head));
+		r = hp_mem_write(rc->t, slot, img, REG_HDR);
+	free(img);
 	if (r < 0)
 		return r;
 	/* the commit: one write of the header switches slots */

@@ -69,6 +69,11 @@ void hp_reg_patch_free(struct hp_reg_patch *p);
 /* Serialisation, pure, for tests and fuzzing. */
 int hp_registry_encode(const struct hp_registry *reg, uint8_t **ret, size_t *len);
 int hp_registry_decode(const uint8_t *buf, size_t len, struct hp_registry *ret);
+/* Where slot `which` (0 or 1) lies in the control mapping. */
+size_t hp_registry_slot_offset(unsigned which);
+/* What slot holds for `reg` as generation `gen`: header (magic, version,
+ * gen, length, checksum) and payload.  -ENOSPC when it does not fit. */
+int hp_registry_slot_image(const struct hp_registry *reg, uint64_t gen, uint8_t **ret, size_t *len);
 
 /* The topmost applied record for the function at `entry`, or NULL. */
 struct hp_reg_func *hp_registry_top(struct hp_registry *reg, uint64_t entry,

@@ -301,16 +301,20 @@ void hp_buf_printf(struct hp_buf *b, const char *fmt, ...)
 		va_start(ap, fmt);
 		n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? room : 0, fmt, ap);
 		va_end(ap);
-		if (n < 0)
+		if (n < 0) {
+			b->oom = true;
 			return;
+		}
 		if (b->s && (size_t)n < room) {
 			b->len += (size_t)n;
 			return;
 		}
 		size_t ncap = HP_MAX(b->cap * 2, b->len + (size_t)n + 256);
 		char *ns = realloc(b->s, ncap);
-		if (!ns)
+		if (!ns) {
+			b->oom = true;
 			return;
+		}
 		b->s = ns;
 		b->cap = ncap;
 		if (b->len == 0)
@@ -318,11 +322,30 @@ void hp_buf_printf(struct hp_buf *b, const char *fmt, ...)
 	}
 }
 
+void hp_buf_add(struct hp_buf *b, const char *s, size_t n)
+{
+	if (b->cap - b->len <= n) {
+		size_t ncap = HP_MAX(b->cap * 2, b->len + n + 256);
+		char *ns = realloc(b->s, ncap);
+
+		if (!ns) {
+			b->oom = true;
+			return;
+		}
+		b->s = ns;
+		b->cap = ncap;
+	}
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+	b->s[b->len] = 0;
+}
+
 void hp_buf_free(struct hp_buf *b)
 {
 	free(b->s);
 	b->s = NULL;
 	b->len = b->cap = 0;
+	b->oom = false;
 }
 
 #ifdef HP_FAULT_INJECTION

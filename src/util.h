@@ -133,12 +133,14 @@ const char *hp_basename(const char *path);
  * malloc'd, or NULL without /proc. */
 char *hp_fd_path(int fd);
 
-/* Dynamic string for messages. */
+/* Dynamic string for messages; s stays NUL-terminated once anything was added. */
 struct hp_buf {
 	char *s;
 	size_t len, cap;
+	bool oom; /* something could not be added */
 };
 void hp_buf_printf(struct hp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void hp_buf_add(struct hp_buf *b, const char *s, size_t n);
 void hp_buf_free(struct hp_buf *b);
 
 /* Every ptrace call goes through hp_ptrace() (target.c). */

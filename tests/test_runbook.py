@@ -239,8 +239,8 @@ def test_audit_syslog():
         eq(hotpatch("--pid", t.pid, patch("fix_compute")).returncode, 0, "apply")
         msg = log.recv(4096).decode()
         for want in ("hotpatch[", "apply applied", f"pid={t.pid}",
-                     f"exe={os.path.realpath(t.path)}", f"patch={os.path.realpath(patch('fix_compute'))}",
-                     "sha256=", "functions=compute", "user=root uid=0"):
+                     f'exe="{os.path.realpath(t.path)}"', f'patch="{os.path.realpath(patch("fix_compute"))}"',
+                     "sha256=", 'functions="compute"', 'user="root" uid=0'):
             check(want in msg, f"{want!r} in {msg!r}")
         check(msg.startswith("<85>"), f"authpriv.notice: {msg[:5]}")  # 10*8+5
         eq(hotpatch("--pid", t.pid, patch("bad_nosym")).returncode, 5, "a failure")
@@ -248,7 +248,7 @@ def test_audit_syslog():
         check(msg.startswith("<84>") and "apply failed" in msg and "error=" in msg, msg)
         eq(hotpatch("rollback", "--pid", t.pid, patch("fix_compute")).returncode, 0, "rollback")
         msg = log.recv(4096).decode()
-        check("rollback rolled-back" in msg and "functions=compute" in msg, msg)
+        check("rollback rolled-back" in msg and 'functions="compute"' in msg, msg)
     finally:
         log.close()
         os.unlink("/dev/log")

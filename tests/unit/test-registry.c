@@ -81,4 +81,37 @@ TEST(garbage)
 	ASSERT_EQ(hp_registry_decode(junk, sizeof(junk), &bad), -EINVAL);
 }
 
+/* What hp_registry_write puts in a slot, and what a forger must produce:
+ * a header that vouches for the payload, then the payload. */
+TEST(slot_image)
+{
+	struct hp_reg_func f = {.symbol = "sym\nhotpatch[1]:", .object = "", .replacement_name = ""};
+	struct hp_reg_patch p = {.id = 7,
+				 .state = HP_REG_APPLIED,
+				 .path = "/x.so",
+				 .funcs = &f,
+				 .nfuncs = 1};
+	struct hp_registry reg = {.p = &p, .n = 1}, back;
+	uint8_t *img, *payload;
+	size_t len, plen;
+	uint64_t gen, hlen;
+
+	ASSERT_EQ(hp_registry_slot_image(&reg, 42, &img, &len), 0);
+	ASSERT_EQ(hp_registry_encode(&reg, &payload, &plen), 0);
+	ASSERT_EQ(len, plen + 32);
+	ASSERT_MEMEQ(img, "HREG", 4);
+	memcpy(&gen, img + 8, 8);
+	memcpy(&hlen, img + 16, 8);
+	ASSERT_EQ(gen, 42);
+	ASSERT_EQ(hlen, plen);
+	ASSERT_MEMEQ(img + 32, payload, plen);
+	ASSERT_EQ(hp_registry_decode(img + 32, plen, &back), 0);
+	ASSERT_STREQ(back.p[0].funcs[0].symbol, "sym\nhotpatch[1]:");
+	hp_registry_free(&back);
+	ASSERT_EQ(hp_registry_slot_offset(0), 0x1000);
+	ASSERT_TRUE(hp_registry_slot_offset(1) > hp_registry_slot_offset(0));
+	free(img);
+	free(payload);
+}
+
 TEST_MAIN()
