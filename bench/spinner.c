@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Benchmark target: spinner NTHREADS [futex].  One thread spins reading the
- * clock and keeps the longest gap between two readings: that is the pause it
- * felt.  NTHREADS others sleep in read(2), or in a condition variable.  bf_0 .. bf_999 are patchable functions the
- * spinner keeps calling.  Commands on stdin:
+ * Benchmark target: spinner NTHREADS [read|futex|nap|spin].  One thread spins
+ * reading the clock and keeps the longest gap between two readings: that is
+ * the pause it felt.  NTHREADS others sleep in read(2), or in a condition
+ * variable, or call bf_1 every 50 ms (nap) or without a break (spin).
+ * bf_0 .. bf_999 are patchable functions the spinner keeps calling.  Commands on stdin:
  *   reset -> "ok" (forget the longest gap)   gap -> the longest gap in ns
  */
 #include <pthread.h>
@@ -62,16 +63,33 @@ static void *spinner(void *arg)
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t never = PTHREAD_COND_INITIALIZER;
 
-/* sleeps in read(2) on a pipe, or (argument "futex") in a condition
- * variable, as thread pools do */
+enum kind { READ, FUTEX, NAP, SPIN };
+
+/* sleeps in read(2) on a pipe, or in a condition variable as thread pools
+ * do; or works as a busy server's threads do: calls bf_1 every 50 ms, or
+ * without a break */
 static void *sleeper(void *arg)
 {
+	enum kind k = (enum kind)(long)arg;
+	struct timespec nap = {0, 50 * 1000 * 1000};
+	volatile int sink = 0;
 	char c;
 
-	if (arg) {
+	switch (k) {
+	case FUTEX:
 		pthread_mutex_lock(&lock);
 		for (;;)
 			pthread_cond_wait(&never, &lock);
+	case NAP:
+		for (;;) {
+			sink += bf_1(sink);
+			nanosleep(&nap, NULL);
+		}
+	case SPIN:
+		for (;;)
+			sink += bf_1(sink);
+	case READ:
+		break;
 	}
 	while (read(sleeper_pipe[0], &c, 1) != 0)
 		;
@@ -81,7 +99,11 @@ static void *sleeper(void *arg)
 int main(int argc, char **argv)
 {
 	int n = argc > 1 ? atoi(argv[1]) : 0;
-	void *futex = argc > 2 && !strcmp(argv[2], "futex") ? (void *)1 : NULL;
+	const char *how = argc > 2 ? argv[2] : "read";
+	enum kind k = !strcmp(how, "futex")  ? FUTEX
+		      : !strcmp(how, "nap")  ? NAP
+		      : !strcmp(how, "spin") ? SPIN
+					     : READ;
 	pthread_attr_t small;
 	pthread_t t;
 	char line[64];
@@ -92,7 +114,7 @@ int main(int argc, char **argv)
 	pthread_attr_init(&small);
 	pthread_attr_setstacksize(&small, 64 << 10);
 	for (int i = 0; i < n; i++)
-		if (pthread_create(&t, &small, sleeper, futex))
+		if (pthread_create(&t, &small, sleeper, (void *)(long)k))
 			return 1;
 	pthread_create(&t, NULL, spinner, NULL);
 	printf("ready %d\n", getpid());

@@ -145,7 +145,6 @@ static int window_check(struct hp_target *t, const struct hp_range *f, size_t nf
 	for (size_t i = 0; i < t->n; i++) {
 		struct hp_thread *th = &t->th[i];
 		const struct hp_range *in;
-		bool rewound;
 		int r;
 
 		if (!th->stopped || th->gone)
@@ -188,12 +187,6 @@ static int window_check(struct hp_target *t, const struct hp_range *f, size_t nf
 			if (steps++ == 0)
 				st->stepped++;
 		}
-		if (th->gone)
-			continue;
-		r = hp_thread_undo_eintr(t, th, &rewound);
-		if (r < 0)
-			return r;
-		st->rewound += rewound;
 	}
 	return 0;
 }
@@ -221,12 +214,14 @@ static int stop_world(struct hp_target *t, uint64_t deadline, struct hp_flip_sta
 
 static int resume_world(struct hp_target *t, struct hp_flip_stats *st, uint64_t t1)
 {
+	unsigned rewound = t->rewound;
 	int r;
 
 	st->threads = 0;
 	for (size_t i = 0; i < t->n; i++)
 		st->threads += !t->th[i].gone && t->th[i].stopped;
 	r = hp_target_detach_all(t);
+	st->rewound += t->rewound - rewound;
 	st->pause_ns += hp_now_ns() - t1;
 	if (st->sched_token)
 		hp_sched_restore(st->sched_token);

@@ -305,14 +305,6 @@ static bool thread_is_safe(struct hp_remote *rc, struct hp_thread *th)
 	const struct hp_mapping *sm;
 	struct hp_stack st;
 	uint64_t need = STACK_NEED + rc->xsave_size;
-	long ax = (long)th->regs.rax;
-
-	if ((long)th->regs.orig_rax >= 0 && ax == -ERESTART_RESTARTBLOCK) {
-		/* Its restart depends on kernel state our calls could replace. */
-		snprintf(rc->busy_reason, sizeof(rc->busy_reason),
-			 "thread %d is in a restartable sleep", th->tid);
-		return false;
-	}
 	sm = hp_maps_find(&rc->m->maps, th->regs.rsp);
 	if (!sm ||
 	    (!(sm->path && !strcmp(sm->path, "[stack]")) && th->regs.rsp - sm->start < need)) {
@@ -345,8 +337,14 @@ static bool thread_is_safe(struct hp_remote *rc, struct hp_thread *th)
 	return true;
 }
 
-/* The registers as the kernel would leave them on resume, with no signal:
- * an interrupted syscall is set up to restart. */
+/*
+ * The registers as the kernel would leave them on resume, with no signal:
+ * an interrupted syscall is set up to restart.  A sleep (nanosleep,
+ * clock_nanosleep, a futex or poll with a timeout) restarts through
+ * restart_syscall, which resumes it from the thread's restart block in the
+ * kernel with its original deadline: the stub's own system calls never
+ * touch that block (only a syscall that a signal interrupts rewrites it).
+ */
 static void continuation(struct user_regs_struct *r)
 {
 	if ((long)r->orig_rax >= 0) {
@@ -354,6 +352,9 @@ static void continuation(struct user_regs_struct *r)
 
 		if (ax == -ERESTARTSYS || ax == -ERESTARTNOINTR || ax == -ERESTARTNOHAND) {
 			r->rax = r->orig_rax;
+			r->rip -= 2;
+		} else if (ax == -ERESTART_RESTARTBLOCK) {
+			r->rax = SYS_restart_syscall;
 			r->rip -= 2;
 		}
 	}
@@ -601,6 +602,7 @@ int hp_remote_call(struct hp_remote *rc, const struct hp_rop *ops, size_t nops, 
 	r = hp_thread_undo_eintr(t, th, &rewound);
 	if (r < 0)
 		goto fail_detach;
+	t->rewound += rewound;
 	struct user_regs_struct cont = th->regs;
 	continuation(&cont);
 	memcpy(req + HP_REQ_CONT, &cont.rip, 8);

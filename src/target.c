@@ -636,6 +636,17 @@ static void requeue_held(struct hp_target *t, struct hp_thread *th)
 	th->nheld = 0;
 }
 
+/* Every stop hotpatch makes must be invisible: a wait our interrupt cut
+ * short goes back onto its syscall, whichever path stopped the thread. */
+static int before_letting_go(struct hp_target *t, struct hp_thread *th)
+{
+	bool rewound = false;
+	int r = hp_thread_undo_eintr(t, th, &rewound);
+
+	t->rewound += rewound;
+	return r == -ESRCH ? 0 : r;
+}
+
 int hp_thread_resume(struct hp_target *t, struct hp_thread *th)
 {
 	long r;
@@ -643,6 +654,9 @@ int hp_thread_resume(struct hp_target *t, struct hp_thread *th)
 
 	if (!th->stopped || th->gone)
 		return 0;
+	r = before_letting_go(t, th);
+	if (r < 0)
+		return (int)r;
 	if (th->regs_dirty) {
 		int rr = hp_thread_setregs(t, th);
 		if (rr < 0)
@@ -673,6 +687,9 @@ int hp_thread_detach(struct hp_target *t, struct hp_thread *th)
 			return r;
 		}
 	}
+	r = before_letting_go(t, th);
+	if (r < 0)
+		return r;
 	if (th->regs_dirty) {
 		r = hp_thread_setregs(t, th);
 		if (r < 0)

@@ -32,6 +32,7 @@ struct hp_target {
 	struct hp_thread *th;
 	size_t n, cap;
 	size_t nseized;
+	unsigned rewound; /* interrupted waits put back onto their syscall, all told */
 	bool use_freezer;  /* flip through the cgroup freezer (--freezer) */
 	uint64_t deadline; /* the command's: file reads for this target end by then */
 	/* some of its mappings are files on a filesystem that may never answer
@@ -77,7 +78,9 @@ int hp_thread_detach(struct hp_target *t, struct hp_thread *th);
 int hp_target_detach_all(struct hp_target *t);
 
 /* If a stop made a wait-type syscall return EINTR without a signal of the
- * target's own, rewinds the thread so it simply waits again on resume. */
+ * target's own, rewinds the thread so it simply waits again on resume.
+ * hp_thread_resume and hp_thread_detach do this for every thread they let
+ * go, whichever path stopped it; t->rewound counts them. */
 int hp_thread_undo_eintr(struct hp_target *t, struct hp_thread *th, bool *ret_rewound);
 
 /* Waits until thread `tid` has been on a CPU again (per schedstat), or
