@@ -265,6 +265,7 @@ static void write_holder(int fd, const char *verb)
 	struct hp_lock_holder h = {.pid = getpid(), .uid = getuid()};
 	struct passwd *pw = getpwuid(h.uid);
 	char line[HP_LOCK_HOLDER_MAX + 1];
+	struct stat st;
 	ssize_t w;
 	int n;
 
@@ -276,7 +277,10 @@ static void write_holder(int fd, const char *verb)
 	snprintf(h.verb, sizeof(h.verb), "%s", verb);
 	h.since = hp_wall_ns() / 1000000000ull;
 	n = hp_lock_holder_format(&h, line, sizeof(line));
-	if (n > 0 && ftruncate(fd, 0) == 0) {
+	/* A truncation is done only for a file a killed run left: on ext4 a
+	 * truncated file is flushed to disk when it is closed (auto_da_alloc),
+	 * which cost every command milliseconds. */
+	if (n > 0 && (fstat(fd, &st) < 0 || st.st_size == 0 || ftruncate(fd, 0) == 0)) {
 		w = pwrite(fd, line, (size_t)n, 0);
 		(void)w;
 	}
