@@ -1,37 +1,23 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "prologue.h"
 
-#include <capstone/capstone.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "cs.h"
 #include "util.h"
-
-static csh cs_handle;
-static bool cs_ready;
-
-static int cs_get(csh *ret)
-{
-	if (!cs_ready) {
-		if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs_handle) != CS_ERR_OK)
-			return hp_fail(-ENOMEM, "cannot initialise Capstone");
-		cs_option(cs_handle, CS_OPT_DETAIL, CS_OPT_ON);
-		cs_ready = true;
-	}
-	*ret = cs_handle;
-	return 0;
-}
 
 void hp_disasm(const uint8_t *buf, size_t len, uint64_t addr, int max, char *out, size_t outsz)
 {
-	csh h;
+	const struct hp_cs *cs = NULL;
 	cs_insn *insn = NULL;
-	size_t n, o = 0;
+	size_t n = 0, o = 0;
 
 	out[0] = 0;
-	if (cs_get(&h) < 0)
-		return;
-	n = cs_disasm(h, buf, len, addr, (size_t)max, &insn);
+	if (hp_cs_get(&cs) < 0)
+		hp_error_clear(); /* the bytes in hex, then */
+	else
+		n = cs->disasm(cs->handle, buf, len, addr, (size_t)max, &insn);
 	for (size_t i = 0; i < n && o + 8 < outsz; i++) {
 		char hex[64];
 
@@ -46,7 +32,7 @@ void hp_disasm(const uint8_t *buf, size_t len, uint64_t addr, int max, char *out
 			strcat(out, " (not an instruction)");
 	}
 	if (insn)
-		cs_free(insn, n);
+		cs->free(insn, n);
 }
 
 /* An instruction that changes nothing: nop, xchg r,r of one register,
@@ -104,21 +90,42 @@ bool hp_decode_jmp(const uint8_t *b, size_t len, uint64_t at, uint64_t *ret)
 	return true;
 }
 
+/* The layouts compilers emit, by their bytes (Capstone for the rest). */
+static const char *known_window(const uint8_t *w, unsigned *ret_len)
+{
+	static const uint8_t lea[8] = {0x48, 0x8d, 0xa4, 0x24, 0, 0, 0, 0};
+
+	*ret_len = 2;
+	if (w[0] == 0x90 && w[1] == 0x90)
+		return "gcc";
+	if (w[0] == 0x66 && w[1] == 0x90)
+		return "clang";
+	*ret_len = 8;
+	if (!memcmp(w, lea, sizeof(lea)))
+		return "ms_hook_prologue";
+	return NULL;
+}
+
+static bool spare_pad(const uint8_t *pad)
+{
+	for (int i = 0; i < HP_PAD_LEN; i++)
+		if (pad[i] != 0x90 && pad[i] != 0xcc)
+			return false;
+	return true;
+}
+
 int hp_prologue_analyze(const uint8_t *buf, size_t len, uint64_t buf_addr, uint64_t entry,
 			struct hp_prologue *ret)
 {
 	struct hp_prologue p = {0};
+	const struct hp_cs *cs = NULL;
 	size_t off, woff;
 	cs_insn *insn = NULL;
 	size_t n;
-	csh h;
 	int r;
 
 	if (entry < buf_addr + HP_PRO_BEFORE || entry + HP_PRO_AFTER > buf_addr + len)
 		return hp_fail(-EINVAL, "internal: prologue buffer does not cover the entry");
-	r = cs_get(&h);
-	if (r < 0)
-		return r;
 	off = (size_t)(entry - buf_addr);
 	p.entry = entry;
 	p.pad = entry - HP_PAD_LEN;
@@ -142,11 +149,24 @@ int hp_prologue_analyze(const uint8_t *buf, size_t len, uint64_t buf_addr, uint6
 		return 0;
 	}
 
+	p.layout = known_window(buf + woff, &p.window_len);
+	if (p.layout && spare_pad(buf + off - HP_PAD_LEN)) {
+		p.body = p.window + p.window_len;
+		p.state = HP_PRO_UNPATCHED;
+		*ret = p;
+		return 0;
+	}
+	p.layout = NULL;
+	p.window_len = 0;
+	r = hp_cs_get(&cs);
+	if (r < 0)
+		return r;
+
 	/* The window: whole no-op instructions covering at least 2 bytes. */
-	n = cs_disasm(h, buf + woff, len - woff, p.window, 2, &insn);
+	n = cs->disasm(cs->handle, buf + woff, len - woff, p.window, 2, &insn);
 	for (size_t i = 0; i < n && p.window_len < HP_WIN_LEN; i++) {
 		if (!is_noop(&insn[i])) {
-			cs_free(insn, n);
+			cs->free(insn, n);
 			return not_patchable(buf, len, buf_addr, entry,
 					     p.window_len
 						     ? "the no-op at the entry is only 1 byte long"
@@ -165,22 +185,19 @@ int hp_prologue_analyze(const uint8_t *buf, size_t len, uint64_t buf_addr, uint6
 			p.layout = "nop";
 	}
 	if (insn)
-		cs_free(insn, n);
+		cs->free(insn, n);
 	if (p.window_len < HP_WIN_LEN)
 		return not_patchable(buf, len, buf_addr, entry, "no 2-byte no-op at the entry");
 	p.body = p.window + p.window_len;
 
 	/* The pad: five spare bytes (nop or int3) or no-op instructions that
 	 * end exactly at the entry. */
-	bool pad_ok = true;
-	for (int i = 0; i < HP_PAD_LEN; i++)
-		if (buf[off - HP_PAD_LEN + (size_t)i] != 0x90 &&
-		    buf[off - HP_PAD_LEN + (size_t)i] != 0xcc)
-			pad_ok = false;
+	bool pad_ok = spare_pad(buf + off - HP_PAD_LEN);
 	if (!pad_ok) {
 		size_t covered = 0;
 
-		n = cs_disasm(h, buf + off - HP_PAD_LEN, HP_PAD_LEN, p.pad, HP_PAD_LEN, &insn);
+		n = cs->disasm(cs->handle, buf + off - HP_PAD_LEN, HP_PAD_LEN, p.pad, HP_PAD_LEN,
+			       &insn);
 		pad_ok = n > 0;
 		for (size_t i = 0; i < n; i++) {
 			if (!is_noop(&insn[i]))
@@ -190,7 +207,7 @@ int hp_prologue_analyze(const uint8_t *buf, size_t len, uint64_t buf_addr, uint6
 		if (covered != HP_PAD_LEN)
 			pad_ok = false;
 		if (insn)
-			cs_free(insn, n);
+			cs->free(insn, n);
 	}
 	if (!pad_ok)
 		return not_patchable(buf, len, buf_addr, entry,

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Capstone, loaded on first use.  Linked in, its tables for every
+ * architecture cost each command 2.4 ms of relocations before main(), and
+ * most commands never disassemble: the prologues compilers emit are
+ * recognised by their bytes.  What is not one of them, and every message
+ * that shows bytes disassembled, loads it.
+ */
+#pragma once
+
+#include <capstone/capstone.h>
+
+struct hp_cs {
+	csh handle; /* x86-64, with instruction details */
+	size_t (*disasm)(csh h, const uint8_t *code, size_t size, uint64_t addr, size_t count,
+			 cs_insn **insn);
+	void (*free)(cs_insn *insn, size_t count);
+};
+
+/* 0, or -HP_EUNSUPPORTED when Capstone cannot be loaded (the reason is
+ * in the error message). */
+int hp_cs_get(const struct hp_cs **ret);
