@@ -139,6 +139,25 @@ def pause_case(a, build, hp, floor, threads, patchfile, gdb_expr, sleepers="read
     return {k: stats(v) for k, v in res.items() if v}
 
 
+def command_case(a, build, hp, patchfile, threads, how):
+    """Whole apply and rollback commands on a target whose N threads sleep,
+    call the patched function every 50 ms (nap), or without a break (spin)."""
+    sp = Proc([os.path.join(build, "bench", "spinner"), str(threads), how])
+    res = {"apply": [], "rollback": [], "apply_load": [], "rollback_unload": []}
+    try:
+        time.sleep(0.2)
+        for _ in range(a.reps):
+            for verb in ("apply", "rollback"):
+                out, us = run([hp, "--json", verb, "--pid", str(sp.pid), patchfile])
+                doc = json.loads(out)["processes"][0]
+                res[verb].append(us / 1000)
+                k = "load" if verb == "apply" else "unload"
+                res[f"{verb}_{k}"].append(doc["timings_us"][k] / 1000)
+    finally:
+        sp.stop()
+    return {k: stats(v) for k, v in res.items() if v}
+
+
 def latency_case(a, build, hp, work):
     srv = Proc([os.path.join(build, "bench", "server")])
     port = srv.first.split()[1]
@@ -206,7 +225,8 @@ def main():
     ap.add_argument("--rate", type=float, default=10000)
     ap.add_argument("--no-gdb", dest="gdb", action="store_false")
     ap.add_argument("--no-freezer", dest="freezer", action="store_false")
-    ap.add_argument("--skip", default="", help="sections to skip: pause,functions,latency,calls")
+    ap.add_argument("--skip", default="",
+                    help="sections to skip: pause,functions,commands,latency,calls")
     ap.add_argument("--json", default="bench-results.json")
     a = ap.parse_args()
     skip = set(a.skip.split(","))
@@ -260,6 +280,18 @@ def main():
                       f"{m(r, 'hotpatch') / m(r, 'floor'):6.2f} {m(r, 'hotpatch') - m(r, 'floor'):6.0f} "
                       f"{m(r, 'freezer'):8.0f} {m(r, 'freezer') / m(r, 'floor'):7.2f} "
                       f"{m(r, 'command'):7.1f}", flush=True)
+        if "commands" not in skip:
+            print(f"{'threads':>8} {'doing':>6} {'apply ms':>9} {'range':>13} {'rollback ms':>11} "
+                  f"{'range':>13} {'load':>6} {'unload':>6}", flush=True)
+            res["commands"] = []
+            nap = make_patch(work, 1, "bf_1", "bench_nap")
+            for n, how in [(1, "read"), (64, "read"), (64, "nap"), (64, "spin")]:
+                r = command_case(a, a.build, hp, nap, n, how)
+                r.update(threads=n, doing=how)
+                res["commands"].append(r)
+                print(f"{n:8d} {how:>6} {m(r, 'apply'):9.1f} {r['apply']['min']:6.1f}-{r['apply']['max']:<6.1f} "
+                      f"{m(r, 'rollback'):11.1f} {r['rollback']['min']:6.1f}-{r['rollback']['max']:<6.1f} "
+                      f"{m(r, 'apply_load'):6.1f} {m(r, 'rollback_unload'):6.1f}", flush=True)
         if "latency" not in skip:
             r = latency_case(a, a.build, hp, work)
             res["latency"] = r

@@ -276,6 +276,10 @@ static void json_report(struct hp_json *j, const struct cli *c, const struct hp_
 	if (c->o.dry_run)
 		hp_json_int(j, "threads_in_window", rep->in_window);
 	hp_json_int(j, "waits_restarted", rep->flip.rewound);
+	if (!strcmp(c->verb, "rollback")) {
+		hp_json_int(j, "threads_inside_patch", rep->inside);
+		hp_json_int(j, "drain_rounds", rep->drain_rounds);
+	}
 	hp_json_int(j, "stop_attempts", rep->flip.attempts);
 	hp_json_str(j, "flip_path",
 		    c->o.freezer && !rep->flip.freezer_fallback ? "freezer" : "ptrace");

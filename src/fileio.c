@@ -42,14 +42,13 @@ static int fail_msg(char *msg, size_t msgsz, const char *path, int err, const ch
 	return err;
 }
 
-/* Opens only a regular file (a device or FIFO is never opened: that can
- * block or have side effects) and reads all of it. */
-static int read_whole(const char *path, size_t max, struct hp_file *f, char *msg, size_t msgsz)
+/* Opens only a regular file: a device or FIFO is never opened (that can
+ * block or have side effects).  The fd, or a negative errno. */
+static int open_regular(const char *path, struct stat *st, char *msg, size_t msgsz)
 {
 	struct stat before;
-	int fd, r = 0;
+	int fd;
 
-	memset(f, 0, sizeof(*f));
 	if (stat(path, &before) < 0)
 		return fail_msg(msg, msgsz, path, -errno, strerror(errno));
 	if (!S_ISREG(before.st_mode))
@@ -57,12 +56,37 @@ static int read_whole(const char *path, size_t max, struct hp_file *f, char *msg
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		return fail_msg(msg, msgsz, path, -errno, strerror(errno));
-	if (fstat(fd, &f->st) < 0)
-		r = fail_msg(msg, msgsz, path, -errno, strerror(errno));
-	else if (!S_ISREG(f->st.st_mode) || f->st.st_ino != before.st_ino ||
-		 f->st.st_dev != before.st_dev)
-		r = fail_msg(msg, msgsz, path, -ESTALE, "it was replaced while being opened");
-	else if ((uint64_t)f->st.st_size > max)
+	if (fstat(fd, st) < 0) {
+		int e = -errno;
+
+		close(fd);
+		return fail_msg(msg, msgsz, path, e, strerror(-e));
+	}
+	if (!S_ISREG(st->st_mode) || st->st_ino != before.st_ino || st->st_dev != before.st_dev) {
+		close(fd);
+		return fail_msg(msg, msgsz, path, -ESTALE, "it was replaced while being opened");
+	}
+	return fd;
+}
+
+int hp_file_open_regular(const char *path, struct stat *ret_st)
+{
+	char msg[512];
+	int fd = open_regular(path, ret_st, msg, sizeof(msg));
+
+	return fd < 0 ? hp_fail(fd, "%s", msg) : fd;
+}
+
+/* Reads all of a regular file. */
+static int read_whole(const char *path, size_t max, struct hp_file *f, char *msg, size_t msgsz)
+{
+	int fd, r = 0;
+
+	memset(f, 0, sizeof(*f));
+	fd = open_regular(path, &f->st, msg, msgsz);
+	if (fd < 0)
+		return fd;
+	if ((uint64_t)f->st.st_size > max)
 		r = fail_msg(msg, msgsz, path, -EFBIG, "too large");
 	if (r == 0) {
 		f->len = (size_t)f->st.st_size;

@@ -32,6 +32,10 @@ struct hp_file {
  * -HP_ETIMEOUT and the helper is left behind.
  */
 int hp_file_read(const char *path, size_t max, bool slow, uint64_t deadline, struct hp_file *ret);
+/* Opens a regular file on a filesystem that answers, as read_whole does
+ * (stat first; O_NONBLOCK|O_NOCTTY; the same file after the open): the
+ * fd, or a negative errno with the reason recorded. */
+int hp_file_open_regular(const char *path, struct stat *ret_st);
 /* stat() of such a path (following links), always by the helper. */
 int hp_file_stat(const char *path, uint64_t deadline, struct stat *ret);
 /*

@@ -199,11 +199,14 @@ static int stop_world(struct hp_target *t, uint64_t deadline, struct hp_flip_sta
 	int r;
 
 	st->attempts++;
+	hp_trace("stop: seizing");
 	r = hp_target_seize_all(t);
 	if (r < 0)
 		return r;
+	hp_trace("stop: seized");
 	running_hints(t);
 	st->sched_token = hp_sched_boost();
+	hp_trace("stop: interrupting");
 	t1 = hp_now_ns();
 	st->seize_ns += t1 - t0;
 	*ret_t1 = t1;

@@ -103,7 +103,7 @@ static int plan_function(struct hp_session *s, const struct hp_options *o,
 	    (nclones = hp_elf_clones(e, f->res.sym->name, &clones)) > 0)
 		hp_note("%s has %zu compiler-made cop%s (%s%s) that callers may use instead; those are "
 			"not patched unless the patch names them too",
-			f->res.sym->name, nclones, nclones == 1 ? "y" : "ies", clones[0].name,
+			f->res.sym->name, nclones, nclones == 1 ? "y" : "ies", clones->name,
 			nclones > 1 ? ", ..." : "");
 	return 0;
 }
@@ -387,9 +387,9 @@ static int load_patch(struct hp_session *s, struct hp_patchfile *pf, struct hp_r
  * /proc/PID/maps and a later run can tell them apart. */
 static int map_trampolines(struct hp_session *s, struct hp_reg_patch *rp)
 {
-	struct hp_rop ops[HP_STUB_MAX_OPS];
-	uint64_t ret[HP_STUB_MAX_OPS];
-	size_t n = rp->ntramps, per = HP_STUB_MAX_OPS / 4;
+	struct hp_rop ops[HP_CALL_MAX_OPS];
+	uint64_t ret[HP_CALL_MAX_OPS];
+	size_t n = rp->ntramps, per = HP_CALL_MAX_OPS / 4;
 	int r;
 
 	for (size_t i = 0; i < n; i += per) {
@@ -616,6 +616,7 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 			r = plan_pointer(&s, o, &pf->rec[i], fp, nfp, &ptrs[i]);
 	t1 = hp_now_ns();
 	rep->resolve_ns = t1 - t0;
+	hp_trace("resolved");
 	if (r < 0) {
 		free(ptrs);
 		goto out;

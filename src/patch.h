@@ -59,7 +59,9 @@ struct hp_report {
 	struct hp_patch_report *patches;
 	size_t npatches;
 	struct hp_flip_stats flip;
-	unsigned in_window; /* dry run: threads that would be single-stepped */
+	unsigned in_window;    /* dry run: threads that would be single-stepped */
+	unsigned inside;       /* rollback: threads inside the patch at the flip */
+	unsigned drain_rounds; /* rollback: looks until they had all left */
 	uint64_t total_ns, resolve_ns, load_ns, record_ns, unload_ns;
 	unsigned remote_calls;
 	bool has_registry;

@@ -3,6 +3,7 @@
 #include "seccomp.h"
 
 #include <cpuid.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -182,6 +183,7 @@ int hp_remote_init(struct hp_remote *rc, struct hp_target *t, struct hp_modules 
 	r = hp_object_elf(t, libc, &e);
 	if (r < 0)
 		return hp_fail_prefix(r, "cannot read the target's C library: ");
+	hp_trace("libc read");
 	rc->fn_dlopen = hp_remote_libc_sym(rc, "dlopen");
 	rc->fn_dlerror = hp_remote_libc_sym(rc, "dlerror");
 	rc->fn_dlclose = hp_remote_libc_sym(rc, "dlclose");
@@ -190,6 +192,7 @@ int hp_remote_init(struct hp_remote *rc, struct hp_target *t, struct hp_modules 
 			       "the target's C library (%s) does not export dlopen: glibc 2.34 "
 			       "or later is needed",
 			       libc->path);
+	hp_trace("libc symbols");
 	if (find_stub_room(rc, libc, e) < 0)
 		return hp_fail(-HP_EUNSUPPORTED,
 			       "no room for hotpatch's helper code after the text of %s in pid %d",
@@ -211,6 +214,7 @@ int hp_remote_init(struct hp_remote *rc, struct hp_target *t, struct hp_modules 
 				return hp_fail(-ENOMEM, "out of memory");
 	if (add_deny(rc, rc->stub, rc->stub + HP_STUB_SIZE, "hotpatch's helper") < 0)
 		return hp_fail(-ENOMEM, "out of memory");
+	hp_trace("deny list");
 	r = hp_unwinder_new(t, &rc->unw);
 	if (r < 0)
 		return r;
@@ -548,6 +552,55 @@ static int back_to_stop(struct hp_remote *rc, struct hp_thread *th, uint64_t dea
 	}
 }
 
+/* struct sched_attr of sched_setattr(2), as its first version (56 bytes) */
+struct sched_attr_v1 {
+	uint32_t size, policy;
+	uint64_t flags;
+	int32_t nice;
+	uint32_t priority;
+	uint64_t runtime, deadline, period;
+	uint32_t util_min, util_max;
+};
+_Static_assert(sizeof(struct sched_attr_v1) == 56, "sched_attr, version 1");
+_Static_assert(HP_REQ_SCHED_ATTR + sizeof(struct sched_attr_v1) <= HP_REQ_STRINGS_LEN,
+	       "room for the thread's scheduling in the request");
+
+/*
+ * A thread hijacked for a call must run now, even when every core is busy
+ * (a loaded server): as root, hotpatch raises its priority for the call.
+ * The stub's last operation, which the thread runs whatever becomes of
+ * hotpatch, puts back exactly what it had: `op` gets that operation and
+ * `saved` its argument, for the request's string area.  Returns false
+ * (nothing to do) for a thread hotpatch may not or should not touch: real
+ * time or deadline threads, and seccomp-filtered ones (the filter was
+ * checked for the calls hotpatch needs, not for this one).
+ */
+static bool boost_prepare(struct hp_remote *rc, struct hp_thread *th, struct hp_rop *op,
+			  struct sched_attr_v1 *saved)
+{
+	char mode[16] = "";
+
+	memset(saved, 0, sizeof(*saved));
+	if (geteuid() != 0 || getenv("HOTPATCH_NO_BOOST") ||
+	    hp_status_field(rc->t->pid, th->tid, "Seccomp", mode, sizeof(mode)) < 0 ||
+	    atoi(mode) != 0 || syscall(SYS_sched_getattr, th->tid, saved, sizeof(*saved), 0) < 0 ||
+	    (saved->policy != SCHED_OTHER && saved->policy != SCHED_BATCH &&
+	     saved->policy != SCHED_IDLE))
+		return false;
+	saved->size = sizeof(*saved);
+	*op = (struct hp_rop){.nr = SYS_sched_setattr,
+			      .args = {0, hp_remote_str(rc, HP_REQ_SCHED_ATTR), 0},
+			      .flags = HP_OPF_ALWAYS};
+	return true;
+}
+
+static void boost(struct hp_thread *th)
+{
+	struct sched_attr_v1 a = {.size = sizeof(a), .policy = SCHED_OTHER, .nice = -20};
+
+	syscall(SYS_sched_setattr, th->tid, &a, 0);
+}
+
 static bool thread_alive(pid_t pid, pid_t tid)
 {
 	return syscall(SYS_tgkill, pid, tid, 0) == 0;
@@ -565,7 +618,7 @@ int hp_remote_call(struct hp_remote *rc, const struct hp_rop *ops, size_t nops, 
 	bool rewound;
 	int r;
 
-	if (nops > HP_STUB_MAX_OPS || slen > HP_REQ_STRINGS_LEN)
+	if (nops > HP_CALL_MAX_OPS || slen > HP_CALL_STRINGS_LEN)
 		return hp_fail(-EINVAL, "internal: remote call too large");
 	if (rc->outstanding)
 		return hp_fail(-HP_EBUSY, "an earlier call in pid %d has not finished", t->pid);
@@ -575,6 +628,11 @@ int hp_remote_call(struct hp_remote *rc, const struct hp_rop *ops, size_t nops, 
 	r = pick_thread(rc, deadline, &th);
 	if (r < 0)
 		return r;
+	hp_trace("thread picked");
+
+	struct sched_attr_v1 saved;
+	struct hp_rop restore;
+	bool boosted = boost_prepare(rc, th, &restore, &saved);
 
 	seq = ++rc->seq;
 	memset(req, 0, sizeof(req));
@@ -584,18 +642,21 @@ int hp_remote_call(struct hp_remote *rc, const struct hp_rop *ops, size_t nops, 
 	memcpy(req + HP_REQ_SEQ, &seq, 8);
 	v = rc->xsave_size;
 	memcpy(req + HP_REQ_XSAVE, &v, 8);
-	v = nops;
+	v = nops + boosted;
 	memcpy(req + HP_REQ_NOPS, &v, 8);
-	for (size_t i = 0; i < nops; i++) {
+	for (size_t i = 0; i < nops + boosted; i++) {
+		const struct hp_rop *op = i < nops ? &ops[i] : &restore;
 		uint8_t *o = req + HP_REQ_OPS + i * HP_STUB_OP_SIZE;
 
-		memcpy(o + HP_OP_FN, &ops[i].fn, 8);
-		memcpy(o + HP_OP_NR, &ops[i].nr, 8);
-		memcpy(o + HP_OP_ARGS, ops[i].args, 48);
-		memcpy(o + HP_OP_FLAGS, &ops[i].flags, 8);
+		memcpy(o + HP_OP_FN, &op->fn, 8);
+		memcpy(o + HP_OP_NR, &op->nr, 8);
+		memcpy(o + HP_OP_ARGS, op->args, 48);
+		memcpy(o + HP_OP_FLAGS, &op->flags, 8);
 	}
 	if (slen)
 		memcpy(req + HP_REQ_STRINGS, strings, slen);
+	if (boosted)
+		memcpy(req + HP_REQ_STRINGS + HP_REQ_SCHED_ATTR, &saved, sizeof(saved));
 
 	/* Undo an EINTR our stop caused, then apply the kernel's restart
 	 * rule: the stub returns to exactly where the thread would go. */
@@ -636,6 +697,9 @@ int hp_remote_call(struct hp_remote *rc, const struct hp_rop *ops, size_t nops, 
 	r = hp_thread_setregs(t, th);
 	if (r < 0)
 		goto fail_detach;
+	/* only now: the thread's way back to its old priority is in place */
+	if (boosted)
+		boost(th);
 	hp_fault_point("remote:hijacked");
 	/* A process stopped by job control stays stopped: the thread runs the
 	 * stub traced (ptrace overrides the stop), then goes back to it.  A

@@ -77,7 +77,7 @@ int hp_remote_ensure_ctl(struct hp_remote *rc, uint64_t deadline);
 uint64_t hp_remote_str(const struct hp_remote *rc, size_t off);
 /*
  * Runs `nops` operations on one thread at a safe point and returns their
- * results.  `strings` (up to HP_REQ_STRINGS_LEN bytes) is copied to the
+ * results.  `strings` (up to HP_CALL_STRINGS_LEN bytes) is copied to the
  * request's string area.  `what` names the work for error messages.
  */
 int hp_remote_call(struct hp_remote *rc, const struct hp_rop *ops, size_t nops, const void *strings,

@@ -24,6 +24,7 @@ struct active_ctx {
 	pid_t *busy; /* threads found inside the patch */
 	size_t nbusy;
 	char reason[512];
+	struct hp_report *rep;
 };
 
 static bool in_patch(const struct hp_reg_patch *p, uint64_t ip)
@@ -113,6 +114,30 @@ static int thread_inside(struct active_ctx *c, struct hp_thread *th, bool *ret)
 
 /* With every thread stopped, right after the bytes went back: which
  * threads are still inside the patch?  No other thread can enter it now. */
+/* Steps a thread whose instruction pointer is in the patch until it is out:
+ * a small replacement is usually a few instructions from returning into
+ * the target.  Never over a system call (it could block) and never past a
+ * signal: those threads are left to drain(). */
+#define LEAVE_STEPS 64
+
+static void step_out(struct active_ctx *c, struct hp_target *t, struct hp_thread *th)
+{
+	for (int k = 0; k < LEAVE_STEPS && in_patch(c->p, th->regs.rip); k++) {
+		uint8_t insn[2];
+		size_t held = th->nheld;
+
+		if (hp_mem_pread(t, th->regs.rip, insn, 2) < 0 ||
+		    (insn[0] == 0x0f && (insn[1] == 0x05 || insn[1] == 0x34)) ||
+		    (insn[0] == 0xcd && insn[1] == 0x80))
+			return;
+		if (hp_thread_step(t, th, hp_now_ns() + 20000000ull) < 0 || th->gone ||
+		    th->nheld > held || hp_thread_getregs(t, th) < 0) {
+			hp_error_clear();
+			return;
+		}
+	}
+}
+
 static int activeness(void *vctx, struct hp_target *t)
 {
 	struct active_ctx *c = vctx;
@@ -127,53 +152,61 @@ static int activeness(void *vctx, struct hp_target *t)
 		if (!th->stopped || th->gone)
 			continue;
 		/* only the cheap look here, in the pause; drain() walks them */
+		if (!may_be_inside(c->s, c->p, th))
+			continue;
+		c->rep->inside++;
+		step_out(c, t, th);
 		if (may_be_inside(c->s, c->p, th))
 			c->busy[c->nbusy++] = th->tid;
 	}
 	return c->nbusy ? -EAGAIN : 0;
 }
 
-/* Waits for the threads found inside to leave, stopping one at a time. */
+/*
+ * Waits for the threads found inside to leave.  No thread can enter the
+ * patch any more, so each look stops all that are left at once and walks
+ * their stacks: on a host whose cores are busy, a thread waits for a CPU to
+ * reach its stop, and those waits overlap instead of adding up.
+ */
 static int drain(struct active_ctx *c, uint64_t deadline)
 {
 	struct hp_target *t = &c->s->t;
+	unsigned pause_us = 200;
 
-	for (bool first = true; c->nbusy; first = false) {
-		pid_t tid = c->busy[c->nbusy - 1];
-		struct hp_thread *th;
-		bool inside = false;
+	while (c->nbusy) {
+		size_t left = 0;
 		int r;
 
-		if (!first)
-			hp_thread_wait_ran(t->pid, tid, 20000);
+		c->rep->drain_rounds++;
+		hp_sleep_us(pause_us); /* let them run on a little */
+		pause_us = HP_MIN(pause_us * 2, 20000u);
 		hp_target_scan_threads(t, NULL);
-		th = hp_target_find(t, tid);
-		if (!th) {
-			c->nbusy--;
-			continue;
+		r = hp_threads_stop(t, c->busy, c->nbusy, deadline);
+		for (size_t i = 0; i < c->nbusy; i++) {
+			struct hp_thread *th = hp_target_find(t, c->busy[i]);
+			bool inside = false;
+
+			if (!th || th->gone)
+				continue;
+			if (r == 0 && th->stopped)
+				r = thread_inside(c, th, &inside);
+			if (inside && th->group_stop) {
+				/* it will not leave until the process is continued */
+				size_t l = strlen(c->reason);
+
+				snprintf(c->reason + l, sizeof(c->reason) - l,
+					 ", and the process is stopped (SIGSTOP): continue it, or "
+					 "roll back with --keep-loaded");
+				r = -HP_ETIMEOUT;
+			}
+			hp_thread_detach(t, th);
+			if (inside)
+				c->busy[left++] = c->busy[i];
 		}
-		r = hp_thread_seize(t, th);
-		if (r == 0 && !th->gone)
-			r = hp_thread_stop(t, th, deadline);
-		if (r == 0 && !th->gone)
-			r = thread_inside(c, th, &inside);
-		hp_thread_detach(t, th);
+		c->nbusy = left;
 		if (r < 0)
 			return r;
-		if (!inside || th->gone) {
-			c->nbusy--;
-			continue;
-		}
-		if (th->group_stop) {
-			/* it will not leave until the process is continued */
-			size_t l = strlen(c->reason);
-
-			snprintf(c->reason + l, sizeof(c->reason) - l,
-				 ", and the process is stopped (SIGSTOP): continue it, or roll back "
-				 "with --keep-loaded");
-			return -HP_ETIMEOUT;
-		}
-		if (hp_now_ns() >= deadline)
+		if (c->nbusy && hp_now_ns() >= deadline)
 			return -HP_ETIMEOUT;
 	}
 	return 0;
@@ -218,12 +251,12 @@ static int check_bytes(struct hp_session *s, const struct hp_reg_patch *p, size_
 		if (!bottom)
 			continue;
 		struct hp_object *o = hp_modules_at(&s->m, f->entry);
-		const uint8_t *fpad, *fwin;
+		uint8_t fpad[HP_PAD_LEN], fwin[HP_WIN_LEN];
 		struct hp_elf *e;
 
 		if (!o || hp_object_elf(&s->t, o, &e) < 0 ||
-		    hp_elf_vaddr_bytes(e, f->pad - o->bias, &fpad, HP_PAD_LEN) < 0 ||
-		    hp_elf_vaddr_bytes(e, f->window - o->bias, &fwin, HP_WIN_LEN) < 0) {
+		    hp_elf_vaddr_read(e, f->pad - o->bias, fpad, HP_PAD_LEN) < 0 ||
+		    hp_elf_vaddr_read(e, f->window - o->bias, fwin, HP_WIN_LEN) < 0) {
 			hp_error_clear();
 			hp_note("could not compare the original bytes of %s with its file on disk",
 				f->symbol);
@@ -247,7 +280,7 @@ static int rollback_one(struct hp_session *s, size_t idx, const struct hp_option
 	struct hp_reg_patch *p = &s->reg.p[idx];
 	struct hp_write *w = calloc(2 * p->nfuncs + 1, sizeof(*w));
 	struct hp_range *forbid = calloc(2 * p->nfuncs + 1, sizeof(*forbid));
-	struct active_ctx ctx = {.s = s, .p = p};
+	struct active_ctx ctx = {.s = s, .p = p, .rep = rep};
 	struct hp_patch_report *pr;
 	size_t nw = 0, nf = 0;
 	int r;
@@ -271,6 +304,7 @@ static int rollback_one(struct hp_session *s, size_t idx, const struct hp_option
 	if (r < 0)
 		goto out;
 	hp_fault_point("rollback:checked");
+	hp_trace("rollback: building writes");
 	for (size_t k = 0; k < p->nfuncs; k++) {
 		const struct hp_reg_func *f = &p->funcs[k];
 		uint8_t pad[HP_PAD_LEN], win[HP_WIN_LEN];
@@ -316,6 +350,7 @@ static int rollback_one(struct hp_session *s, size_t idx, const struct hp_option
 	 * that a refusal leaves the target as it was.  With --keep-loaded the
 	 * code stays, and threads may stay in it.
 	 */
+	hp_trace("rollback: flipping");
 	r = hp_flip(&s->t, w, nw, forbid, nf, o->keep_loaded ? NULL : activeness, &ctx, s->deadline,
 		    &rep->flip);
 	hp_fault_point("rollback:flipped");
@@ -431,14 +466,14 @@ static bool owned_by_record(const struct hp_session *s, uint64_t handle, uint64_
 /* Queues one op; runs the queue when it is full (or at the end). */
 static void queue_op(struct hp_session *s, struct hp_rop *ops, size_t *k, const struct hp_rop *op)
 {
-	uint64_t ret[HP_STUB_MAX_OPS];
+	uint64_t ret[HP_CALL_MAX_OPS];
 
 	if (op)
 		ops[(*k)++] = *op;
-	if (*k == HP_STUB_MAX_OPS || (!op && *k)) {
+	if (*k == HP_CALL_MAX_OPS || (!op && *k)) {
 		hp_remote_call(&s->rc, ops, *k, NULL, 0, ret, s->deadline, "cleaning up");
 		*k = 0;
-		memset(ops, 0, HP_STUB_MAX_OPS * sizeof(*ops));
+		memset(ops, 0, HP_CALL_MAX_OPS * sizeof(*ops));
 	}
 }
 
@@ -450,7 +485,7 @@ static void queue_op(struct hp_session *s, struct hp_rop *ops, size_t *k, const 
  */
 static void take_out_orphans(struct hp_session *s)
 {
-	struct hp_rop ops[HP_STUB_MAX_OPS];
+	struct hp_rop ops[HP_CALL_MAX_OPS];
 	struct hp_ctl_hdr hdr;
 	struct hp_maps maps = {0};
 	struct dirent *de;

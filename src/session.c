@@ -15,9 +15,14 @@ int hp_session_open(struct hp_session *s, pid_t pid, const char *verb, const str
 	int r;
 
 	memset(s, 0, sizeof(*s));
+	/* On a host whose cores are all busy, a tool at the default priority
+	 * gets a sliver of a CPU and holds the target's threads for seconds:
+	 * hotpatch runs ahead of them while it holds the target. */
+	s->sched_token = hp_sched_raise();
 	s->lock = HP_LOCK_INIT;
 	s->deadline = hp_now_ns() + o->timeout_ns;
 	rep->pid = pid;
+	hp_trace("session open");
 	r = hp_target_open(&s->t, pid);
 	s->t_open = true;
 	snprintf(rep->comm, sizeof(rep->comm), "%s", s->t.comm);
@@ -34,11 +39,14 @@ int hp_session_open(struct hp_session *s, pid_t pid, const char *verb, const str
 	if (r < 0)
 		return r;
 	s->m_loaded = true;
+	hp_trace("modules loaded");
 	r = hp_remote_init(&s->rc, &s->t, &s->m);
 	if (r < 0)
 		return r;
 	s->rc_ready = true;
+	hp_trace("remote ready");
 	r = hp_registry_read(&s->rc, &s->reg);
+	hp_trace("registry read");
 	rep->has_registry = s->rc.ctl != 0;
 	if (r == 0 && recover && !o->dry_run)
 		r = hp_recover(s, o);
@@ -59,6 +67,7 @@ void hp_session_close(struct hp_session *s)
 	if (s->m_loaded)
 		hp_modules_free(&s->m);
 	hp_lock_release(&s->lock);
+	hp_sched_restore(s->sched_token);
 }
 
 void hp_report_free(struct hp_report *r)
@@ -138,8 +147,8 @@ int hp_remote_error(struct hp_session *s, uint64_t err, const char *what)
  */
 int hp_session_unload(struct hp_session *s, const struct hp_reg_patch *rp, bool keep_loaded)
 {
-	struct hp_rop ops[HP_STUB_MAX_OPS];
-	uint64_t ret[HP_STUB_MAX_OPS], base;
+	struct hp_rop ops[HP_CALL_MAX_OPS];
+	uint64_t ret[HP_CALL_MAX_OPS], base;
 	struct hp_maps maps = {0};
 	char name[256];
 	size_t k = 0;
@@ -163,7 +172,7 @@ int hp_session_unload(struct hp_session *s, const struct hp_reg_patch *rp, bool 
 			continue;
 		ops[k++] = (struct hp_rop){.nr = SYS_munmap,
 					   .args = {rp->tramps[i].addr, rp->tramps[i].len}};
-		if (k == HP_STUB_MAX_OPS) {
+		if (k == HP_CALL_MAX_OPS) {
 			r = hp_remote_call(&s->rc, ops, k, NULL, 0, ret, s->deadline,
 					   "unloading the patch");
 			if (r < 0)

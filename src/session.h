@@ -20,6 +20,7 @@ struct hp_session {
 	struct hp_registry reg;
 	struct hp_lock lock;
 	uint64_t deadline;
+	int sched_token; /* hotpatch's own priority, raised while it holds the target */
 	bool t_open, m_loaded, rc_ready;
 	/* rollbacks an interrupted run began and hp_recover() finished */
 	struct hp_reg_patch *finished;

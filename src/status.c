@@ -192,8 +192,11 @@ int hp_list(pid_t pid, const struct hp_options *o, struct hp_listing *ret)
 		}
 		/* ... and every other function with a prologue hotpatch knows
 		 * (ms_hook_prologue is not listed by the compiler) */
-		for (size_t k = 0; k < e->nfuncs; k++) {
-			const struct hp_sym *f = e->by_addr[k];
+		struct hp_sym *const *funcs;
+		size_t nf = hp_elf_funcs(e, &funcs);
+
+		for (size_t k = 0; k < nf; k++) {
+			const struct hp_sym *f = funcs[k];
 
 			if (f->type == STT_FUNC && f->size &&
 			    analyse_at(tc, ntc, ob->bias + f->value, &pro))

@@ -52,10 +52,10 @@ hp_stub_code:
 	mov	$-1, %edx
 	xsave64	(%rsp)
 	mov	%rsp, %r15
-	/* locals: results[8] at 0, args[6] at 64, aborted at 112 */
+	/* locals: results[HP_STUB_MAX_OPS = 9] at 0, args[6] at 72, aborted at 120 */
 	sub	$128, %rsp
 	mov	%rsp, %r12
-	movq	$0, 112(%r12)
+	movq	$0, 120(%r12)
 	mov	HP_REQ_RESULT(%rbx), %r13
 	xor	%r14d, %r14d
 
@@ -66,7 +66,7 @@ hp_stub_code:
 	lea	HP_REQ_OPS(%rbx,%rsi), %rsi
 	mov	HP_OP_FLAGS(%rsi), %r9
 	xor	%eax, %eax
-	cmpq	$0, 112(%r12)
+	cmpq	$0, 120(%r12)
 	je	1f
 	test	$HP_OPF_ALWAYS, %r9
 	jz	.Lstore
@@ -85,30 +85,30 @@ hp_stub_code:
 	mov	-8(%r12,%rax,8), %rax
 	jmp	5f
 4:	mov	HP_OP_ARGS(%rsi,%rdx,8), %rax
-5:	mov	%rax, 64(%r12,%rdx,8)
+5:	mov	%rax, 72(%r12,%rdx,8)
 	inc	%edx
 	cmp	$6, %edx
 	jb	3b
 	mov	HP_OP_FN(%rsi), %r11
 	test	%r11, %r11
 	jz	.Lsyscall
-	mov	64(%r12), %rdi
-	mov	80(%r12), %rdx
-	mov	88(%r12), %rcx
-	mov	96(%r12), %r8
-	mov	104(%r12), %r9
-	mov	72(%r12), %rsi
+	mov	72(%r12), %rdi
+	mov	88(%r12), %rdx
+	mov	96(%r12), %rcx
+	mov	104(%r12), %r8
+	mov	112(%r12), %r9
+	mov	80(%r12), %rsi
 	xor	%eax, %eax		/* no vector arguments, for variadic callees */
 	call	*%r11
 	jmp	.Lgot
 .Lsyscall:
 	mov	HP_OP_NR(%rsi), %rax
-	mov	64(%r12), %rdi
-	mov	80(%r12), %rdx
-	mov	88(%r12), %r10
-	mov	96(%r12), %r8
-	mov	104(%r12), %r9
-	mov	72(%r12), %rsi
+	mov	72(%r12), %rdi
+	mov	88(%r12), %rdx
+	mov	96(%r12), %r10
+	mov	104(%r12), %r8
+	mov	112(%r12), %r9
+	mov	80(%r12), %rsi
 	syscall
 .Lgot:
 	imul	$HP_STUB_OP_SIZE, %r14, %rsi
@@ -118,7 +118,7 @@ hp_stub_code:
 	jz	6f
 	cmp	$-4095, %rax
 	jb	6f
-	movq	$1, 112(%r12)
+	movq	$1, 120(%r12)
 	jmp	.Lstore
 6:	test	$HP_OPF_SET_RESULT, %r9
 	jz	.Lstore

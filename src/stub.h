@@ -8,20 +8,23 @@
 #pragma once
 
 #define HP_STUB_REQ_OFF 0x200 /* code must fit below */
-#define HP_STUB_MAX_OPS 8
+#define HP_STUB_MAX_OPS 9     /* what the stub runs (its locals hold 9 results) */
+#define HP_CALL_MAX_OPS 8     /* what a caller may ask: the last is hotpatch's own */
 #define HP_STUB_OP_SIZE 72
 
 /* request, at HP_STUB_REQ_OFF */
-#define HP_REQ_MAGIC	   0
-#define HP_REQ_CONT	   8  /* where the thread continues */
-#define HP_REQ_RESULT	   16 /* result area, 0 until an op sets it */
-#define HP_REQ_SEQ	   24
-#define HP_REQ_XSAVE	   32 /* bytes for XSAVE, multiple of 64 */
-#define HP_REQ_NOPS	   40
-#define HP_REQ_OPS	   48
-#define HP_REQ_STRINGS	   (HP_REQ_OPS + HP_STUB_MAX_OPS * HP_STUB_OP_SIZE)
-#define HP_REQ_STRINGS_LEN 192
-#define HP_STUB_SIZE	   (HP_STUB_REQ_OFF + HP_REQ_STRINGS + HP_REQ_STRINGS_LEN)
+#define HP_REQ_MAGIC	    0
+#define HP_REQ_CONT	    8  /* where the thread continues */
+#define HP_REQ_RESULT	    16 /* result area, 0 until an op sets it */
+#define HP_REQ_SEQ	    24
+#define HP_REQ_XSAVE	    32 /* bytes for XSAVE, multiple of 64 */
+#define HP_REQ_NOPS	    40
+#define HP_REQ_OPS	    48
+#define HP_REQ_STRINGS	    (HP_REQ_OPS + HP_STUB_MAX_OPS * HP_STUB_OP_SIZE)
+#define HP_REQ_STRINGS_LEN  192
+#define HP_CALL_STRINGS_LEN 128 /* a caller's strings; the rest is hotpatch's own */
+#define HP_REQ_SCHED_ATTR   128 /* in the strings: the thread's scheduling, to restore */
+#define HP_STUB_SIZE	    (HP_STUB_REQ_OFF + HP_REQ_STRINGS + HP_REQ_STRINGS_LEN)
 
 /* one operation: fn(args) when fn != 0, else syscall nr(args) */
 #define HP_OP_FN    0

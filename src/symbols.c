@@ -24,9 +24,13 @@ static int elf_init(struct hp_elf *e, const char *name)
 	if (e->ehdr.e_ident[EI_CLASS] != ELFCLASS64 || e->ehdr.e_machine != EM_X86_64)
 		return hp_fail(-HP_EBADPATCH, "%s: not an x86-64 ELF object (class %d, machine %d)",
 			       name, e->ehdr.e_ident[EI_CLASS], e->ehdr.e_machine);
-	e->image = (const uint8_t *)elf_rawfile(e->elf, &e->size);
-	if (!e->image)
-		return hp_fail(-HP_EBADPATCH, "%s: cannot map the file: %s", name, elf_errmsg(-1));
+	/* a file read as needed (e->fd, ELF_C_READ) has no image of itself */
+	if (e->fd < 0 || e->debug_mapped) {
+		e->image = (const uint8_t *)elf_rawfile(e->elf, &e->size);
+		if (!e->image)
+			return hp_fail(-HP_EBADPATCH, "%s: cannot map the file: %s", name,
+				       elf_errmsg(-1));
+	}
 	if (elf_getphdrnum(e->elf, &phnum) == 0 && phnum > 0 && phnum < 4096) {
 		e->phdr = calloc(phnum, sizeof(*e->phdr));
 		if (!e->phdr)
@@ -64,10 +68,29 @@ static int elf_init(struct hp_elf *e, const char *name)
 int hp_elf_open(const char *path, bool slow, uint64_t deadline, struct hp_elf *e)
 {
 	struct hp_file f;
+	struct stat st;
 	int r;
 
 	memset(e, 0, sizeof(*e));
 	e->fd = -1;
+	if (!slow) {
+		/* a local file: libelf reads what it is asked for, with pread,
+		 * never through a mapping (a truncated file is a read error,
+		 * not SIGBUS); of libc that is its symbols, not its 2 MiB */
+		elf_version(EV_CURRENT);
+		e->fd = hp_file_open_regular(path, &st);
+		if (e->fd < 0)
+			return e->fd;
+		e->path = hp_strdup(path);
+		e->dev = st.st_dev;
+		e->ino = st.st_ino;
+		e->size = (size_t)st.st_size;
+		e->elf = elf_begin(e->fd, ELF_C_READ, NULL);
+		if (!e->elf)
+			return hp_fail(-HP_EBADPATCH, "%s: not an ELF file (%s)", path,
+				       elf_errmsg(-1));
+		return elf_init(e, path);
+	}
 	r = hp_file_read(path, MAX_OBJECT_SIZE, slow, deadline, &f);
 	if (r < 0)
 		return r;
@@ -88,6 +111,7 @@ static int open_debug_file(const char *path, struct hp_elf *e)
 	if (e->fd < 0)
 		return hp_fail(-errno, "cannot open %s: %m", path);
 	e->path = hp_strdup(path);
+	e->debug_mapped = true;
 	e->elf = elf_begin(e->fd, ELF_C_READ_MMAP, NULL);
 	if (!e->elf)
 		return hp_fail(-HP_EBADPATCH, "%s: not an ELF file (%s)", path, elf_errmsg(-1));
@@ -131,11 +155,24 @@ void hp_elf_close(struct hp_elf *e)
 	e->fd = -1;
 }
 
+/* FNV-1a: sorting and searching by it first compares integers, not strings */
+static uint32_t name_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h;
+}
+
 static int cmp_sym_name(const void *a, const void *b)
 {
 	const struct hp_sym *x = a, *y = b;
-	int c = strcmp(x->name, y->name);
+	int c;
 
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	c = strcmp(x->name, y->name);
 	if (c)
 		return c;
 	return x->value < y->value ? -1 : x->value > y->value;
@@ -154,11 +191,16 @@ static int cmp_sym_addr(const void *a, const void *b)
 /* Appends the symbols of one table; versym hides non-default versions. */
 static int add_symtab(struct hp_elf *e, Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, size_t *cap)
 {
-	Elf_Data *d = elf_getdata(scn, NULL), *vd = NULL;
+	Elf_Data *d = elf_getdata(scn, NULL), *vd = NULL, *sd;
+	Elf_Scn *strscn = elf_getscn(elf, sh->sh_link);
 	size_t n;
 	const char *file = NULL;
 
-	if (!d || !sh->sh_entsize)
+	if (!d || !sh->sh_entsize || !strscn)
+		return 0;
+	/* the string table once, rather than elf_strptr()'s lookup per name */
+	sd = elf_getdata(strscn, NULL);
+	if (!sd || !sd->d_buf || !sd->d_size || ((const char *)sd->d_buf)[sd->d_size - 1])
 		return 0;
 	n = sh->sh_size / sh->sh_entsize;
 	if (sh->sh_type == SHT_DYNSYM) {
@@ -178,7 +220,7 @@ static int add_symtab(struct hp_elf *e, Elf *elf, Elf_Scn *scn, const GElf_Shdr 
 
 		if (!gelf_getsym(d, (int)i, &s))
 			continue;
-		name = elf_strptr(elf, sh->sh_link, s.st_name);
+		name = s.st_name < sd->d_size ? (const char *)sd->d_buf + s.st_name : NULL;
 		if (GELF_ST_TYPE(s.st_info) == STT_FILE) {
 			file = name;
 			continue;
@@ -189,7 +231,7 @@ static int add_symtab(struct hp_elf *e, Elf *elf, Elf_Scn *scn, const GElf_Shdr 
 			continue;
 		if (vd && vd->d_size >= (i + 1) * 2 && (((uint16_t *)vd->d_buf)[i] & 0x8000))
 			continue; /* a hidden, non-default version */
-		const char *at = strchr(name, '@');
+		const char *at = sh->sh_type == SHT_SYMTAB ? strchr(name, '@') : NULL;
 		if (at) {
 			/* a .symtab spells versions out: "dlopen@@GLIBC_2.34" is the
 			 * default, "dlopen@GLIBC_2.2.5" a compatibility alias */
@@ -210,6 +252,7 @@ static int add_symtab(struct hp_elf *e, Elf *elf, Elf_Scn *scn, const GElf_Shdr 
 			return hp_fail(-ENOMEM, "out of memory");
 		o = &e->syms[e->nsyms++];
 		o->name = name;
+		o->hash = name_hash(name);
 		o->value = s.st_value;
 		o->size = s.st_size;
 		o->type = (uint8_t)GELF_ST_TYPE(s.st_info);
@@ -235,6 +278,63 @@ static int load_table(struct hp_elf *e, Elf *elf, Elf32_Word want, size_t *cap)
 			found = 1;
 		}
 	return found;
+}
+
+/*
+ * Orders the symbols as cmp_sym_name does: a radix sort on the hash (libc
+ * alone has thousands; a sort by strcmp was most of a command's own time),
+ * then the few symbols that share a hash by name and address.
+ */
+static int sort_by_name(struct hp_elf *e)
+{
+	size_t n = e->nsyms, count[256];
+	uint64_t *a = malloc((n ? n : 1) * sizeof(*a)), *b = malloc((n ? n : 1) * sizeof(*b));
+	struct hp_sym *sorted = malloc((n ? n : 1) * sizeof(*sorted));
+	int r = 0;
+
+	if (!a || !b || !sorted) {
+		r = hp_fail(-ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		a[i] = (uint64_t)e->syms[i].hash << 32 | i;
+	for (int shift = 32; shift < 64; shift += 8) {
+		uint64_t *t;
+
+		memset(count, 0, sizeof(count));
+		for (size_t i = 0; i < n; i++)
+			count[(a[i] >> shift) & 255]++;
+		for (size_t k = 0, sum = 0; k < 256; k++) {
+			size_t c = count[k];
+
+			count[k] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			b[count[(a[i] >> shift) & 255]++] = a[i];
+		t = a;
+		a = b;
+		b = t;
+	}
+	for (size_t i = 0; i < n; i++)
+		sorted[i] = e->syms[(uint32_t)a[i]];
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+
+		while (j < n && sorted[j].hash == sorted[i].hash)
+			j++;
+		if (j - i > 1)
+			qsort(sorted + i, j - i, sizeof(*sorted), cmp_sym_name);
+		i = j;
+	}
+	free(e->syms);
+	e->syms = sorted;
+	sorted = NULL;
+out:
+	free(a);
+	free(b);
+	free(sorted);
+	return r;
 }
 
 int hp_elf_load_symbols(struct hp_elf *e)
@@ -280,18 +380,28 @@ int hp_elf_load_symbols(struct hp_elf *e)
 		if (r < 0)
 			return r;
 	}
-	if (e->nsyms)
-		qsort(e->syms, e->nsyms, sizeof(*e->syms), cmp_sym_name);
+	r = sort_by_name(e);
+	if (r < 0)
+		return r;
 	/* Drop exact duplicates (same name and address, as aliases in both
 	 * tables would give). */
 	size_t w = 0;
 	for (size_t i = 0; i < e->nsyms; i++) {
-		if (w && !strcmp(e->syms[w - 1].name, e->syms[i].name) &&
-		    e->syms[w - 1].value == e->syms[i].value)
+		if (w && e->syms[w - 1].hash == e->syms[i].hash &&
+		    e->syms[w - 1].value == e->syms[i].value &&
+		    !strcmp(e->syms[w - 1].name, e->syms[i].name))
 			continue;
 		e->syms[w++] = e->syms[i];
 	}
 	e->nsyms = w;
+	return 0;
+}
+
+/* Functions by address, for the few questions that need them. */
+static int make_by_addr(struct hp_elf *e)
+{
+	if (e->by_addr_made)
+		return 0;
 	e->by_addr = calloc(e->nsyms ? e->nsyms : 1, sizeof(*e->by_addr));
 	if (!e->by_addr)
 		return hp_fail(-ENOMEM, "out of memory");
@@ -300,50 +410,56 @@ int hp_elf_load_symbols(struct hp_elf *e)
 			e->by_addr[e->nfuncs++] = &e->syms[i];
 	if (e->nfuncs)
 		qsort(e->by_addr, e->nfuncs, sizeof(*e->by_addr), cmp_sym_addr);
+	e->by_addr_made = true;
 	return 0;
+}
+
+size_t hp_elf_funcs(struct hp_elf *e, struct hp_sym *const **ret)
+{
+	*ret = NULL;
+	if (hp_elf_load_symbols(e) < 0 || make_by_addr(e) < 0)
+		return 0;
+	*ret = e->by_addr;
+	return e->nfuncs;
 }
 
 size_t hp_elf_lookup(struct hp_elf *e, const char *name, const struct hp_sym **ret)
 {
-	size_t lo = 0, hi = e->nsyms, n = 0;
+	struct hp_sym key = {.name = name, .hash = name_hash(name)};
+	size_t lo = 0, hi, n = 0;
 
+	*ret = NULL;
 	if (hp_elf_load_symbols(e) < 0)
 		return 0;
 	hi = e->nsyms;
-	while (lo < hi) {
+	while (lo < hi) { /* the first one not below the name */
 		size_t mid = (lo + hi) / 2;
 
-		if (strcmp(e->syms[mid].name, name) < 0)
+		if (cmp_sym_name(&e->syms[mid], &key) < 0) /* key.value 0 sorts first */
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	while (lo + n < e->nsyms && !strcmp(e->syms[lo + n].name, name))
+	while (lo + n < e->nsyms && e->syms[lo + n].hash == key.hash &&
+	       !strcmp(e->syms[lo + n].name, name))
 		n++;
 	*ret = n ? &e->syms[lo] : NULL;
 	return n;
 }
 
-size_t hp_elf_clones(struct hp_elf *e, const char *name, const struct hp_sym **ret)
+size_t hp_elf_clones(struct hp_elf *e, const char *name, const struct hp_sym **ret_first)
 {
-	char prefix[1024];
-	size_t plen, lo = 0, hi, n = 0;
+	size_t len = strlen(name), n = 0;
 
+	*ret_first = NULL;
 	if (hp_elf_load_symbols(e) < 0)
 		return 0;
-	plen = (size_t)snprintf(prefix, sizeof(prefix), "%s.", name);
-	hi = e->nsyms;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (strcmp(e->syms[mid].name, prefix) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	while (lo + n < e->nsyms && !strncmp(e->syms[lo + n].name, prefix, plen))
-		n++;
-	*ret = n ? &e->syms[lo] : NULL;
+	/* clones are not near their original in hash order: look at all */
+	for (size_t i = 0; i < e->nsyms; i++)
+		if (!strncmp(e->syms[i].name, name, len) && e->syms[i].name[len] == '.') {
+			if (!n++)
+				*ret_first = &e->syms[i];
+		}
 	return n;
 }
 
@@ -352,7 +468,7 @@ const struct hp_sym *hp_elf_func_at(struct hp_elf *e, uint64_t vaddr)
 	size_t lo = 0, hi;
 	const struct hp_sym *s;
 
-	if (hp_elf_load_symbols(e) < 0 || !e->nfuncs)
+	if (hp_elf_load_symbols(e) < 0 || make_by_addr(e) < 0 || !e->nfuncs)
 		return NULL;
 	hi = e->nfuncs;
 	while (lo < hi) { /* first symbol with value > vaddr */
@@ -380,7 +496,7 @@ const struct hp_sym *hp_elf_func_after(struct hp_elf *e, uint64_t vaddr)
 {
 	size_t lo = 0, hi;
 
-	if (hp_elf_load_symbols(e) < 0 || !e->nfuncs)
+	if (hp_elf_load_symbols(e) < 0 || make_by_addr(e) < 0 || !e->nfuncs)
 		return NULL;
 	hi = e->nfuncs;
 	while (lo < hi) {
@@ -394,7 +510,8 @@ const struct hp_sym *hp_elf_func_after(struct hp_elf *e, uint64_t vaddr)
 	return lo < e->nfuncs ? e->by_addr[lo] : NULL;
 }
 
-int hp_elf_vaddr_bytes(struct hp_elf *e, uint64_t vaddr, const uint8_t **ret, size_t len)
+/* The file offset of `len` bytes at `vaddr` (0 on success). */
+static int vaddr_offset(struct hp_elf *e, uint64_t vaddr, size_t len, uint64_t *ret)
 {
 	for (size_t i = 0; i < e->phnum; i++) {
 		const GElf_Phdr *p = &e->phdr[i];
@@ -407,7 +524,7 @@ int hp_elf_vaddr_bytes(struct hp_elf *e, uint64_t vaddr, const uint8_t **ret, si
 
 			if (off + len > e->size || off + len < off)
 				return -EFAULT;
-			*ret = e->image + off;
+			*ret = off;
 			return 0;
 		}
 	}
@@ -422,10 +539,34 @@ int hp_elf_vaddr_bytes(struct hp_elf *e, uint64_t vaddr, const uint8_t **ret, si
 
 			if (off + len > e->size)
 				return -EFAULT;
-			*ret = e->image + off;
+			*ret = off;
 			return 0;
 		}
 	return -EFAULT;
+}
+
+int hp_elf_vaddr_bytes(struct hp_elf *e, uint64_t vaddr, const uint8_t **ret, size_t len)
+{
+	uint64_t off;
+
+	if (!e->image || vaddr_offset(e, vaddr, len, &off) < 0)
+		return -EFAULT;
+	*ret = e->image + off;
+	return 0;
+}
+
+int hp_elf_vaddr_read(struct hp_elf *e, uint64_t vaddr, void *buf, size_t len)
+{
+	uint64_t off;
+
+	if (vaddr_offset(e, vaddr, len, &off) < 0)
+		return -EFAULT;
+	if (e->image) {
+		memcpy(buf, e->image + off, len);
+		return 0;
+	}
+	/* a file someone else may truncate meanwhile: a short read is an error */
+	return pread(e->fd, buf, len, (off_t)off) == (ssize_t)len ? 0 : -EFAULT;
 }
 
 static int cmp_reloc(const void *a, const void *b)
@@ -524,10 +665,8 @@ int hp_elf_read_ptr(struct hp_elf *e, uint64_t vaddr, uint64_t *ret)
 			return -ENOTSUP;
 		}
 	}
-	if (hp_elf_vaddr_bytes(e, vaddr, &p, 8) < 0)
-		return -EFAULT;
-	memcpy(ret, p, 8);
-	return 0;
+	(void)p;
+	return hp_elf_vaddr_read(e, vaddr, ret, 8);
 }
 
 int hp_elf_read_str(struct hp_elf *e, uint64_t vaddr, const char **ret)
@@ -553,6 +692,7 @@ const uint8_t *hp_elf_section(struct hp_elf *e, const char *name, GElf_Shdr *ret
 		return NULL;
 	while ((scn = elf_nextscn(e->elf, scn))) {
 		const char *n;
+		Elf_Data *d;
 
 		if (!gelf_getshdr(scn, &sh))
 			continue;
@@ -562,9 +702,13 @@ const uint8_t *hp_elf_section(struct hp_elf *e, const char *name, GElf_Shdr *ret
 		if (sh.sh_type == SHT_NOBITS || sh.sh_offset > e->size ||
 		    sh.sh_size > e->size - sh.sh_offset)
 			return NULL;
+		/* libelf reads it (a file read as needed) or points into the image */
+		d = elf_getdata(scn, NULL);
+		if (!d || !d->d_buf || d->d_size != sh.sh_size)
+			return NULL;
 		if (ret_shdr)
 			*ret_shdr = sh;
-		return e->image + sh.sh_offset;
+		return d->d_buf;
 	}
 	return NULL;
 }

@@ -15,6 +15,7 @@ struct hp_sym {
 	uint8_t bind; /* STB_* */
 	uint16_t shndx;
 	const char *file; /* the STT_FILE a local symbol follows, or NULL */
+	uint32_t hash;	  /* of the name: lookups compare it before the name */
 };
 
 struct hp_reloc {
@@ -29,8 +30,9 @@ struct hp_elf {
 	int fd;
 	uint8_t *owned;	   /* the file's bytes, when it was read rather than mapped */
 	uint64_t dev, ino; /* of the file read */
+	bool debug_mapped; /* a debug file of root's, mapped */
 	Elf *elf;
-	const uint8_t *image; /* the whole file */
+	const uint8_t *image; /* the whole file, if it is in memory */
 	size_t size;
 	GElf_Ehdr ehdr;
 	GElf_Phdr *phdr;
@@ -42,12 +44,13 @@ struct hp_elf {
 	bool has_symtab;      /* symbols came from a .symtab */
 	char *symtab_source;  /* the separate debug file used, if any */
 	struct hp_elf *debug; /* that file, kept open for its strings */
-	struct hp_sym *syms;  /* sorted by name */
+	struct hp_sym *syms;  /* sorted by (hash of the name, name) */
 	size_t nsyms;
 	char **names; /* names we had to copy (versions stripped) */
 	size_t nnames;
-	struct hp_sym **by_addr; /* functions sorted by address */
+	struct hp_sym **by_addr; /* functions sorted by address, made on first use */
 	size_t nfuncs;
+	bool by_addr_made;
 
 	struct hp_reloc *relocs; /* dynamic relocations, sorted by offset */
 	size_t nrelocs;
@@ -67,15 +70,20 @@ void hp_elf_close(struct hp_elf *e);
 int hp_elf_load_symbols(struct hp_elf *e);
 /* All symbols named `name`; *ret points into e->syms. */
 size_t hp_elf_lookup(struct hp_elf *e, const char *name, const struct hp_sym **ret);
-/* Symbols whose names start with "name." (compiler-made clones). */
-size_t hp_elf_clones(struct hp_elf *e, const char *name, const struct hp_sym **ret);
+/* How many symbols are called "name.<something>" (compiler-made clones);
+ * *ret_first is one of them. */
+size_t hp_elf_clones(struct hp_elf *e, const char *name, const struct hp_sym **ret_first);
+/* Every function, sorted by address (*ret points into e). */
+size_t hp_elf_funcs(struct hp_elf *e, struct hp_sym *const **ret);
 /* The function containing `vaddr`, or NULL. */
 const struct hp_sym *hp_elf_func_at(struct hp_elf *e, uint64_t vaddr);
 /* The first function starting after `vaddr`, or NULL. */
 const struct hp_sym *hp_elf_func_after(struct hp_elf *e, uint64_t vaddr);
 
-/* File bytes backing a virtual address (0 on success). */
+/* File bytes backing a virtual address (0 on success): a pointer into an
+ * ELF held in memory (a patch), or a copy read from the file. */
 int hp_elf_vaddr_bytes(struct hp_elf *e, uint64_t vaddr, const uint8_t **ret, size_t len);
+int hp_elf_vaddr_read(struct hp_elf *e, uint64_t vaddr, void *buf, size_t len);
 /* The value a pointer at `vaddr` gets at load time, relative to the load
  * base: RELATIVE and 64-bit relocations against defined symbols applied. */
 int hp_elf_read_ptr(struct hp_elf *e, uint64_t vaddr, uint64_t *ret);

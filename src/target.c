@@ -545,6 +545,35 @@ int hp_thread_stop(struct hp_target *t, struct hp_thread *th, uint64_t deadline)
 	return rr;
 }
 
+int hp_threads_stop(struct hp_target *t, pid_t *tids, size_t n, uint64_t deadline)
+{
+	int r = 0;
+
+	/* every interrupt first: the threads come to their stops together,
+	 * however long each waits for a CPU on a busy host */
+	for (size_t i = 0; i < n; i++) {
+		struct hp_thread *th = hp_target_find(t, tids[i]);
+
+		if (!th || th->gone || th->stopped)
+			continue;
+		r = hp_thread_seize(t, th);
+		if (r < 0)
+			return r;
+		th = hp_target_find(t, tids[i]);
+		if (!th->gone && hp_ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL) == -ESRCH)
+			th->gone = true;
+	}
+	alarm_arm(deadline);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct hp_thread *th = hp_target_find(t, tids[i]);
+
+		if (th && th->seized && !th->stopped && !th->gone)
+			r = wait_stop(t, th, deadline, false);
+	}
+	alarm_disarm();
+	return r;
+}
+
 int hp_target_stop_all(struct hp_target *t, uint64_t deadline)
 {
 	int r = 0;

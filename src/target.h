@@ -32,7 +32,7 @@ struct hp_target {
 	struct hp_thread *th;
 	size_t n, cap;
 	size_t nseized;
-	unsigned rewound; /* interrupted waits put back onto their syscall, all told */
+	unsigned rewound;  /* interrupted waits put back onto their syscall, all told */
 	bool use_freezer;  /* flip through the cgroup freezer (--freezer) */
 	uint64_t deadline; /* the command's: file reads for this target end by then */
 	/* some of its mappings are files on a filesystem that may never answer
@@ -65,6 +65,8 @@ int hp_thread_seize(struct hp_target *t, struct hp_thread *th);
 int hp_target_seize_all(struct hp_target *t);
 /* Interrupts and waits for one seized thread. */
 int hp_thread_stop(struct hp_target *t, struct hp_thread *th, uint64_t deadline);
+/* Seizes and interrupts the threads `tids`, then waits for each. */
+int hp_threads_stop(struct hp_target *t, pid_t *tids, size_t n, uint64_t deadline);
 /* Interrupts every seized thread, then waits for each, catching clones. */
 int hp_target_stop_all(struct hp_target *t, uint64_t deadline);
 int hp_thread_getregs(struct hp_target *t, struct hp_thread *th);

@@ -180,6 +180,21 @@ int hp_sched_boost(void)
 	return 0;
 }
 
+int hp_sched_raise(void)
+{
+	int old_nice;
+
+	if (getenv("HOTPATCH_SELF") && !strcmp(getenv("HOTPATCH_SELF"), "fifo"))
+		return hp_sched_boost();
+	if (getenv("HOTPATCH_SELF") && !strcmp(getenv("HOTPATCH_SELF"), "none"))
+		return 0;
+	errno = 0;
+	old_nice = getpriority(PRIO_PROCESS, 0);
+	if (errno == 0 && old_nice > -20 && setpriority(PRIO_PROCESS, 0, -20) == 0)
+		return 100 + old_nice;
+	return 0;
+}
+
 void hp_sched_restore(int token)
 {
 	struct sched_param sp = {.sched_priority = 0};
@@ -349,6 +364,24 @@ void hp_buf_free(struct hp_buf *b)
 }
 
 #ifdef HP_FAULT_INJECTION
+/* the time of the first step or mark, for finding where time goes */
+static uint64_t trace_t0(void)
+{
+	static uint64_t t0;
+
+	if (!t0)
+		t0 = hp_now_ns();
+	return t0;
+}
+
+void hp_trace(const char *what)
+{
+	uint64_t t0 = trace_t0();
+
+	if (getenv("HOTPATCH_FAULT_TRACE"))
+		fprintf(stderr, "hotpatch: mark %s (+%.3f ms)\n", what,
+			(double)(hp_now_ns() - t0) / 1e6);
+}
 /* Waits for a byte (or the end) on stdin, a minute at most: a test holds
  * hotpatch here to run something else while it is provably mid-step. */
 static void pause_at(const char *step)
@@ -370,8 +403,10 @@ void hp_fault_point(const char *step)
 	long n;
 
 	reached++;
+	trace_t0();
 	if (getenv("HOTPATCH_FAULT_TRACE"))
-		fprintf(stderr, "hotpatch: fault point %d: %s\n", reached, step);
+		fprintf(stderr, "hotpatch: fault point %d: %s (+%.3f ms)\n", reached, step,
+			(double)(hp_now_ns() - trace_t0()) / 1e6);
 	if (pause && !strcmp(pause, step))
 		pause_at(step);
 	if (!want || !*want)

@@ -85,10 +85,17 @@ void hp_notes_clear(void);
  */
 #ifdef HP_FAULT_INJECTION
 void hp_fault_point(const char *step);
+/* With HOTPATCH_FAULT_TRACE, says when a step that is no fault point was
+ * reached: where the time of a command goes. */
+void hp_trace(const char *what);
 #else
 static inline void hp_fault_point(const char *step)
 {
 	(void)step;
+}
+static inline void hp_trace(const char *what)
+{
+	(void)what;
 }
 #endif
 
@@ -118,6 +125,9 @@ void hp_sleep_us(unsigned us);
  * that the threads resumed first cannot delay resuming the rest; returns a
  * token for hp_sched_restore. */
 int hp_sched_boost(void);
+/* Ahead of ordinary threads for a whole command, but not real-time:
+ * nice -20 (when it may); hp_sched_restore undoes it. */
+int hp_sched_raise(void);
 void hp_sched_restore(int token);
 
 /* Read a whole (small) file, NUL-terminated; *len excludes the NUL. */

@@ -23,7 +23,7 @@ def steps_of(args):
         eq(hotpatch("--pid", t.pid, patch("fix_compute")).returncode, 0, "setup apply")
     r = run_with_fault([args[0], "--pid", t.pid] + args[1:], 0)
     eq(r.returncode, 0, f"{args[0]} without a fault: {r.stderr}")
-    steps = [l.split(": ", 2)[2] for l in r.stderr.splitlines()
+    steps = [l.split(": ", 2)[2].split(" (+")[0] for l in r.stderr.splitlines()
              if l.startswith("hotpatch: fault point")]
     if not steps:
         raise Skip("hotpatch was built without -Dfault_injection=true")
