@@ -323,8 +323,7 @@ static bool thread_is_safe(struct hp_remote *rc, struct hp_thread *th)
 		return false;
 	}
 	for (size_t i = 0; i < st.n; i++) {
-		/* return addresses point after the call: look one byte back */
-		uint64_t ip = i ? st.ip[i] - 1 : st.ip[i];
+		uint64_t ip = hp_frame_pc(&st, i);
 		const struct hp_deny *d = deny_at(rc, ip);
 
 		if (d) {

@@ -98,7 +98,7 @@ static int thread_inside(struct active_ctx *c, struct hp_thread *th, bool *ret)
 	if (hp_stack_walk(c->s->rc.unw, th, &st) < 0)
 		return hp_err.code;
 	for (size_t f = 0; f < st.n; f++) {
-		uint64_t ip = f ? st.ip[f] - 1 : st.ip[f];
+		uint64_t ip = hp_frame_pc(&st, f);
 		char name[256];
 
 		if (!in_patch(c->p, ip))

@@ -411,6 +411,10 @@ int hp_stack_walk(struct hp_unwinder *u, const struct hp_thread *th, struct hp_s
 
 		if (unw_get_reg(&c, UNW_REG_IP, &ip) < 0 || st->n >= HP_MAX_FRAMES)
 			break;
+		/* libunwind says "signal frame" of the frame whose registers came
+		 * from a signal context: it was interrupted, not calling, and its
+		 * pc is exact (checked against gdb's backtrace) */
+		st->exact[st->n] = st->n == 0 || unw_is_signal_frame(&c) > 0;
 		st->ip[st->n++] = ip;
 		r = unw_step(&c);
 		if (r == 0) {

@@ -12,9 +12,19 @@
 
 struct hp_stack {
 	uint64_t ip[HP_MAX_FRAMES];
+	/* ip is where the thread is or was interrupted (the innermost frame,
+	 * and a frame a signal interrupted), not a return address */
+	bool exact[HP_MAX_FRAMES];
 	size_t n;
 	bool complete; /* reached the outermost frame */
 };
+
+/* The address inside frame i's instruction: a return address points after
+ * its call, an interrupted pc (say, the first byte of a page) at itself. */
+static inline uint64_t hp_frame_pc(const struct hp_stack *st, size_t i)
+{
+	return st->exact[i] ? st->ip[i] : st->ip[i] - 1;
+}
 
 struct hp_unwinder;
 struct hp_target;

@@ -1,12 +1,11 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """hotpatch --pid PID fix.so on real, busy, multi-threaded targets."""
-import ctypes
 import hashlib
 import os
 import signal
 
-from hptest import (BUILD, Fail, Target, check, eq, hotpatch, hotpatch_json, patch, prologue,
-                    symbol, wait_for)
+from hptest import (BUILD, Target, check, eq, hotpatch, hotpatch_json, park_thread, patch,
+                    prologue, symbol, wait_for)
 
 
 def apply_rollback(target, patchname, fn, x, old, new, layout=None, lib=None):
@@ -195,48 +194,6 @@ def test_list():
     check("compute" in r.stdout, "human list")
 
 
-class _Regs(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_ulonglong) for n in (
-        "r15 r14 r13 r12 rbp rbx r11 r10 r9 r8 rax rcx rdx rsi rdi orig_rax rip cs eflags "
-        "rsp ss fs_base gs_base ds es fs gs").split()]
-
-
-def park_in_window(t, entry):
-    """Puts the thread that loops in window_spin exactly at entry+1, where a
-    2-byte write would split an instruction, and keeps it there: the test
-    traces it (ptrace, through libc), single-steps it until it is at
-    entry+1 and detaches with SIGSTOP, so the whole process stops with that
-    thread there.  hotpatch must then single-step it out before writing."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.ptrace.restype = ctypes.c_long
-    libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
-    SEIZE, INTERRUPT, SINGLESTEP, GETREGS, DETACH, WALL = 0x4206, 0x4207, 9, 12, 17, 0x40000000
-    regs = _Regs()
-
-    def call(req, tid, data=None):
-        if libc.ptrace(req, tid, None, data) < 0:
-            raise OSError(ctypes.get_errno(), f"ptrace {req} on {tid}")
-
-    for tid in t.threads():
-        call(SEIZE, tid)
-        call(INTERRUPT, tid)
-        os.waitpid(tid, WALL)
-        call(GETREGS, tid, ctypes.byref(regs))
-        if not entry <= regs.rip < entry + 16:
-            call(DETACH, tid)
-            continue
-        for _ in range(8):
-            if regs.rip == entry + 1:
-                call(DETACH, tid, signal.SIGSTOP)
-                wait_for(lambda: t.state() == "T", what="the target to stop")
-                return tid
-            call(SINGLESTEP, tid)
-            os.waitpid(tid, WALL)
-            call(GETREGS, tid, ctypes.byref(regs))
-        raise Fail(f"thread {tid} did not reach entry+1 (rip {regs.rip:#x})")
-    raise Fail("no thread is looping in window_spin")
-
-
 def test_window_check():
     """A thread stopped exactly inside the 2-byte window is single-stepped
     out before the window is written: it never runs half of the new jump.
@@ -246,7 +203,8 @@ def test_window_check():
     live0, disk = prologue(t, "window_spin")
     entry = t.bias() + symbol(t.path, "window_spin")
     for i, verb in enumerate(["apply", "rollback"] * 3):
-        park_in_window(t, entry)
+        park_thread(t, entry + 1, signal.SIGSTOP, near=(entry, entry + 16))
+        wait_for(lambda: t.state() == "T", what="the target to stop")
         code, doc = hotpatch_json(verb, "--pid", t.pid, patch("fix_window"))
         eq(code, 0, f"{verb} #{i}")
         eq(doc["processes"][0]["threads_single_stepped"], 1, f"{verb} #{i}: the parked thread")

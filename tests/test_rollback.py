@@ -5,7 +5,7 @@ import signal
 import subprocess
 
 from hptest import (HOTPATCH, Skip, Target, check, eq, hotpatch, hotpatch_json, patch,
-                    prologue, tmpdir, wait_for, BUILD)
+                    park_thread, prologue, tmpdir, wait_for, BUILD)
 
 EXIT_BUSY, EXIT_NOTHING = 7, 8
 
@@ -209,4 +209,27 @@ def test_disk_mismatch_refused():
     r = hotpatch("rollback", "--force", "--pid", t.pid, patch("fix_lib"))
     eq(r.returncode, 0, "rollback --force")
     eq(t.call("lib_step", 5), 15, "the recorded original is back")
+    t.assert_healthy()
+
+
+def test_signal_frame_in_trampoline():
+    """A thread a signal interrupted at the first byte of the trampoline,
+    its handler still running: it will return there.  Rollback must see it
+    (the frame's pc is exact, not a return address) and keep the patch
+    loaded until the handler returned; never unload it under the thread."""
+    t = Target("worker-gcc", threads=2)
+    code, doc = hotpatch_json("--pid", t.pid, patch("fix_compute"))
+    eq(code, 0, "apply")
+    slot = int(doc["processes"][0]["patches"][0]["functions"][0]["trampoline"], 16)
+    check(slot % 4096 == 0, f"the first slot starts its page (0x{slot:x})")
+    tid = park_thread(t, slot, signal.SIGUSR1)
+    wait_for(lambda: t.cmd("held") == "1", what="the thread to be held in its handler")
+    r = hotpatch("rollback", "--timeout", "1", "--pid", t.pid, patch("fix_compute"))
+    eq(r.returncode, EXIT_BUSY, "rollback refused while a frame returns into the trampoline")
+    check(f"thread {tid}" in r.stderr and "trampoline" in r.stderr, r.stderr)
+    eq(t.call("compute", 1), 2001, "still patched")
+    eq(t.cmd("release"), "released", "the handler returns")
+    wait_for(lambda: t.cmd("held") == "0", what="the handler to return")
+    eq(hotpatch("rollback", "--pid", t.pid, patch("fix_compute")).returncode, 0, "rollback")
+    eq(t.call("compute", 1), 1001, "original")
     t.assert_healthy()

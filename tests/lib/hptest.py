@@ -7,6 +7,7 @@ and checks what a user would check. Every target is stopped by its PID when
 the test ends, pass or fail; temporary files live in tmpdir().
 """
 import fcntl
+import ctypes
 import json
 import os
 import pwd
@@ -382,6 +383,52 @@ def prologue(target, name, path=None):
     v = symbol(path, name)
     live = target.read(target.bias(path) + v - 5, 16)
     return live, file_bytes(path, v - 5, 16)
+
+
+class _Regs(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_ulonglong) for n in (
+        "r15 r14 r13 r12 rbp rbx r11 r10 r9 r8 rax rcx rdx rsi rdi orig_rax rip cs eflags "
+        "rsp ss fs_base gs_base ds es fs gs").split()]
+
+
+def park_thread(t, at, sig, near=None, max_steps=5000):
+    """Puts a thread of target t exactly at address `at` and leaves it there
+    with signal `sig` about to be delivered: the test traces a thread
+    (ptrace, through libc), single-steps it until its pc is `at` and
+    detaches with `sig` (SIGSTOP stops the process with the thread there;
+    a signal with a handler that waits leaves a signal frame whose saved pc
+    is `at`).  Only threads whose pc is in `near` (lo, hi) are tried, if
+    given.  Returns the thread's id."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.ptrace.restype = ctypes.c_long
+    libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+    SEIZE, INTERRUPT, SINGLESTEP, GETREGS, DETACH, WALL = 0x4206, 0x4207, 9, 12, 17, 0x40000000
+    regs = _Regs()
+
+    def call(req, tid, data=None):
+        if libc.ptrace(req, tid, None, data) < 0:
+            raise OSError(ctypes.get_errno(), f"ptrace {req} on {tid}")
+
+    for tid in t.threads():
+        call(SEIZE, tid)
+        call(INTERRUPT, tid)
+        os.waitpid(tid, WALL)
+        call(GETREGS, tid, ctypes.byref(regs))
+        # a thread in a system call would step only when the call returns
+        if (near and not near[0] <= regs.rip < near[1]) or regs.orig_rax != 2**64 - 1:
+            call(DETACH, tid)
+            continue
+        for _ in range(max_steps):
+            # step first: the signal PTRACE_DETACH names is delivered only
+            # from the stop a step ends in, not from the interrupt's
+            call(SINGLESTEP, tid)
+            os.waitpid(tid, WALL)
+            call(GETREGS, tid, ctypes.byref(regs))
+            if regs.rip == at:
+                call(DETACH, tid, sig)
+                return tid
+        call(DETACH, tid)
+    raise Fail(f"no thread of {t.pid} reached 0x{at:x}")
 
 
 def wait_for(pred, timeout=10, what="condition"):

@@ -5,6 +5,8 @@
  * stdin, answers on stdout, one line each:
  *   call NAME X    -> the result of function NAME(X)
  *   stats          -> "calls N wrong W"
+ *   held           -> how many threads SIGUSR1 holds in its handler
+ *   release        -> lets them go
  *   quit
  * It prints "ready PID" once its threads run.
  */
@@ -215,6 +217,20 @@ static void *read_thread(void *arg)
 	return NULL;
 }
 
+/* SIGUSR1 holds the thread it interrupts in its handler until "release" */
+static atomic_int held, released;
+
+static void hold_in_handler(int sig)
+{
+	struct timespec ms = {0, 1000000};
+
+	(void)sig;
+	atomic_fetch_add(&held, 1);
+	while (!atomic_load(&released))
+		nanosleep(&ms, NULL);
+	atomic_fetch_sub(&held, 1);
+}
+
 static void on_rt_signal(int sig)
 {
 	(void)sig;
@@ -343,6 +359,8 @@ int main(int argc, char **argv)
 	struct sigaction sa = {.sa_handler = on_rt_signal, .sa_flags = SA_RESTART};
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGRTMIN, &sa, NULL);
+	sa.sa_handler = hold_in_handler;
+	sigaction(SIGUSR1, &sa, NULL);
 	for (int i = 0; i < nthreads; i++)
 		pthread_create(&th[i], NULL, worker, (void *)(long)(i * 100000));
 	printf("ready %d\n", getpid());
@@ -384,6 +402,11 @@ int main(int argc, char **argv)
 			printf("%zd\n", write(quiet_pipe[1], "data", 4));
 		} else if (!strncmp(line, "trouble", 7)) {
 			printf("%ld\n", atomic_load(&syscall_trouble));
+		} else if (!strncmp(line, "held", 4)) {
+			printf("%d\n", atomic_load(&held));
+		} else if (!strncmp(line, "release", 7)) {
+			atomic_store(&released, 1);
+			printf("released\n");
 		} else if (!strncmp(line, "signals", 7)) {
 			printf("%ld\n", atomic_load(&rt_signals));
 		} else if (!strncmp(line, "storm", 5)) {
