@@ -130,8 +130,8 @@ static void step_out(struct active_ctx *c, struct hp_target *t, struct hp_thread
 		    (insn[0] == 0x0f && (insn[1] == 0x05 || insn[1] == 0x34)) ||
 		    (insn[0] == 0xcd && insn[1] == 0x80))
 			return;
-		if (hp_thread_step(t, th, hp_now_ns() + 20000000ull) < 0 || th->gone ||
-		    th->nheld > held || hp_thread_getregs(t, th) < 0) {
+		if (hp_thread_step(t, th, c->s->deadline) < 0 || th->gone || th->nheld > held ||
+		    hp_thread_getregs(t, th) < 0) {
 			hp_error_clear();
 			return;
 		}

@@ -457,6 +457,21 @@ void hp_thread_hold_signal(struct hp_thread *th, int sig)
 }
 
 /*
+ * The trap of a single step hotpatch asked for but did not see end (the
+ * step took longer than its wait, or another stop came first): it is
+ * hotpatch's, and must never be handed to the target, where SIGTRAP's
+ * default action kills it.  A trap the target raised itself (int3, its own
+ * trap flag without our step, a kill) is its own and goes back.
+ */
+static bool late_step_trap(struct hp_thread *th)
+{
+	siginfo_t si;
+
+	return th->step_pending && hp_ptrace(PTRACE_GETSIGINFO, th->tid, NULL, &si) == 0 &&
+	       si.si_code == TRAP_TRACE;
+}
+
+/*
  * Waits until `th` is in a stop and says which.  Clone events add the new
  * thread (already attached by the kernel); signals are held for later.
  */
@@ -516,8 +531,11 @@ static int wait_stop(struct hp_target *t, struct hp_thread *th, uint64_t deadlin
 		if (event == 0) {
 			/* A signal-delivery-stop: the trap of a single step, or a
 			 * signal of the target's own that we hand back later. */
-			if (!(stepping && sig == SIGTRAP))
-				hp_thread_hold_signal(th, sig);
+			if (sig == SIGTRAP && (stepping || late_step_trap(th))) {
+				th->step_pending = false;
+				return 0;
+			}
+			hp_thread_hold_signal(th, sig);
 			return 0;
 		}
 		return 0; /* other events are stops too */
@@ -642,6 +660,7 @@ int hp_thread_step(struct hp_target *t, struct hp_thread *th, uint64_t deadline)
 	r = hp_ptrace(PTRACE_SINGLESTEP, th->tid, NULL, NULL);
 	if (r < 0)
 		return (int)r;
+	th->step_pending = true;
 	th->stopped = false;
 	th->regs_valid = false;
 	alarm_arm(deadline);

@@ -9,13 +9,16 @@
 
 struct hp_thread {
 	pid_t tid;
-	bool seized;	 /* we are its tracer */
-	bool stopped;	 /* in a ptrace stop we know of */
-	bool gone;	 /* exited while we watched */
-	bool group_stop; /* its stop is a job-control stop */
+	bool seized;	   /* we are its tracer */
+	bool stopped;	   /* in a ptrace stop we know of */
+	bool gone;	   /* exited while we watched */
+	bool group_stop;   /* its stop is a job-control stop */
+	bool job_stopped;  /* was found in one (it goes back to it when let go) */
+	bool step_pending; /* a single step whose trap was not seen yet */
 	bool regs_valid;
 	bool regs_dirty;   /* must be written back before it runs */
 	bool running_hint; /* was running ('R') before the stop */
+	bool seccomp_off;  /* PTRACE_O_SUSPEND_SECCOMP is set: until the detach */
 	/* signals it took while we held it stopped; every one is handed back */
 	int *held;
 	size_t nheld, capheld;
