@@ -263,9 +263,30 @@ int hp_target_open(struct hp_target *t, pid_t pid)
 	return 0;
 }
 
+/*
+ * A process found stopped by job control is left stopped: a thread let go
+ * re-enters the stop by itself, a moment later.  The command returns once
+ * they all have (as an operator who looks right after would expect), or
+ * after a bound, should the process have been continued meanwhile.
+ */
+static void wait_restopped(struct hp_target *t)
+{
+	uint64_t until = hp_now_ns() + 100000000ull;
+
+	for (size_t i = 0; i < t->n; i++) {
+		char st = 0;
+
+		while (t->th[i].job_stopped && !t->th[i].gone &&
+		       hp_task_state(t->pid, t->th[i].tid, &st) == 0 && st != 'T' && st != 't' &&
+		       hp_now_ns() < until)
+			hp_sleep_us(50);
+	}
+}
+
 void hp_target_close(struct hp_target *t)
 {
 	hp_target_detach_all(t);
+	wait_restopped(t);
 	if (t->mem_fd >= 0)
 		close(t->mem_fd);
 	t->mem_fd = -1;
@@ -509,6 +530,7 @@ static int wait_stop(struct hp_target *t, struct hp_thread *th, uint64_t deadlin
 
 		if (event == PTRACE_EVENT_STOP) {
 			th->group_stop = is_stop_signal(sig);
+			th->job_stopped |= th->group_stop;
 			return 0;
 		}
 		if (event == PTRACE_EVENT_CLONE) {
