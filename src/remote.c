@@ -24,6 +24,14 @@
 #define MFD_CLOEXEC 1u
 #endif
 
+/* ptrace's requests are target.c's business; these two only name them */
+#ifndef PTRACE_SETOPTIONS
+#define PTRACE_SETOPTIONS 0x4200
+#endif
+#ifndef PTRACE_O_SUSPEND_SECCOMP
+#define PTRACE_O_SUSPEND_SECCOMP (1 << 21)
+#endif
+
 /* kernel-internal restart codes, seen in rax at a stop inside a syscall */
 #define ERESTARTSYS	      512
 #define ERESTARTNOINTR	      513
@@ -369,6 +377,35 @@ static bool in_stub(const struct hp_remote *rc, uint64_t ip)
 	return ip >= rc->stub && ip < rc->stub + HP_STUB_SIZE;
 }
 
+/*
+ * The thread's seccomp filter would refuse a call hotpatch needs in it (the
+ * reason is in hp_err).  With CAP_SYS_ADMIN, root may suspend the filter
+ * for this one thread while it stays traced (as CRIU does): its remote calls
+ * then run traced, and the detach at their end puts the filter back.
+ * Without, the refusal stands, and says so.
+ */
+static int suspend_seccomp(struct hp_target *t, struct hp_thread *th)
+{
+	char why[sizeof(hp_err.msg)];
+	long r;
+
+	memcpy(why, hp_err.msg, sizeof(why));
+	r = hp_ptrace(PTRACE_SETOPTIONS, th->tid, NULL, (void *)(long)PTRACE_O_SUSPEND_SECCOMP);
+	if (r < 0)
+		return hp_fail(-HP_EUNSUPPORTED,
+			       "%s; and hotpatch may not suspend the filter for its own calls: %s "
+			       "(that needs CAP_SYS_ADMIN in the initial user namespace, and a "
+			       "hotpatch that is not itself under seccomp)",
+			       why, strerror((int)-r));
+	th->seccomp_off = true;
+	hp_error_clear();
+	hp_note("pid %d (%s) has a seccomp filter that refuses calls hotpatch makes in it; "
+		"hotpatch suspended it for its own calls, in thread %d only "
+		"(PTRACE_O_SUSPEND_SECCOMP)",
+		t->pid, t->comm, th->tid);
+	return 0;
+}
+
 /* Stops one thread at a safe point; returns it seized and stopped. */
 static int pick_thread(struct hp_remote *rc, uint64_t deadline, struct hp_thread **ret)
 {
@@ -426,6 +463,8 @@ static int pick_thread(struct hp_remote *rc, uint64_t deadline, struct hp_thread
 					continue;
 				}
 				r = hp_seccomp_check(t->pid, th->tid, rc->stub);
+				if (r == -HP_EUNSUPPORTED)
+					r = suspend_seccomp(t, th);
 				if (r < 0) {
 					/* hardening, not a passing state: no use waiting */
 					hp_thread_detach(t, th);
@@ -702,8 +741,10 @@ int hp_remote_call(struct hp_remote *rc, const struct hp_rop *ops, size_t nops, 
 	hp_fault_point("remote:hijacked");
 	/* A process stopped by job control stays stopped: the thread runs the
 	 * stub traced (ptrace overrides the stop), then goes back to it.  A
-	 * running thread is simply let go. */
-	bool traced = th->group_stop;
+	 * thread whose seccomp filter hotpatch suspended runs it traced too:
+	 * the suspension lasts while it is traced.  A running thread is simply
+	 * let go. */
+	bool traced = th->group_stop || th->seccomp_off;
 	r = traced ? hp_thread_resume(t, th) : hp_thread_detach(t, th);
 	if (r < 0)
 		return hp_fail_prefix(r, "cannot start %s in thread %d: ", what, th->tid);

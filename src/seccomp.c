@@ -241,7 +241,9 @@ int hp_seccomp_check(pid_t pid, pid_t tid, uint64_t ip)
 		if (n < 0) {
 			r = hp_fail(n == -EACCES || n == -EPERM ? -EPERM : (int)n,
 				    "pid %d has a seccomp filter, and reading it to check that loading "
-				    "a patch will not kill it needs root (CAP_SYS_ADMIN): %s",
+				    "a patch will not kill it (and suspending it for hotpatch's own "
+				    "calls, where it would) needs root with CAP_SYS_ADMIN, in a "
+				    "hotpatch that is not itself under seccomp: %s",
 				    pid, strerror((int)-n));
 			goto out;
 		}

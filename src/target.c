@@ -37,6 +37,7 @@ static const struct {
 	{PTRACE_PEEKDATA, "PTRACE_PEEKDATA"},
 	{PTRACE_PEEKUSER, "PTRACE_PEEKUSER"},
 	{PTRACE_LISTEN, "PTRACE_LISTEN"},
+	{PTRACE_SETOPTIONS, "PTRACE_SETOPTIONS"},
 };
 
 const char *hp_ptrace_name(int request)
@@ -773,6 +774,7 @@ int hp_thread_detach(struct hp_target *t, struct hp_thread *th)
 	th->seized = false;
 	th->stopped = false;
 	th->regs_valid = false;
+	th->seccomp_off = false; /* the detach ends it */
 	if (t->nseized)
 		t->nseized--;
 	return r == -ESRCH ? 0 : r;

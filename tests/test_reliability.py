@@ -142,17 +142,72 @@ def hardened(how):
     return Target("worker-gcc", threads=2, env={"WORKER_HARDEN": how})
 
 
+SECCOMP_FILTERS = (("seccomp-kill-memfd", "kills the process for memfd_create"),
+                   ("seccomp-errno-memfd", "fails it with"))
+
+
+def test_hardened_seccomp_suspended():
+    """A seccomp filter that would kill the target (or fail it) for a call
+    hotpatch makes in it: root suspends the filter for its own calls, in
+    the one thread that makes them (PTRACE_O_SUSPEND_SECCOMP), and patches;
+    the filter is back in place after."""
+    for how, _ in SECCOMP_FILTERS:
+        t = hardened(how)
+        r = hotpatch("--dry-run", "--pid", t.pid, patch("fix_compute"))
+        eq(r.returncode, 0, f"{how}: a dry run sees it can be done")
+        r = hotpatch("--pid", t.pid, patch("fix_compute"))
+        eq(r.returncode, 0, f"{how}: apply")
+        check("PTRACE_O_SUSPEND_SECCOMP" in r.stderr, f"{how}: says so: {r.stderr}")
+        eq(t.call("compute", 5), 2005, f"{how}: patched")
+        eq(hotpatch("rollback", "--pid", t.pid, patch("fix_compute")).returncode, 0,
+           f"{how}: rollback")
+        eq(t.call("compute", 5), 1005, f"{how}: original")
+        with open(f"/proc/{t.pid}/status") as f:
+            check("Seccomp:\t2" in f.read(), f"{how}: the filter is still there")
+        t.assert_healthy()
+
+
+def _under_seccomp():
+    """In the child, before exec: a filter that allows everything, enough
+    that the kernel will not let this process suspend another's."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    class Filter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte),
+                    ("k", ctypes.c_uint)]
+
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
+
+    allow = (Filter * 1)(Filter(0x06, 0, 0, 0x7fff0000))  # BPF_RET|BPF_K, SECCOMP_RET_ALLOW
+    prog = Prog(1, allow)
+    if libc.prctl(38, 1, 0, 0, 0) or libc.prctl(22, 2, ctypes.byref(prog), 0, 0):
+        raise OSError(ctypes.get_errno(), "seccomp")
+
+
 def test_hardened_seccomp_refused():
-    for how, words in (("seccomp-kill-memfd", "kills the process for memfd_create"),
-                       ("seccomp-errno-memfd", "fails it with")):
+    """Where the filter can be neither read nor suspended (hotpatch itself
+    runs under seccomp, or lacks CAP_SYS_ADMIN), the patch is refused
+    before anything is written, saying what it needs."""
+    for how, _ in SECCOMP_FILTERS:
         t = hardened(how)
         disk = prologue(t, "compute")[1]
-        r = hotpatch("--pid", t.pid, patch("fix_compute"))
-        eq(r.returncode, 6, f"{how}: refused")
-        check("seccomp" in r.stderr and words in r.stderr, f"{how}: says why: {r.stderr}")
-        r = hotpatch("--dry-run", "--pid", t.pid, patch("fix_compute"))
-        eq(r.returncode, 6, f"{how}: a dry run refuses too")
+        maps = t.maps()
+        runs = [([HOTPATCH, "--pid", t.pid], _under_seccomp),
+                ([HOTPATCH, "--dry-run", "--pid", t.pid], _under_seccomp)]
+        if shutil.which("setpriv"):
+            runs.append((["setpriv", "--bounding-set=-sys_admin", "--inh-caps=-sys_admin",
+                          HOTPATCH, "--pid", t.pid], None))
+        for cmd, pre in runs:
+            r = subprocess.run([str(a) for a in cmd] + [patch("fix_compute")],
+                               capture_output=True, text=True, timeout=60, preexec_fn=pre)
+            print(r.stderr)
+            eq(r.returncode, 4, f"{how} {cmd[:2]}: refused, permission")
+            check("seccomp" in r.stderr and "CAP_SYS_ADMIN" in r.stderr,
+                  f"{how}: says what it needs: {r.stderr}")
         eq(prologue(t, "compute")[0], disk, f"{how}: unchanged")
+        eq(t.maps(), maps, f"{how}: nothing mapped")
         t.assert_healthy()
 
 
