@@ -806,6 +806,8 @@ static int parse(int argc, char **argv, struct cli *c, const struct verb **ret_v
 		return HP_EXIT_USAGE;
 	}
 	c->o.timeout_ns = (uint64_t)(timeout * 1e9);
+	/* one deadline for the command, however many processes it covers */
+	c->o.deadline = hp_now_ns() + c->o.timeout_ns;
 	c->o.default_object = c->lib;
 	if (!c->npids && !c->exe && !c->lib) {
 		fprintf(stderr,
@@ -829,7 +831,7 @@ static int select_targets(struct cli *c)
 
 		if (!what[k])
 			continue;
-		r = k == 0 ? hp_procs_by_exe(what[k], hp_now_ns() + c->o.timeout_ns, &found, &n)
+		r = k == 0 ? hp_procs_by_exe(what[k], c->o.deadline, &found, &n)
 			   : hp_procs_by_lib(what[k], &found, &n);
 		if (r < 0) {
 			fprintf(stderr, "hotpatch: %s\n", vis(hp_err.msg));

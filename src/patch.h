@@ -13,7 +13,8 @@
 struct hp_patchfile;
 
 struct hp_options {
-	uint64_t timeout_ns; /* bounds the whole command */
+	uint64_t timeout_ns; /* --timeout */
+	uint64_t deadline;   /* when the whole command must be done (monotonic) */
 	bool dry_run;
 	bool force;		    /* rollback despite a byte mismatch */
 	bool keep_loaded;	    /* rollback: leave the patch object loaded */

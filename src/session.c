@@ -20,7 +20,7 @@ int hp_session_open(struct hp_session *s, pid_t pid, const char *verb, const str
 	 * hotpatch runs ahead of them while it holds the target. */
 	s->sched_token = hp_sched_raise();
 	s->lock = HP_LOCK_INIT;
-	s->deadline = hp_now_ns() + o->timeout_ns;
+	s->deadline = o->deadline ? o->deadline : hp_now_ns() + o->timeout_ns;
 	rep->pid = pid;
 	hp_trace("session open");
 	r = hp_target_open(&s->t, pid);
@@ -55,6 +55,7 @@ int hp_session_open(struct hp_session *s, pid_t pid, const char *verb, const str
 
 void hp_session_close(struct hp_session *s)
 {
+	hp_trace("session close");
 	/* whatever failed, no thread stays stopped or attached */
 	if (s->t_open)
 		hp_target_close(&s->t);
@@ -66,8 +67,10 @@ void hp_session_close(struct hp_session *s)
 		hp_remote_free(&s->rc);
 	if (s->m_loaded)
 		hp_modules_free(&s->m);
+	hp_trace("session: target closed");
 	hp_lock_release(&s->lock);
 	hp_sched_restore(s->sched_token);
+	hp_trace("session closed");
 }
 
 void hp_report_free(struct hp_report *r)

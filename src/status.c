@@ -161,7 +161,7 @@ int hp_list(pid_t pid, const struct hp_options *o, struct hp_listing *ret)
 		hp_target_close(&t);
 		return r;
 	}
-	t.deadline = hp_now_ns() + o->timeout_ns;
+	t.deadline = o->deadline ? o->deadline : hp_now_ns() + o->timeout_ns;
 	r = hp_modules_load(&t, &m);
 	if (r < 0) {
 		hp_target_close(&t);

@@ -10,8 +10,7 @@ import stat
 import subprocess
 import time
 
-from hptest import (BUILD, HOTPATCH, HeldLock, Skip, Target, check, eq, hotpatch, hotpatch_json,
-                    patch, prologue, tmpdir)
+from hptest import (BUILD, HOTPATCH, HeldLock, Skip, Target, check, eq, hotpatch, hotpatch_json, patch, prologue, tmpdir)
 
 
 def test_exit_codes():
@@ -252,3 +251,19 @@ def test_audit_syslog():
     finally:
         log.close()
         os.unlink("/dev/log")
+
+
+def test_timeout_bounds_the_whole_command():
+    """--timeout is for the whole command, not for each process: three
+    processes another hotpatch holds are given up on within it, together."""
+    ts = [Target("worker-gcc", threads=2) for _ in range(3)]
+    for t in ts:
+        HeldLock(t.pid, b"hotpatch pid=1 uid=0 user=root verb=apply since=1\n")
+    t0 = time.monotonic()
+    r = hotpatch("--timeout", "2", *[a for t in ts for a in ("--pid", t.pid)], patch("fix_compute"))
+    took = time.monotonic() - t0
+    eq(r.returncode, 7, "all three busy")
+    eq(r.stderr.count("another hotpatch"), 3, f"each one says why: {r.stderr}")
+    check(took < 4, f"the command ended within --timeout 2 (took {took:.1f} s, not 3 x 2)")
+    for t in ts:
+        eq(t.call("compute", 1), 1001, "untouched")
