@@ -8,8 +8,9 @@
  *   swap-early FILE   when a memfd named /memfd:hotpatch:... appears, empty,
  *                     dup2() an O_RDONLY fd of FILE onto its number
  *   swap-opath FILE   the same with an O_PATH fd (FILE unreadable to us)
- *   swap-memfd        the same with a memfd of our own under the same name,
- *                     kept mapped writable so that we can change it later
+ *   swap-memfd NAME   the same with a memfd of our own, made beforehand under
+ *                     hotpatch's name for it (NAME: "hotpatch:fix.so"), kept
+ *                     mapped writable so that we can change it later
  *   swap-late FILE    once hotpatch has filled its memfd, put FILE (another
  *                     shared object) under its number before dlopen runs
  *   truncate LIB      dlopen LIB (a copy of ours), then truncate it and write
@@ -71,6 +72,14 @@ static void *swapper(void *unused)
 			perror(arg);
 			exit(2);
 		}
+	} else {
+		/* ready before hotpatch comes: the swap is one dup2 */
+		ours = memfd_create(arg, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		if (ours < 0 ||
+		    mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, ours, 0) == MAP_FAILED) {
+			perror("memfd");
+			exit(2);
+		}
 	}
 	for (;;) {
 		for (int fd = 3; fd < 16; fd++) {
@@ -84,14 +93,6 @@ static void *swapper(void *unused)
 			if (late ? size == 0 : size != 0)
 				continue;
 			done[fd] = st.st_ino;
-			if (!strcmp(mode, "swap-memfd")) {
-				int m = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
-
-				if (m < 0 || mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, m,
-						  0) == MAP_FAILED)
-					continue;
-				ours = m;
-			}
 			if (dup2(ours, fd) == fd) {
 				struct stat now;
 
