@@ -31,6 +31,12 @@
  * Static functions and variables of the target are found too, as long as
  * the target (or its separate debug file) keeps a .symtab.
  *
+ * An object named by a path is the file that path names in the target's
+ * own root directory (a chroot or container sees its own files), however
+ * the path is spelled: "/opt/app/lib/libfoo.so.1", the link that ldd
+ * shows, names the libfoo.so.1.2.3 the target has loaded.  A bare name
+ * matches an object's file name, or a soname prefix of it.
+ *
  * The pointers named by HOTPATCH_ORIGINAL and HOTPATCH_SYMBOL are written
  * after the patch's constructors have run and before any call reaches a
  * replacement: do not use them from a constructor.

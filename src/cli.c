@@ -826,7 +826,7 @@ static int select_targets(struct cli *c)
 		if (!what[k])
 			continue;
 		r = k == 0 ? hp_procs_by_exe(what[k], hp_now_ns() + c->o.timeout_ns, &found, &n)
-			   : hp_procs_by_lib(what[k], &found, &n);
+			   : hp_procs_by_lib(what[k], hp_now_ns() + c->o.timeout_ns, &found, &n);
 		if (r < 0) {
 			fprintf(stderr, "hotpatch: %s\n", vis(hp_err.msg));
 			return hp_exit_code(r);

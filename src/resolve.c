@@ -72,12 +72,17 @@ int hp_resolve(struct hp_target *t, struct hp_modules *m, const char *object, co
 	bool main_stripped = false;
 
 	if (object && *object) {
-		struct hp_object *o = hp_modules_find(m, object);
+		struct hp_object *o;
+		char why[4200];
 
-		if (!o)
+		r = hp_modules_find(t, m, object, &o, why, sizeof(why));
+		if (r == -ENOENT)
 			return hp_fail(-HP_ENOSYM,
-				       "%s is not loaded in pid %d (%s), so %s cannot be found there",
-				       object, t->pid, t->comm, symbol);
+				       "%s is not loaded in pid %d (%s), so %s cannot be found "
+				       "there%s",
+				       object, t->pid, t->comm, symbol, why);
+		if (r < 0)
+			return r;
 		r = hp_object_elf(t, o, &e);
 		if (r < 0)
 			return r;
@@ -156,15 +161,22 @@ int hp_resolve_prologue(struct hp_target *t, const struct hp_resolved *f, struct
 int hp_check_build_id(struct hp_target *t, struct hp_modules *m, const char *object,
 		      const char *hex)
 {
-	struct hp_object *o = object && *object ? hp_modules_find(m, object) : hp_modules_main(m);
+	struct hp_object *o = hp_modules_main(m);
 	struct hp_elf *e;
-	char have[160];
+	char have[160], why[4200] = "";
 	int r;
 
+	if (object && *object) {
+		r = hp_modules_find(t, m, object, &o, why, sizeof(why));
+		if (r < 0 && r != -ENOENT)
+			return r;
+		if (r < 0)
+			o = NULL;
+	}
 	if (!o)
 		return hp_fail(-HP_EBUILDID,
-			       "the patch is for %s, which pid %d (%s) has not loaded", object,
-			       t->pid, t->comm);
+			       "the patch is for %s, which pid %d (%s) has not loaded%s", object,
+			       t->pid, t->comm, why);
 	r = hp_object_elf(t, o, &e);
 	if (r < 0)
 		return r;
