@@ -388,6 +388,13 @@ static void order_by_link_map(struct hp_target *t, struct hp_modules *m, uint64_
 				m->obj[i].order = pos++;
 				break;
 			}
+		/* the entry whose dynamic section lies in an object is its own */
+		for (size_t i = 0; i < m->n; i++)
+			if (ld >= m->obj[i].lo && ld < m->obj[i].hi) {
+				if (!m->obj[i].lm_node)
+					m->obj[i].lm_node = lm;
+				break;
+			}
 		lm = next;
 	}
 }

@@ -36,7 +36,8 @@ struct hp_object {
 	uint64_t bias;			  /* runtime address = bias + ELF vaddr */
 	bool is_main;
 	bool deleted;
-	int order; /* link-map position; main executable is 0 */
+	int order;	  /* link-map position; main executable is 0 */
+	uint64_t lm_node; /* its struct link_map in the target (= its dlopen handle), or 0 */
 	bool elf_opened;
 	int elf_error;
 	struct hp_elf elf;

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Naming the target's objects: by the path a user sees (ldd's, a link, a
-chroot's own)."""
+"""Naming the target's objects and variables: an object by the path a user
+sees (ldd's, a link, a chroot's own), a thread-local variable by a record
+that gives each thread its own instance."""
 import json
 import os
 import re
@@ -234,4 +235,97 @@ def test_object_path_on_a_stalled_filesystem():
     eq(r.returncode, 7, "--lib on the stalled path: busy")
     check(took < 8, f"--lib ended within --timeout 2 (took {took:.1f} s)")
     eq(t.call("lib_step", 1), 11, "untouched")
+    t.assert_healthy()
+
+
+def tls_rows(t, n):
+    """Per thread: (probe, lib_probe, tls_exe, tls_hidden, lib_tls) after it
+    set 1000 i, i and 100000 i and called both probes."""
+    rows = {}
+    for item in t.cmd(f"tls {n}").split():
+        i, *vals = (int(v) for v in item.split(":"))
+        rows[i] = tuple(vals)
+    eq(sorted(rows), list(range(1, n + 1)), "every thread reported")
+    return rows
+
+
+def test_tls_from_several_threads():
+    """HOTPATCH_TLS gives each thread its own instance of a thread-local
+    variable of the executable (exported and static) and of a library;
+    rollback puts the original functions back."""
+    for name in ("worker-gcc", "worker-gcc-nopie"):
+        t = Target(name, threads=2)
+        n = 6
+        for i, row in tls_rows(t, n).items():
+            eq(row, (0, 0, 1000 * i, i, 100000 * i), f"{name} thread {i} before")
+        code, doc = hotpatch_json("--pid", t.pid, patch("fix_tls"))
+        eq(code, 0, f"{name}: apply")
+        for i, row in tls_rows(t, n).items():
+            # the patch added 1 to the thread's own tls_exe and 2 to its lib_tls
+            eq(row, (1000 * i + 1 + i, 100000 * i + 2, 1000 * i + 1, i, 100000 * i + 2),
+               f"{name} thread {i} patched: its own variables, changed in place")
+        eq(hotpatch("rollback", "--pid", t.pid, patch("fix_tls")).returncode, 0, "rollback")
+        for i, row in tls_rows(t, n).items():
+            eq(row, (0, 0, 1000 * i, i, 100000 * i), f"{name} thread {i} after rollback")
+        t.assert_healthy()
+
+
+def test_tls_of_many_objects():
+    """Thread-local variables of more objects than ride along in the patch's
+    dlopen call (six preloaded libraries, the executable and libworklib):
+    the rest are looked up in one more call, each to its own module."""
+    d = os.path.join(tmpdir(), "tlslibs")
+    os.mkdir(d)
+    libs = []
+    for k in range(1, 7):
+        src = os.path.join(d, f"tls{k}.c")
+        with open(src, "w") as f:
+            f.write(f"__thread long tls{k} = {7 * k};\n")
+        libs.append(os.path.join(d, f"libtls{k}.so"))
+        cc("-O2", "-shared", "-fPIC", src, "-o", libs[-1])
+    body = "static struct hotpatch_tls_index ie, il"
+    body += "".join(f", i{k}" for k in range(1, 7)) + ";\n"
+    body += "static long probe(int x)\n{\n\tlong s = 0;\n\t(void)x;\n"
+    for v in ["ie", "il"] + [f"i{k}" for k in range(1, 7)]:
+        body += f"\ts += *(long *)hotpatch_tls_addr(&{v});\n"
+    body += "\treturn s;\n}\nHOTPATCH_REPLACE(tls_probe, probe);\n"
+    body += "HOTPATCH_TLS(tls_exe, ie);\nHOTPATCH_TLS_IN(\"libworklib.so\", lib_tls, il);\n"
+    body += "".join(f"HOTPATCH_TLS_IN(\"libtls{k}.so\", tls{k}, i{k});\n" for k in range(1, 7))
+    p = build_patch("tls_many", body)
+    t = Target("worker-gcc", threads=2, env={"LD_PRELOAD": ":".join(libs)})
+    code, doc = hotpatch_json("--pid", t.pid, p)
+    eq(code, 0, "apply")
+    calls = doc["processes"][0]["remote_calls"]
+    _, base = hotpatch_json("--pid", t.pid, patch("fix_compute"))
+    print(f"remote calls: {calls} with 8 TLS objects, "
+          f"{base['processes'][0]['remote_calls']} for a patch without TLS records")
+    want = sum(7 * k for k in range(1, 7))
+    for i, row in tls_rows(t, 4).items():
+        eq(row[0], want + 1000 * i + 100000 * i, f"thread {i}: the sum of its own eight")
+    eq(hotpatch("rollback", "--pid", t.pid, "--all").returncode, 0, "rollback")
+    t.assert_healthy()
+
+
+def test_tls_refusals():
+    """What cannot work is refused before anything is written, with the
+    record to use instead: one address of a thread-local variable
+    (HOTPATCH_SYMBOL), a thread-local index of a plain one, a thread-local
+    variable to replace."""
+    t = Target("worker-gcc", threads=2)
+    r = hotpatch("--pid", t.pid, patch("bad_tls_symbol"))
+    eq(r.returncode, 5, "HOTPATCH_SYMBOL of a thread-local variable: invalid patch")
+    check("thread-local" in r.stderr and "HOTPATCH_TLS(tls_exe" in r.stderr,
+          f"names HOTPATCH_TLS: {r.stderr}")
+    check("is not a function" not in r.stderr, f"no longer 'not a function': {r.stderr}")
+    r = hotpatch("--pid", t.pid, patch("bad_tls_notls"))
+    eq(r.returncode, 5, "HOTPATCH_TLS of a variable that is not thread-local")
+    check("not a thread-local variable" in r.stderr and "HOTPATCH_SYMBOL" in r.stderr, r.stderr)
+    p = build_patch("tls_replace", "static long f(int x) { return x; }\n"
+                    "HOTPATCH_REPLACE(tls_exe, f);\n")
+    r = hotpatch("--pid", t.pid, p)
+    eq(r.returncode, 5, "REPLACE of a thread-local variable")
+    check("is not a function but a thread-local variable" in r.stderr, r.stderr)
+    check("hotpatch" not in t.maps(), "nothing was mapped in the target")
+    for i, row in tls_rows(t, 2).items():
+        eq(row, (0, 0, 1000 * i, i, 100000 * i), f"thread {i} untouched")
     t.assert_healthy()
