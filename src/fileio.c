@@ -483,6 +483,12 @@ ssize_t hp_io_transfer(int fd, void *buf, size_t len, off_t off, bool write, uin
 	return write ? (ssize_t)rs.st.st_size : (ssize_t)rs.len;
 }
 
+void hp_io_prestart(void)
+{
+	if (!helper_pid)
+		helper_start();
+}
+
 void hp_file_free(struct hp_file *f)
 {
 	free(f->data);

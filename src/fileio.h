@@ -53,6 +53,10 @@ int hp_file_lookup_in(const char *root, const char *path, uint64_t deadline, str
  * no error message.
  */
 ssize_t hp_io_transfer(int fd, void *buf, size_t len, off_t off, bool write, uint64_t deadline);
+/* Starts the helper now, while hotpatch is small and has other work to do,
+ * for a command that will need it (a path to look up): its first request
+ * then does not wait for a new process to be scheduled. */
+void hp_io_prestart(void);
 void hp_file_free(struct hp_file *f);
 /* Helpers left waiting on a filesystem, for the report. */
 unsigned hp_io_stuck(void);

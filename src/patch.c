@@ -16,6 +16,7 @@
 #include <sys/sysmacros.h>
 
 #include "../include/hotpatch.h"
+#include "fileio.h"
 #include "memory.h"
 #include "modules.h"
 #include "patchfile.h"
@@ -574,6 +575,9 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 	int r;
 
 	memset(rep, 0, sizeof(*rep));
+	for (size_t i = 0; i < pf->nrec; i++)
+		if (strchr(object_of(o, &pf->rec[i]), '/'))
+			hp_io_prestart(); /* objects named by path are looked up by it */
 	r = hp_session_open(&s, pid, "apply", o, rep, true);
 	if (r < 0)
 		goto out;
