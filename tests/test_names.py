@@ -120,6 +120,12 @@ def test_object_by_the_path_ldd_shows():
     eq(hotpatch("rollback", "--pid", t.pid, patch("fix_lib_default")).returncode, 0, "rollback")
     r = hotpatch("--lib", os.path.join(other, "libworklib.so.0"), patch("fix_lib_default"))
     eq(r.returncode, 3, "--lib naming an unrelated file of that name selects nobody")
+    # a relative --lib path is the operator's, from the current directory
+    code, doc = hotpatch_json("--lib", "./lib/libworklib.so.0", patch("fix_lib_default"), cwd=d)
+    eq(code, 0, "--lib with a relative path applies")
+    eq([p["pid"] for p in doc["processes"]], [t.pid], "--lib ./lib/...: the process")
+    eq(t.call("lib_step", 1), 31, "--lib ./lib/...: the library's function")
+    eq(hotpatch("rollback", "--pid", t.pid, patch("fix_lib_default")).returncode, 0, "rollback")
     t.assert_healthy()
 
 
