@@ -31,9 +31,30 @@
  * Static functions and variables of the target are found too, as long as
  * the target (or its separate debug file) keeps a .symtab.
  *
- * The pointers named by HOTPATCH_ORIGINAL and HOTPATCH_SYMBOL are written
- * after the patch's constructors have run and before any call reaches a
- * replacement: do not use them from a constructor.
+ * An object named by a path is the file that path names in the target's
+ * own root directory (a chroot or container sees its own files), however
+ * the path is spelled: "/opt/app/lib/libfoo.so.1", the link that ldd
+ * shows, names the libfoo.so.1.2.3 the target has loaded.  A bare name
+ * matches an object's file name, or a soname prefix of it.
+ *
+ * A thread-local variable (__thread, thread_local) has no one address:
+ * every thread has its own.  HOTPATCH_TLS fills in an index to it, and
+ * hotpatch_tls_addr() gives the calling thread's instance:
+ *
+ *     static struct hotpatch_tls_index last_error;  // filled in by hotpatch
+ *
+ *     static int parse_fixed(const char *s)
+ *     {
+ *             int *err = hotpatch_tls_addr(&last_error);
+ *             ...
+ *     }
+ *     HOTPATCH_TLS(last_error, last_error);           // of the executable
+ *     HOTPATCH_TLS_IN("libfoo.so.1", foo_cache, cache_idx);
+ *
+ * The pointers and indexes named by HOTPATCH_ORIGINAL, HOTPATCH_SYMBOL and
+ * HOTPATCH_TLS are written after the patch's constructors have run and
+ * before any call reaches a replacement: do not use them from a
+ * constructor.
  */
 #ifndef HOTPATCH_H
 #define HOTPATCH_H
@@ -55,6 +76,10 @@ enum hotpatch_kind {
 	/* Refuse to apply unless `object`'s GNU build-id equals the hex
 	 * string in `symbol`. */
 	HOTPATCH_KIND_BUILD_ID = 4,
+	/* Fill the struct hotpatch_tls_index at `slot` with where `symbol`, a
+	 * thread-local variable, lies: its object's TLS module id and its
+	 * offset in that module's block. */
+	HOTPATCH_KIND_TLS = 5,
 };
 
 /* One record; the layout is part of the ABI (HOTPATCH_ABI). */
@@ -65,8 +90,31 @@ struct hotpatch_record {
 	const char *object; /* "" = main executable first, then link-map order */
 	const char *symbol;
 	const void *replacement; /* REPLACE only */
-	void *slot;		 /* ORIGINAL and SYMBOL only */
+	void *slot;		 /* ORIGINAL, SYMBOL and TLS only */
 };
+
+/* A thread-local variable, as __tls_get_addr() takes it on x86-64. */
+struct hotpatch_tls_index {
+	unsigned long ti_module; /* the object's TLS module id */
+	unsigned long ti_offset; /* the variable's offset in that module's block */
+};
+
+/* The dynamic loader's: a patch linked with -shared finds it at load. */
+#ifdef __cplusplus
+extern "C" {
+#endif
+void *__tls_get_addr(void *);
+#ifdef __cplusplus
+}
+#endif
+
+/* The calling thread's instance of the variable `idx` names (an index
+ * HOTPATCH_TLS filled in).  The thread's block of a library it never used
+ * is allocated on first use, as for the library's own code. */
+static inline void *hotpatch_tls_addr(const struct hotpatch_tls_index *idx)
+{
+	return __tls_get_addr((void *)idx);
+}
 
 #define HOTPATCH_CAT_(a, b) a##b
 #define HOTPATCH_CAT(a, b)  HOTPATCH_CAT_(a, b)
@@ -103,6 +151,17 @@ struct hotpatch_record {
 	HOTPATCH_RECORD_(HOTPATCH_KIND_SYMBOL, object, #target, 0, &(ptr))
 #define HOTPATCH_SYMBOL_NAMED(object, symbol, ptr) \
 	HOTPATCH_RECORD_(HOTPATCH_KIND_SYMBOL, object, symbol, 0, &(ptr))
+
+/* Make `idx`, a struct hotpatch_tls_index, name thread-local variable
+ * `target`; hotpatch_tls_addr(&idx) is then the calling thread's.  (The
+ * conditional only makes the compiler check the type of `idx`.) */
+#define HOTPATCH_TLS_SLOT_(idx) (1 ? &(idx) : (struct hotpatch_tls_index *)0)
+#define HOTPATCH_TLS(target, idx) \
+	HOTPATCH_RECORD_(HOTPATCH_KIND_TLS, "", #target, 0, HOTPATCH_TLS_SLOT_(idx))
+#define HOTPATCH_TLS_IN(object, target, idx) \
+	HOTPATCH_RECORD_(HOTPATCH_KIND_TLS, object, #target, 0, HOTPATCH_TLS_SLOT_(idx))
+#define HOTPATCH_TLS_NAMED(object, symbol, idx) \
+	HOTPATCH_RECORD_(HOTPATCH_KIND_TLS, object, symbol, 0, HOTPATCH_TLS_SLOT_(idx))
 
 /* Only apply to a target whose object has this GNU build-id (hex). */
 #define HOTPATCH_BUILD_ID(object, hex) HOTPATCH_RECORD_(HOTPATCH_KIND_BUILD_ID, object, hex, 0, 0)

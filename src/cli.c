@@ -28,6 +28,7 @@ struct cli {
 	size_t npids;
 	const char *exe; /* --exe: every process running it */
 	const char *lib; /* --lib: every process mapping it */
+	char lib_abs[PATH_MAX + 1];
 	bool json;
 	bool all;
 	bool stop_on_error;
@@ -746,6 +747,15 @@ static int parse(int argc, char **argv, struct cli *c, const struct verb **ret_v
 			break;
 		case 'l':
 			c->lib = optarg;
+			/* a relative path is the operator's, from here: the
+			 * records and the selection then name the same file */
+			if (strchr(optarg, '/') && optarg[0] != '/' &&
+			    getcwd(c->lib_abs, PATH_MAX) &&
+			    strlen(c->lib_abs) + 1 + strlen(optarg) < sizeof(c->lib_abs)) {
+				strcat(c->lib_abs, "/");
+				strcat(c->lib_abs, optarg);
+				c->lib = c->lib_abs;
+			}
 			break;
 		case 's':
 			c->stop_on_error = true;
@@ -832,7 +842,7 @@ static int select_targets(struct cli *c)
 		if (!what[k])
 			continue;
 		r = k == 0 ? hp_procs_by_exe(what[k], c->o.deadline, &found, &n)
-			   : hp_procs_by_lib(what[k], &found, &n);
+			   : hp_procs_by_lib(what[k], c->o.deadline, &found, &n);
 		if (r < 0) {
 			fprintf(stderr, "hotpatch: %s\n", vis(hp_err.msg));
 			return hp_exit_code(r);

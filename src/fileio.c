@@ -2,6 +2,7 @@
 #include "fileio.h"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,10 +14,11 @@
 
 #include "util.h"
 
-enum op { OP_STAT = 1, OP_READ_FILE, OP_PREAD, OP_PWRITE };
+enum op { OP_STAT = 1, OP_READ_FILE, OP_PREAD, OP_PWRITE, OP_LOOKUP_IN };
 
 /* A request, then `pathlen` bytes of path, then for OP_PWRITE `len` bytes
- * of data; OP_PREAD and OP_PWRITE carry their fd as SCM_RIGHTS. */
+ * of data; OP_PREAD and OP_PWRITE carry their fd as SCM_RIGHTS.  For
+ * OP_LOOKUP_IN the path is "ROOT\0PATH". */
 struct req {
 	uint32_t op, pathlen;
 	uint64_t off, len, max;
@@ -120,6 +122,44 @@ static int read_whole(const char *path, size_t max, struct hp_file *f, char *msg
 	return r;
 }
 
+/*
+ * Looks `path` up as a process whose root directory is `root` would, and
+ * says which file it names (following links) and that file's path as this
+ * process sees it.  RESOLVE_IN_ROOT keeps absolute links and ".." inside
+ * that root; RESOLVE_NO_MAGICLINKS refuses /proc/.../root and fd links,
+ * which would lead out of it; O_PATH opens nothing (a FIFO, a device) and
+ * reads nothing.
+ */
+static int lookup_in(const char *root, const char *path, struct stat *st, char *canon,
+		     size_t canonsz, char *msg, size_t msgsz)
+{
+	struct open_how how = {.flags = O_PATH | O_CLOEXEC,
+			       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+	char link[64];
+	int rfd, fd, r = 0;
+	ssize_t n;
+
+	rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rfd < 0)
+		return fail_msg(msg, msgsz, root, -errno, strerror(errno));
+	fd = (int)syscall(SYS_openat2, rfd, path, &how, sizeof(how));
+	if (fd < 0)
+		r = -errno;
+	close(rfd);
+	if (r < 0) {
+		snprintf(msg, msgsz, "cannot look up %.250s in %.60s: %.100s", path, root,
+			 strerror(-r));
+		return r;
+	}
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	if (fstat(fd, st) < 0)
+		r = fail_msg(msg, msgsz, path, -errno, strerror(errno));
+	n = r == 0 ? readlink(link, canon, canonsz - 1) : -1;
+	canon[n > 0 ? n : 0] = 0;
+	close(fd);
+	return r;
+}
+
 /* ------------------------------------------------------- the helper side */
 
 static int full(int fd, void *buf, size_t len, bool out)
@@ -149,6 +189,16 @@ static void serve_one(int sock, const struct req *rq, const char *path, int fd)
 	case OP_STAT:
 		if (stat(path, &rs.st) < 0)
 			rs.err = fail_msg(msg, sizeof(msg), path, -errno, strerror(errno));
+		break;
+	case OP_LOOKUP_IN:
+		data = malloc(4096);
+		if (!data)
+			_exit(1);
+		if (strlen(path) >= rq->pathlen)
+			_exit(1); /* not "ROOT\0PATH": not from hotpatch */
+		rs.err = lookup_in(path, path + strlen(path) + 1, &rs.st, (char *)data, 4096, msg,
+				   sizeof(msg));
+		rs.len = rs.err ? 0 : strlen((char *)data) + 1;
 		break;
 	case OP_READ_FILE:
 		rs.err = read_whole(path, rq->max, &f, msg, sizeof(msg));
@@ -397,6 +447,48 @@ int hp_file_stat(const char *path, uint64_t deadline, struct stat *ret)
 	return 0;
 }
 
+int hp_file_lookup_in(const char *root, const char *path, uint64_t deadline, struct stat *ret,
+		      char **ret_canon, int *ret_err)
+{
+	size_t rl = strlen(root), pl = strlen(path);
+	struct req rq = {.op = OP_LOOKUP_IN, .pathlen = (uint32_t)(rl + 1 + pl)};
+	_cleanup_free_ char *both = NULL;
+	struct resp rs;
+	uint8_t *data;
+	char msg[512] = "";
+	int r;
+
+	*ret_canon = NULL;
+	*ret_err = 0;
+	if (rl + 1 + pl >= 4096) {
+		*ret_err = -ENAMETOOLONG;
+		return 0;
+	}
+	both = malloc(rl + 1 + pl + 1);
+	if (!both)
+		return hp_fail(-ENOMEM, "out of memory");
+	memcpy(both, root, rl + 1);
+	memcpy(both + rl + 1, path, pl + 1);
+	r = ask(&rq, both, -1, NULL, deadline, &rs, &data, msg, sizeof(msg));
+	if (r == -HP_ETIMEOUT)
+		return stalled("looking up", path);
+	if (r < 0)
+		return hp_fail(r, "cannot look up %s through hotpatch's helper: %s", path,
+			       strerror(-r));
+	if (rs.err) {
+		free(data);
+		*ret_err = rs.err;
+		return 0;
+	}
+	if (!rs.len || data[rs.len - 1]) {
+		free(data);
+		return hp_fail(-EPROTO, "internal: hotpatch's helper sent no path for %s", path);
+	}
+	*ret = rs.st;
+	*ret_canon = (char *)data;
+	return 0;
+}
+
 ssize_t hp_io_transfer(int fd, void *buf, size_t len, off_t off, bool write, uint64_t deadline)
 {
 	struct req rq = {.op = write ? OP_PWRITE : OP_PREAD, .off = (uint64_t)off, .len = len};
@@ -413,6 +505,12 @@ ssize_t hp_io_transfer(int fd, void *buf, size_t len, off_t off, bool write, uin
 	if (rs.err)
 		return rs.err;
 	return write ? (ssize_t)rs.st.st_size : (ssize_t)rs.len;
+}
+
+void hp_io_prestart(void)
+{
+	if (!helper_pid)
+		helper_start();
 }
 
 void hp_file_free(struct hp_file *f)

@@ -39,12 +39,28 @@ int hp_file_open_regular(const char *path, struct stat *ret_st);
 /* stat() of such a path (following links), always by the helper. */
 int hp_file_stat(const char *path, uint64_t deadline, struct stat *ret);
 /*
+ * The file `path` names for a process whose root directory is `root`
+ * ("/proc/PID/root"): links are followed, but neither they nor ".." lead
+ * out of that root, and no magic link (/proc/.../fd, /proc/.../root) is
+ * followed.  *ret gets its stat(), *ret_canon (malloc'd) its path as
+ * hotpatch sees it (as /proc/PID/maps would show it).  A path that names
+ * nothing there returns 0 with *ret_canon NULL and the reason in *ret_err;
+ * a negative errno means the lookup itself failed (-HP_ETIMEOUT).  By the
+ * helper, within `deadline`: the root's owner controls what lies below.
+ */
+int hp_file_lookup_in(const char *root, const char *path, uint64_t deadline, struct stat *ret,
+		      char **ret_canon, int *ret_err);
+/*
  * pread() or pwrite() of `fd` by the helper, within `deadline`: for
  * /proc/PID/mem, where touching a page of such a file waits for its
  * server.  Returns bytes moved or a negative errno (-HP_ETIMEOUT); records
  * no error message.
  */
 ssize_t hp_io_transfer(int fd, void *buf, size_t len, off_t off, bool write, uint64_t deadline);
+/* Starts the helper now, while hotpatch is small and has other work to do,
+ * for a command that will need it (a path to look up): its first request
+ * then does not wait for a new process to be scheduled. */
+void hp_io_prestart(void);
 void hp_file_free(struct hp_file *f);
 /* Helpers left waiting on a filesystem, for the report. */
 unsigned hp_io_stuck(void);

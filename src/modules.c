@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include "fileio.h"
 #include "memory.h"
 #include "target.h"
 #include "util.h"
@@ -387,6 +388,13 @@ static void order_by_link_map(struct hp_target *t, struct hp_modules *m, uint64_
 				m->obj[i].order = pos++;
 				break;
 			}
+		/* the entry whose dynamic section lies in an object is its own */
+		for (size_t i = 0; i < m->n; i++)
+			if (ld >= m->obj[i].lo && ld < m->obj[i].hi) {
+				if (!m->obj[i].lm_node)
+					m->obj[i].lm_node = lm;
+				break;
+			}
 		lm = next;
 	}
 }
@@ -570,28 +578,114 @@ int hp_modules_load(struct hp_target *t, struct hp_modules *ret)
 	return 0;
 }
 
-struct hp_object *hp_modules_find(struct hp_modules *m, const char *name)
+int hp_path_lookup(const char *root, const char *path, uint64_t deadline, struct hp_path_id *ret)
 {
-	bool by_path = strchr(name, '/') != NULL;
+	struct stat st;
+	char *canon = NULL;
+	int r;
 
-	for (size_t i = 0; i < m->n; i++) {
-		const char *p = m->obj[i].path;
+	memset(ret, 0, sizeof(*ret));
+	r = hp_file_lookup_in(root, path, deadline, &st, &canon, &ret->err);
+	if (r < 0)
+		return r;
+	if (!canon)
+		return 0; /* names nothing there: only no match by file */
+	ret->found = true;
+	ret->dev_major = major(st.st_dev);
+	ret->dev_minor = minor(st.st_dev);
+	ret->inode = st.st_ino;
+	ret->canon = canon;
+	return 0;
+}
 
-		if (by_path ? !strcmp(p, name) : !strcmp(hp_basename(p), name))
-			return &m->obj[i];
-	}
-	/* A soname ("libfoo.so.1") names a file called libfoo.so.1.2.3. */
-	if (!by_path) {
+void hp_path_id_free(struct hp_path_id *id)
+{
+	free(id->canon);
+	memset(id, 0, sizeof(*id));
+}
+
+enum hp_path_match hp_path_match(const struct hp_path_id *id, const char *path, const char *mapped,
+				 unsigned dev_major, unsigned dev_minor, uint64_t inode)
+{
+	if (id->found && id->inode == inode && id->dev_major == dev_major &&
+	    id->dev_minor == dev_minor)
+		return HP_PATH_FILE;
+	/*
+	 * On overlayfs, /proc/PID/maps shows the overlay's path but (on
+	 * kernels before the backing-file rework, 6.x) the device and inode
+	 * of the file underneath, in the upper or lower layer, while a lookup
+	 * through the path gives the overlay's own: the same file, told by
+	 * its canonical path instead.  Both paths come from the kernel,
+	 * rendered for hotpatch's root, so they compare as text.
+	 */
+	if (id->found && id->canon && !strcmp(id->canon, mapped))
+		return HP_PATH_CANON;
+	/* the path exactly as maps shows it: an object deleted or replaced
+	 * on disk since it was loaded, or one named as hotpatch sees it */
+	if (!strcmp(path, mapped))
+		return HP_PATH_TEXT;
+	return HP_PATH_NONE;
+}
+
+int hp_modules_find(struct hp_target *t, struct hp_modules *m, const char *name,
+		    struct hp_object **ret, char *why, size_t whysz)
+{
+	struct hp_object *best = NULL;
+	enum hp_path_match rank = HP_PATH_NONE;
+	struct hp_path_id id;
+	char root[64];
+	int r;
+
+	if (whysz)
+		why[0] = 0;
+	if (!strchr(name, '/')) {
 		size_t nlen = strlen(name);
 
+		for (size_t i = 0; i < m->n; i++)
+			if (!strcmp(hp_basename(m->obj[i].path), name)) {
+				*ret = &m->obj[i];
+				return 0;
+			}
+		/* A soname ("libfoo.so.1") names a file called libfoo.so.1.2.3. */
 		for (size_t i = 0; i < m->n; i++) {
 			const char *b = hp_basename(m->obj[i].path);
 
-			if (!strncmp(b, name, nlen) && b[nlen] == '.')
-				return &m->obj[i];
+			if (!strncmp(b, name, nlen) && b[nlen] == '.') {
+				*ret = &m->obj[i];
+				return 0;
+			}
+		}
+		return -ENOENT;
+	}
+	/* the path as the target would open it: from its own root */
+	snprintf(root, sizeof(root), "/proc/%d/root", t->pid);
+	r = hp_path_lookup(root, name, t->deadline, &id);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < m->n; i++) {
+		struct hp_object *o = &m->obj[i];
+		enum hp_path_match k =
+			hp_path_match(&id, name, o->path, o->dev_major, o->dev_minor, o->inode);
+
+		if (k > rank) {
+			best = o;
+			rank = k;
 		}
 	}
-	return NULL;
+	if (!best && whysz) {
+		if (id.found)
+			snprintf(why, whysz,
+				 "; in its root that path names %s, which it has not loaded",
+				 id.canon);
+		else
+			snprintf(why, whysz, "; in its root that path names nothing (%s)",
+				 strerror(-id.err));
+	}
+	hp_path_id_free(&id);
+	if (!best)
+		return -ENOENT;
+	*ret = best;
+	return 0;
 }
 
 struct hp_object *hp_modules_at(struct hp_modules *m, uint64_t addr)

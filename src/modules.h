@@ -36,7 +36,8 @@ struct hp_object {
 	uint64_t bias;			  /* runtime address = bias + ELF vaddr */
 	bool is_main;
 	bool deleted;
-	int order; /* link-map position; main executable is 0 */
+	int order;	  /* link-map position; main executable is 0 */
+	uint64_t lm_node; /* its struct link_map in the target (= its dlopen handle), or 0 */
 	bool elf_opened;
 	int elf_error;
 	struct hp_elf elf;
@@ -66,8 +67,39 @@ int hp_modules_load(struct hp_target *t, struct hp_modules *ret);
 void hp_modules_free(struct hp_modules *m);
 /* Opens an object's ELF file (through map_files when allowed). */
 int hp_object_elf(struct hp_target *t, struct hp_object *o, struct hp_elf **ret);
-/* Finds an object by file name or path ("libc.so.6", "/usr/lib/x.so"). */
-struct hp_object *hp_modules_find(struct hp_modules *m, const char *name);
+/*
+ * Finds an object by file name or soname ("libc.so.6") or by path.  A path
+ * is looked up in the target's root directory, and names the object that
+ * is that file (device and inode), however it is spelled (links, "..",
+ * "//"); see hp_path_match.  0 and *ret, or -ENOENT with no error
+ * recorded and, for a path, what it names in `why` ("; ..." or "");
+ * another negative errno (a lookup that timed out) with the reason.
+ */
+int hp_modules_find(struct hp_target *t, struct hp_modules *m, const char *name,
+		    struct hp_object **ret, char *why, size_t whysz);
+
+/* What a path names in some process's view of the file system. */
+struct hp_path_id {
+	bool found; /* it names a file there; else err says why not */
+	int err;
+	unsigned dev_major, dev_minor;
+	uint64_t inode;
+	char *canon; /* that file's path, as /proc/PID/maps shows it to hotpatch */
+};
+/* Looks `path` up under `root` ("/proc/PID/root", or "/"), within
+ * `deadline`; a path that names nothing is not an error (found false). */
+int hp_path_lookup(const char *root, const char *path, uint64_t deadline, struct hp_path_id *ret);
+void hp_path_id_free(struct hp_path_id *id);
+/* How well a mapped file (its path as maps shows it, device, inode)
+ * matches the `path` a user wrote, looked up as `id`: */
+enum hp_path_match {
+	HP_PATH_NONE,
+	HP_PATH_TEXT,  /* the maps text equals the path as written */
+	HP_PATH_CANON, /* the maps text equals the canonical path (overlayfs) */
+	HP_PATH_FILE,  /* the same device and inode */
+};
+enum hp_path_match hp_path_match(const struct hp_path_id *id, const char *path, const char *mapped,
+				 unsigned dev_major, unsigned dev_minor, uint64_t inode);
 struct hp_object *hp_modules_at(struct hp_modules *m, uint64_t addr);
 struct hp_object *hp_modules_main(struct hp_modules *m);
 /* The C library (libc.so.6), whose dlopen hotpatch calls. */

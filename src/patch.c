@@ -16,6 +16,7 @@
 #include <sys/sysmacros.h>
 
 #include "../include/hotpatch.h"
+#include "fileio.h"
 #include "memory.h"
 #include "modules.h"
 #include "patchfile.h"
@@ -23,6 +24,7 @@
 #include "resolve.h"
 #include "stackcheck.h"
 #include "target.h"
+#include "tls.h"
 #include "trampoline.h"
 #include "session.h"
 #include "util.h"
@@ -272,15 +274,23 @@ static int loaded_range(struct hp_session *s, const struct hp_patchfile *pf, con
 
 /* Copies the checked bytes into a sealed memfd of the target and dlopens
  * that: the target loads exactly what was checked, whatever happens to the
- * file or to the target's fd table. */
-static int load_patch(struct hp_session *s, struct hp_patchfile *pf, struct hp_reg_patch *rp)
+ * file or to the target's fd table.  The TLS lookups (tp) ride along in
+ * the dlopen's call: tls_ret[] gets their *ntls results. */
+#define LOAD_OPS 3
+static int load_patch(struct hp_session *s, struct hp_patchfile *pf, struct hp_reg_patch *rp,
+		      struct hp_tls_plan *tp, uint64_t *tls_ret, size_t *ntls)
 {
 	char name[64], path[128];
-	struct hp_rop ops[3];
-	uint64_t ret[3];
+	struct hp_rop ops[HP_CALL_MAX_OPS];
+	uint64_t ret[HP_CALL_MAX_OPS];
+	struct hp_rop extra[HP_CALL_MAX_OPS - LOAD_OPS];
 	struct stat st = {0};
 	int r;
 
+	memset(extra, 0, sizeof(extra));
+	r = hp_tls_ride_along(tp, &s->rc, extra, HP_ARRAY_SIZE(extra), ntls);
+	if (r < 0)
+		return r;
 	snprintf(name, sizeof(name), "hotpatch:%.40s", hp_basename(pf->path));
 	struct hp_ctl_hdr hdr;
 
@@ -329,25 +339,31 @@ static int load_patch(struct hp_session *s, struct hp_patchfile *pf, struct hp_r
 		if (!hp_modules_lm_has(&s->m, path))
 			break;
 	}
+	/* the TLS lookups first: a dl* call after dlerror() would free the
+	 * message it returned */
 	memset(ops, 0, sizeof(ops));
-	ops[0] = (struct hp_rop){.fn = s->rc.fn_dlopen,
-				 .args = {hp_remote_str(&s->rc, 0), RTLD_NOW_}};
-	ops[1] = (struct hp_rop){.fn = s->rc.fn_dlerror, .flags = HP_OPF_SKIP_UNLESS_PREV_ZERO};
+	memcpy(ops, extra, *ntls * sizeof(*extra));
+	struct hp_rop *lo = ops + *ntls;
+	uint64_t *lr = ret + *ntls;
+	lo[0] = (struct hp_rop){.fn = s->rc.fn_dlopen,
+				.args = {hp_remote_str(&s->rc, 0), RTLD_NOW_}};
+	lo[1] = (struct hp_rop){.fn = s->rc.fn_dlerror, .flags = HP_OPF_SKIP_UNLESS_PREV_ZERO};
 	/* closed here only when loaded: a failure first asks whether the fd
 	 * still was ours */
-	ops[2] = (struct hp_rop){.nr = SYS_close,
-				 .args = {(uint64_t)tfd},
-				 .flags = HP_OPF_SKIP_UNLESS_PREV_ZERO};
-	r = hp_remote_call(&s->rc, ops, 3, path, strlen(path) + 1, ret, s->deadline,
+	lo[2] = (struct hp_rop){.nr = SYS_close,
+				.args = {(uint64_t)tfd},
+				.flags = HP_OPF_SKIP_UNLESS_PREV_ZERO};
+	r = hp_remote_call(&s->rc, ops, *ntls + LOAD_OPS, path, strlen(path) + 1, ret, s->deadline,
 			   "dlopen of the patch");
 	if (r < 0)
 		return r;
-	if (!ret[0]) {
+	memcpy(tls_ret, ret, *ntls * sizeof(*ret));
+	if (!lr[0]) {
 		char msg[1024] = "(no message)";
 		bool ours = memfd_still_there(s, tfd, &st);
 
-		if (ret[1])
-			hp_remote_read_str(&s->rc, ret[1], msg, sizeof(msg));
+		if (lr[1])
+			hp_remote_read_str(&s->rc, lr[1], msg, sizeof(msg));
 		if (ours) {
 			memset(ops, 0, sizeof(ops));
 			ops[0] = (struct hp_rop){.nr = SYS_close, .args = {(uint64_t)tfd}};
@@ -361,7 +377,7 @@ static int load_patch(struct hp_session *s, struct hp_patchfile *pf, struct hp_r
 				      "target loaded it (%s): something in the target replaced it",
 				      tfd, s->t.pid, msg);
 	}
-	rp->handle = ret[0];
+	rp->handle = lr[0];
 	/* glibc's handle is its struct link_map, whose first field is l_addr */
 	r = hp_mem_read(&s->t, rp->handle, &rp->base, sizeof(rp->base));
 	if (r == 0)
@@ -549,7 +565,9 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 	struct hp_reg_patch rp = {0};
 	struct hp_write *w = NULL;
 	struct hp_range *forbid = NULL;
-	size_t nfp = 0, nw = 0, nforbid = 0;
+	struct hp_tls_plan tp = {0};
+	uint64_t tls_ret[HP_CALL_MAX_OPS];
+	size_t nfp = 0, nw = 0, nforbid = 0, ntls = 0;
 	uint64_t t0 = hp_now_ns(), t1;
 	const struct hp_patch_rec *failed = NULL;
 	bool loaded = false, recorded = false;
@@ -557,6 +575,9 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 	int r;
 
 	memset(rep, 0, sizeof(*rep));
+	for (size_t i = 0; i < pf->nrec; i++)
+		if (strchr(object_of(o, &pf->rec[i]), '/'))
+			hp_io_prestart(); /* objects named by path are looked up by it */
 	r = hp_session_open(&s, pid, "apply", o, rep, true);
 	if (r < 0)
 		goto out;
@@ -614,6 +635,9 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 		if (pf->rec[i].kind == HOTPATCH_KIND_ORIGINAL ||
 		    pf->rec[i].kind == HOTPATCH_KIND_SYMBOL)
 			r = plan_pointer(&s, o, &pf->rec[i], fp, nfp, &ptrs[i]);
+		else if (pf->rec[i].kind == HOTPATCH_KIND_TLS)
+			r = hp_tls_plan_add(&tp, &s.rc, object_of(o, &pf->rec[i]),
+					    pf->rec[i].symbol, pf->rec[i].slot);
 	t1 = hp_now_ns();
 	rep->resolve_ns = t1 - t0;
 	hp_trace("resolved");
@@ -659,13 +683,18 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 	r = hp_remote_ensure_ctl(&s.rc, s.deadline);
 	hp_fault_point("apply:control-mapping");
 	if (r == 0)
-		r = load_patch(&s, pf, &rp);
+		r = load_patch(&s, pf, &rp, &tp, tls_ret, &ntls);
 	if (r < 0) {
 		free(ptrs);
 		goto out;
 	}
 	loaded = true;
 	hp_fault_point("apply:loaded");
+	r = hp_tls_finish(&tp, &s.rc, tls_ret, ntls, s.deadline);
+	if (r < 0) {
+		free(ptrs);
+		goto undo;
+	}
 
 	/* prepare: trampolines, pointers, jump bytes, the record */
 	struct hp_tramp_site *sites = calloc(nfp ? nfp : 1, sizeof(*sites));
@@ -715,6 +744,12 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 		    pf->rec[i].kind == HOTPATCH_KIND_SYMBOL)
 			r = hp_mem_write(&s.t, rp.base + pf->rec[i].slot, &ptrs[i],
 					 sizeof(ptrs[i]));
+	for (size_t i = 0; r == 0 && i < tp.nvar; i++) {
+		uint64_t idx[2];
+
+		hp_tls_index(&tp, i, idx);
+		r = hp_mem_write(&s.t, rp.base + tp.var[i].slot, idx, sizeof(idx));
+	}
 	free(ptrs);
 	if (r < 0)
 		goto undo;
@@ -859,6 +894,7 @@ out:
 	rep->remote_calls = s.rc.calls;
 	hp_session_close(&s);
 	hp_reg_patch_free(&rp);
+	hp_tls_plan_free(&tp);
 	free(fp);
 	free(w);
 	free(forbid);

@@ -14,6 +14,8 @@
 #define MAX_PATCH_SIZE (512u << 20)
 
 /* The record as it lies in the file (struct hotpatch_record, 64-bit). */
+#define TLS_INDEX_SIZE 16
+_Static_assert(sizeof(struct hotpatch_tls_index) == TLS_INDEX_SIZE, "tls index layout is ABI");
 #define REC_SIZE	    40
 #define REC_OFF_OBJECT	    8
 #define REC_OFF_SYMBOL	    16
@@ -32,21 +34,29 @@ const char *hp_kind_name(int kind)
 		return "SYMBOL";
 	case HOTPATCH_KIND_BUILD_ID:
 		return "BUILD_ID";
+	case HOTPATCH_KIND_TLS:
+		return "TLS";
 	default:
 		return "?";
 	}
 }
 
-static bool in_segment(struct hp_elf *e, uint64_t vaddr, uint32_t want_flag)
+/* Do the `len` bytes at `vaddr` lie in one loaded segment with `want_flag`? */
+static bool in_segment_len(struct hp_elf *e, uint64_t vaddr, uint64_t len, uint32_t want_flag)
 {
 	for (size_t i = 0; i < e->phnum; i++) {
 		const GElf_Phdr *p = &e->phdr[i];
 
 		if (p->p_type == PT_LOAD && (p->p_flags & want_flag) && vaddr >= p->p_vaddr &&
-		    vaddr < p->p_vaddr + p->p_memsz)
+		    vaddr < p->p_vaddr + p->p_memsz && len <= p->p_vaddr + p->p_memsz - vaddr)
 			return true;
 	}
 	return false;
+}
+
+static bool in_segment(struct hp_elf *e, uint64_t vaddr, uint32_t want_flag)
+{
+	return in_segment_len(e, vaddr, 1, want_flag);
 }
 
 static int parse_records(struct hp_patchfile *pf, const char *name)
@@ -89,7 +99,7 @@ static int parse_records(struct hp_patchfile *pf, const char *name)
 				       "%s: record %zu was written for hotpatch ABI %u; this "
 				       "hotpatch reads ABI %d: rebuild the patch with this hotpatch.h",
 				       name, i, abi, HOTPATCH_ABI);
-		if (kind < HOTPATCH_KIND_REPLACE || kind > HOTPATCH_KIND_BUILD_ID)
+		if (kind < HOTPATCH_KIND_REPLACE || kind > HOTPATCH_KIND_TLS)
 			return hp_fail(-HP_EBADPATCH, "%s: record %zu has unknown kind %u", name, i,
 				       kind);
 		r->kind = kind;
@@ -125,6 +135,13 @@ static int parse_records(struct hp_patchfile *pf, const char *name)
 					       "%s: the pointer to fill for %s is not a writable "
 					       "variable of the patch",
 					       name, r->symbol);
+		} else if (kind == HOTPATCH_KIND_TLS) {
+			if (hp_elf_read_ptr(e, va + REC_OFF_SLOT, &r->slot) < 0 || !r->slot ||
+			    r->slot % 8 || !in_segment_len(e, r->slot, TLS_INDEX_SIZE, PF_W))
+				return hp_fail(-HP_EBADPATCH,
+					       "%s: the index to fill for %s is not a writable struct "
+					       "hotpatch_tls_index (%d bytes) of the patch",
+					       name, r->symbol, TLS_INDEX_SIZE);
 		} else if (kind == HOTPATCH_KIND_BUILD_ID) {
 			size_t l = strlen(r->symbol);
 
@@ -137,7 +154,8 @@ static int parse_records(struct hp_patchfile *pf, const char *name)
 		for (size_t j = 0; j < pf->nrec; j++)
 			if (pf->rec[j].kind == r->kind && !strcmp(pf->rec[j].symbol, r->symbol) &&
 			    !strcmp(pf->rec[j].object, r->object) &&
-			    kind != HOTPATCH_KIND_ORIGINAL && kind != HOTPATCH_KIND_SYMBOL)
+			    kind != HOTPATCH_KIND_ORIGINAL && kind != HOTPATCH_KIND_SYMBOL &&
+			    kind != HOTPATCH_KIND_TLS)
 				return hp_fail(-HP_EBADPATCH, "%s: %s is named twice by %s records",
 					       name, r->symbol, hp_kind_name(kind));
 		pf->nrec++;

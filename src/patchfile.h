@@ -14,7 +14,7 @@ struct hp_patch_rec {
 	const char *symbol;
 	uint64_t replacement; /* REPLACE: vaddr of the new function in the patch */
 	const char *replacement_name;
-	uint64_t slot; /* ORIGINAL, SYMBOL: vaddr of the pointer to fill */
+	uint64_t slot; /* ORIGINAL, SYMBOL: vaddr of the pointer to fill; TLS: of the index */
 };
 
 struct hp_patchfile {

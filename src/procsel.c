@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "modules.h"
 #include "util.h"
 
 static int cmp_pid(const void *a, const void *b)
@@ -104,35 +105,110 @@ int hp_procs_by_exe(const char *path, uint64_t deadline, pid_t **ret, size_t *n)
 	return scan(exe_matches, &id, ret, n);
 }
 
-static bool lib_matches(pid_t pid, const void *arg)
-{
-	const char *name = arg;
-	bool by_path = strchr(name, '/') != NULL, found = false;
-	size_t nlen = strlen(name);
-	char path[64], *maps = NULL;
+struct lib_id {
+	const char *name;
+	uint64_t deadline;
+	struct hp_path_id own; /* what the path names for hotpatch */
+	char own_mnt[64];      /* hotpatch's mount namespace */
+};
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-	if (hp_read_file(path, &maps, NULL) < 0)
+static bool link_is(const char *link, const char *want)
+{
+	char buf[128];
+	ssize_t n = readlink(link, buf, sizeof(buf) - 1);
+
+	if (n <= 0)
 		return false;
+	buf[n] = 0;
+	return !strcmp(buf, want);
+}
+
+/* By name: the maps text alone, as a file name or a soname prefix. */
+static bool lib_named(char *maps, const char *name)
+{
+	size_t nlen = strlen(name);
+	bool found = false;
+
 	for (char *line = maps; line && *line && !found;) {
 		char *eol = strchr(line, '\n'), *p = strchr(line, '/');
 
 		if (eol)
 			*eol = 0;
 		if (p) {
-			const char *b = by_path ? p : hp_basename(p);
+			const char *b = hp_basename(p);
 
 			/* exact, or a soname naming a longer file: libfoo.so.1.2 */
-			found = !strcmp(b, name) ||
-				(!by_path && !strncmp(b, name, nlen) && b[nlen] == '.');
+			found = !strcmp(b, name) || (!strncmp(b, name, nlen) && b[nlen] == '.');
 		}
 		line = eol ? eol + 1 : NULL;
 	}
+	return found;
+}
+
+/*
+ * By path: the file that path names in the process's own root, as apply
+ * will take it (hp_modules_find).  A process that shares hotpatch's mount
+ * namespace and root sees what hotpatch sees, which was looked up once;
+ * any other is asked on its own, within EXE_STAT_NS.
+ */
+static bool lib_at_path(pid_t pid, const char *maps, const struct lib_id *id)
+{
+	struct hp_path_id theirs = {0};
+	const struct hp_path_id *pid_id = &id->own;
+	struct hp_maps m;
+	char link[64], root[64];
+	bool found = false;
+
+	if (hp_maps_parse(maps, &m) < 0) {
+		hp_error_clear();
+		return false;
+	}
+	snprintf(link, sizeof(link), "/proc/%d/ns/mnt", pid);
+	snprintf(root, sizeof(root), "/proc/%d/root", pid);
+	if (!id->own_mnt[0] || !link_is(link, id->own_mnt) || !link_is(root, "/")) {
+		uint64_t until = HP_MIN(id->deadline, hp_now_ns() + EXE_STAT_NS);
+
+		if (hp_path_lookup(root, id->name, until, &theirs) < 0)
+			hp_error_clear(); /* its files do not answer: only the text counts */
+		pid_id = &theirs;
+	}
+	for (size_t i = 0; i < m.n && !found; i++)
+		found = m.m[i].path && m.m[i].inode &&
+			hp_path_match(pid_id, id->name, m.m[i].path, m.m[i].dev_major,
+				      m.m[i].dev_minor, m.m[i].inode) != HP_PATH_NONE;
+	hp_path_id_free(&theirs);
+	hp_maps_free(&m);
+	return found;
+}
+
+static bool lib_matches(pid_t pid, const void *arg)
+{
+	const struct lib_id *id = arg;
+	char path[64], *maps = NULL;
+	bool found;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	if (hp_read_file(path, &maps, NULL) < 0)
+		return false;
+	found = strchr(id->name, '/') ? lib_at_path(pid, maps, id) : lib_named(maps, id->name);
 	free(maps);
 	return found;
 }
 
-int hp_procs_by_lib(const char *name, pid_t **ret, size_t *n)
+int hp_procs_by_lib(const char *name, uint64_t deadline, pid_t **ret, size_t *n)
 {
-	return scan(lib_matches, name, ret, n);
+	struct lib_id id = {.name = name, .deadline = deadline};
+	ssize_t l;
+	int r;
+
+	if (strchr(name, '/')) {
+		r = hp_path_lookup("/", name, deadline, &id.own);
+		if (r < 0)
+			return hp_fail_prefix(r, "--lib %s: ", name);
+		l = readlink("/proc/self/ns/mnt", id.own_mnt, sizeof(id.own_mnt) - 1);
+		id.own_mnt[l > 0 ? l : 0] = 0;
+	}
+	r = scan(lib_matches, &id, ret, n);
+	hp_path_id_free(&id.own);
+	return r;
 }

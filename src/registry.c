@@ -16,6 +16,8 @@
 #define REG_HDR		32 /* magic, version, gen, len, checksum */
 #define REG_MAX_PATCHES 4096
 #define REG_MAX_FUNCS	(1u << 20)
+_Static_assert(HP_CTL_SCRATCH_OFF + HP_CTL_SCRATCH_LEN <= REG_SLOT0,
+	       "the control mapping's scratch area runs into the registry");
 
 /* FNV-1a: catches a torn or foreign write, not an adversary. */
 static uint64_t checksum(const uint8_t *b, size_t n)

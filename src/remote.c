@@ -195,6 +195,7 @@ int hp_remote_init(struct hp_remote *rc, struct hp_target *t, struct hp_modules 
 	rc->fn_dlopen = hp_remote_libc_sym(rc, "dlopen");
 	rc->fn_dlerror = hp_remote_libc_sym(rc, "dlerror");
 	rc->fn_dlclose = hp_remote_libc_sym(rc, "dlclose");
+	rc->fn_dlinfo = hp_remote_libc_sym(rc, "dlinfo");
 	if (!rc->fn_dlopen || !rc->fn_dlerror || !rc->fn_dlclose)
 		return hp_fail(-HP_EUNSUPPORTED,
 			       "the target's C library (%s) does not export dlopen: glibc 2.34 "

@@ -20,6 +20,12 @@ struct hp_unwinder;
 #define HP_CTL_HDR_OFF	  0x100		   /* struct hp_ctl_hdr */
 #define HP_TRAMP_NAME	  "hotpatch-tramp" /* memfd name of trampoline pages */
 
+/* Where calls that write their answers to memory (dlinfo) put them; used
+ * within one command only, never read by another run.  The registry's
+ * slots begin at 0x1000 (registry.c). */
+#define HP_CTL_SCRATCH_OFF 0x800
+#define HP_CTL_SCRATCH_LEN 0x100
+
 struct hp_ctl_hdr {
 	char magic[8]; /* "HOTPATCH" */
 	uint32_t version;
@@ -34,6 +40,8 @@ struct hp_ctl_hdr {
 	uint64_t next_patch_id;
 	uint64_t pending_load; /* a load began whose record is not written yet */
 };
+_Static_assert(HP_CTL_HDR_OFF + sizeof(struct hp_ctl_hdr) <= HP_CTL_SCRATCH_OFF,
+	       "the control header runs into the scratch area");
 
 struct hp_rop {
 	uint64_t fn; /* function to call, or 0 for syscall `nr` */
@@ -60,6 +68,7 @@ struct hp_remote {
 	bool ctl_headless; /* found a control mapping an interrupted run never finished */
 	bool outstanding;  /* a call that never finished: the stub is busy */
 	uint64_t fn_dlopen, fn_dlerror, fn_dlclose;
+	uint64_t fn_dlinfo;   /* 0 when the C library does not export it */
 	struct hp_deny *deny; /* frames that make a thread unsafe for dlopen */
 	size_t ndeny;
 	char busy_reason[512];

@@ -12,7 +12,16 @@ static bool wanted(const struct hp_sym *s, enum hp_want want)
 {
 	if (want == HP_WANT_FUNC)
 		return s->type == STT_FUNC || s->type == STT_GNU_IFUNC;
+	if (want == HP_WANT_TLS)
+		return s->type == STT_TLS;
 	return s->type != STT_TLS;
+}
+
+/* A thread-local variable has no one address: its value is its offset in
+ * the object's TLS block, which every thread has a copy of. */
+static uint64_t runtime(const struct hp_object *o, const struct hp_sym *s)
+{
+	return s->type == STT_TLS ? s->value : o->bias + s->value;
 }
 
 /* Picks one of the symbols called `symbol` in one object. */
@@ -50,8 +59,24 @@ static int pick(struct hp_target *t, struct hp_object *o, const struct hp_sym *s
 			       symbol, nlocal, o->path, files);
 	else {
 		/* found, but not of the wanted kind */
-		return hp_fail(-HP_ENOSYM, "%s in %s (pid %d) is not a function", symbol, o->path,
-			       t->pid);
+		bool tls = false;
+
+		for (size_t i = 0; i < n; i++)
+			tls |= s[i].type == STT_TLS;
+		if (want == HP_WANT_TLS)
+			return hp_fail(-HP_EBADPATCH,
+				       "%s in %s (pid %d) is not a thread-local variable: reach it "
+				       "with HOTPATCH_SYMBOL",
+				       symbol, o->path, t->pid);
+		if (want == HP_WANT_ANY && tls)
+			return hp_fail(-HP_EBADPATCH,
+				       "%s in %s (pid %d) is thread-local: each thread has its own, "
+				       "at an address of its own, so no one pointer can name it; use "
+				       "HOTPATCH_TLS(%s, index) and hotpatch_tls_addr(&index), which "
+				       "gives the calling thread's",
+				       symbol, o->path, t->pid, symbol);
+		return hp_fail(-HP_ENOSYM, "%s in %s (pid %d) is not a function%s", symbol, o->path,
+			       t->pid, tls ? " but a thread-local variable" : "");
 	}
 	if ((*ret)->type == STT_GNU_IFUNC)
 		return hp_fail(-HP_ENOTPATCHABLE,
@@ -72,12 +97,17 @@ int hp_resolve(struct hp_target *t, struct hp_modules *m, const char *object, co
 	bool main_stripped = false;
 
 	if (object && *object) {
-		struct hp_object *o = hp_modules_find(m, object);
+		struct hp_object *o;
+		char why[4200];
 
-		if (!o)
+		r = hp_modules_find(t, m, object, &o, why, sizeof(why));
+		if (r == -ENOENT)
 			return hp_fail(-HP_ENOSYM,
-				       "%s is not loaded in pid %d (%s), so %s cannot be found there",
-				       object, t->pid, t->comm, symbol);
+				       "%s is not loaded in pid %d (%s), so %s cannot be found "
+				       "there%s",
+				       object, t->pid, t->comm, symbol, why);
+		if (r < 0)
+			return r;
 		r = hp_object_elf(t, o, &e);
 		if (r < 0)
 			return r;
@@ -91,7 +121,7 @@ int hp_resolve(struct hp_target *t, struct hp_modules *m, const char *object, co
 		r = pick(t, o, s, n, symbol, want, &chosen);
 		if (r < 0)
 			return r;
-		*ret = (struct hp_resolved){o, chosen, o->bias + chosen->value};
+		*ret = (struct hp_resolved){o, chosen, runtime(o, chosen)};
 		return 0;
 	}
 	for (size_t i = 0; i < m->n; i++) {
@@ -114,7 +144,7 @@ int hp_resolve(struct hp_target *t, struct hp_modules *m, const char *object, co
 		r = pick(t, o, s, n, symbol, want, &chosen);
 		if (r < 0)
 			return r;
-		*ret = (struct hp_resolved){o, chosen, o->bias + chosen->value};
+		*ret = (struct hp_resolved){o, chosen, runtime(o, chosen)};
 		return 0;
 	}
 	return hp_fail(-HP_ENOSYM,
@@ -156,15 +186,22 @@ int hp_resolve_prologue(struct hp_target *t, const struct hp_resolved *f, struct
 int hp_check_build_id(struct hp_target *t, struct hp_modules *m, const char *object,
 		      const char *hex)
 {
-	struct hp_object *o = object && *object ? hp_modules_find(m, object) : hp_modules_main(m);
+	struct hp_object *o = hp_modules_main(m);
 	struct hp_elf *e;
-	char have[160];
+	char have[160], why[4200] = "";
 	int r;
 
+	if (object && *object) {
+		r = hp_modules_find(t, m, object, &o, why, sizeof(why));
+		if (r < 0 && r != -ENOENT)
+			return r;
+		if (r < 0)
+			o = NULL;
+	}
 	if (!o)
 		return hp_fail(-HP_EBUILDID,
-			       "the patch is for %s, which pid %d (%s) has not loaded", object,
-			       t->pid, t->comm);
+			       "the patch is for %s, which pid %d (%s) has not loaded%s", object,
+			       t->pid, t->comm, why);
 	r = hp_object_elf(t, o, &e);
 	if (r < 0)
 		return r;

@@ -10,12 +10,14 @@
 
 struct hp_target;
 
-enum hp_want { HP_WANT_FUNC, HP_WANT_ANY };
+/* FUNC: a function; ANY: a function or a variable (not a thread-local
+ * one, which has no one address); TLS: a thread-local variable. */
+enum hp_want { HP_WANT_FUNC, HP_WANT_ANY, HP_WANT_TLS };
 
 struct hp_resolved {
 	struct hp_object *obj;
 	const struct hp_sym *sym;
-	uint64_t addr; /* runtime address */
+	uint64_t addr; /* runtime address; for TLS, the offset in the object's TLS block */
 };
 
 /* `object` "" searches the main executable, then the link map in order. */

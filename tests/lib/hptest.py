@@ -133,13 +133,16 @@ class User:
 
 class Target:
     """A test program under our control, talking over pipes; `user` runs it
-    as that User."""
+    as that User; `wrap(argv)` gives the command line that runs it (one that
+    ends by exec'ing it, so that the PID stays the same: chroot, unshare)."""
 
-    def __init__(self, name="worker-gcc", threads=8, env=None, args=None, user=None):
+    def __init__(self, name="worker-gcc", threads=8, env=None, args=None, user=None, wrap=None):
         self.path = exe(name)
         e = dict(os.environ)
         e.update(env or {})
         argv = [self.path, str(threads)] + list(args or [])
+        if wrap:
+            argv = wrap(argv)
         if user:
             argv = user.argv(*argv)
         self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,

@@ -4,6 +4,9 @@
  * answer that is neither the original nor a patched one.  Commands on
  * stdin, answers on stdout, one line each:
  *   call NAME X    -> the result of function NAME(X)
+ *   tls N          -> N threads each set their own thread-local variables and
+ *                     call tls_probe() and lib_tls_probe(); one line with,
+ *                     per thread, "I:PROBE:LIBPROBE:TLS_EXE:TLS_HIDDEN:LIB_TLS"
  *   stats          -> "calls N wrong W"
  *   held           -> how many threads SIGUSR1 holds in its handler
  *   release        -> lets them go
@@ -36,6 +39,9 @@
 #endif
 
 int lib_step(int x); /* in libworklib.so */
+long lib_tls_probe(int x);
+void lib_tls_set(long v);
+long lib_tls_get(void);
 
 static long counter; /* a variable the target does not export */
 static atomic_long calls, wrong;
@@ -90,6 +96,67 @@ NOINLINE long set_counter(int x)
 {
 	counter = x;
 	return counter;
+}
+
+/* Thread-local variables, one exported and one static, and a function a
+ * patch replaces to reach them through HOTPATCH_TLS. */
+__thread long tls_exe;
+static __thread long tls_hidden;
+
+NOINLINE long tls_probe(int x)
+{
+	__asm__ volatile("" ::: "memory");
+	(void)x;
+	return 0;
+}
+
+struct tls_report {
+	long probe, lib_probe, exe, hidden, lib;
+};
+static pthread_barrier_t tls_barrier;
+
+/* Every thread is alive at once (the barrier), each with values of its
+ * own: a patch that reached one thread's variables from another would
+ * answer with that thread's. */
+static void *tls_thread(void *arg)
+{
+	struct tls_report *rep = arg;
+	long i = rep->probe;
+
+	tls_exe = 1000 * i;
+	tls_hidden = i;
+	lib_tls_set(100000 * i);
+	pthread_barrier_wait(&tls_barrier);
+	rep->probe = tls_probe((int)i);
+	rep->lib_probe = lib_tls_probe((int)i);
+	rep->exe = tls_exe;
+	rep->hidden = tls_hidden;
+	rep->lib = lib_tls_get();
+	pthread_barrier_wait(&tls_barrier);
+	return NULL;
+}
+
+static void tls_threads(int n)
+{
+	pthread_t *t = calloc((size_t)n, sizeof(*t));
+	struct tls_report *rep = calloc((size_t)n, sizeof(*rep));
+
+	if (!t || !rep || n < 1)
+		abort();
+	pthread_barrier_init(&tls_barrier, NULL, (unsigned)n);
+	for (int i = 0; i < n; i++) {
+		rep[i].probe = i + 1;
+		pthread_create(&t[i], NULL, tls_thread, &rep[i]);
+	}
+	for (int i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&tls_barrier);
+	for (int i = 0; i < n; i++)
+		printf("%s%d:%ld:%ld:%ld:%ld:%ld", i ? " " : "", i + 1, rep[i].probe,
+		       rep[i].lib_probe, rep[i].exe, rep[i].hidden, rep[i].lib);
+	printf("\n");
+	free(t);
+	free(rep);
 }
 
 /*
@@ -381,6 +448,8 @@ int main(int argc, char **argv)
 				printf("%ld\n", r);
 			else
 				printf("no such function %s\n", name);
+		} else if (sscanf(line, "tls %d", &x) == 1) {
+			tls_threads(x);
 		} else if (!strncmp(line, "spinwindow", 10)) {
 			pthread_t t;
 

@@ -1,5 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* /proc/PID/maps parsing, free gaps, and trampoline planning. */
+/* /proc/PID/maps parsing, free gaps, trampoline planning, and naming a
+ * mapped file by a path. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
 #include "modules.h"
 #include "prologue.h"
 #include "tests.h"
@@ -93,6 +99,100 @@ TEST(trampoline_plan)
 	free(img);
 	free(r);
 	hp_maps_free(&m);
+}
+
+TEST(path_match_ranks_file_then_canonical_path_then_text)
+{
+	struct hp_path_id id = {.found = true,
+				.dev_major = 0xfe,
+				.dev_minor = 1,
+				.inode = 99,
+				.canon = "/usr/lib/libc.so.6"};
+	struct hp_path_id none = {.found = false, .err = -ENOENT};
+
+	/* the same file, whatever its maps text */
+	ASSERT_EQ(hp_path_match(&id, "/lib/libc.so.6", "/elsewhere", 0xfe, 1, 99), HP_PATH_FILE);
+	/* overlayfs on older kernels: the inode below, the overlay's path */
+	ASSERT_EQ(hp_path_match(&id, "/lib/libc.so.6", "/usr/lib/libc.so.6", 0x00, 0x28, 7),
+		  HP_PATH_CANON);
+	/* another file of the same name */
+	ASSERT_EQ(hp_path_match(&id, "/lib/libc.so.6", "/opt/lib/libc.so.6", 0xfe, 1, 100),
+		  HP_PATH_NONE);
+	/* same inode number on another device is another file */
+	ASSERT_EQ(hp_path_match(&id, "/lib/libc.so.6", "/x", 0xfe, 2, 99), HP_PATH_NONE);
+	/* nothing there (deleted, or only hotpatch's view): the text as written */
+	ASSERT_EQ(hp_path_match(&none, "/old/libfoo.so.1", "/old/libfoo.so.1", 1, 2, 3),
+		  HP_PATH_TEXT);
+	ASSERT_EQ(hp_path_match(&none, "/old/libfoo.so.1", "/old/libfoo.so.1.2", 1, 2, 3),
+		  HP_PATH_NONE);
+}
+
+static void put_file(const char *dir, const char *name)
+{
+	char p[1024];
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd >= 0)
+		close(fd);
+}
+
+TEST(path_lookup_stays_in_the_root)
+{
+	char root[] = "/tmp/hp-unit-root-XXXXXX", p[256], want[256];
+	struct hp_path_id id;
+	struct stat st;
+
+	ASSERT_TRUE(mkdtemp(root) != NULL);
+	snprintf(p, sizeof(p), "%s/lib", root);
+	ASSERT_EQ(mkdir(p, 0755), 0);
+	put_file(p, "libfoo.so.1.2.3");
+	/* absolute links mean the root's own /lib */
+	snprintf(p, sizeof(p), "%s/lib/libfoo.so.1", root);
+	ASSERT_EQ(symlink("/lib/libfoo.so.1.2.3", p), 0);
+	/* ".." cannot climb out of the root */
+	snprintf(p, sizeof(p), "%s/lib/up.so", root);
+	ASSERT_EQ(symlink("../../../../../../lib/libfoo.so.1.2.3", p), 0);
+	/* /proc/self/root is hotpatch's root, not the target's */
+	snprintf(p, sizeof(p), "%s/lib/out.so", root);
+	snprintf(want, sizeof(want), "/proc/self/root%s/lib/libfoo.so.1.2.3", root);
+	ASSERT_EQ(symlink(want, p), 0);
+
+	snprintf(want, sizeof(want), "%s/lib/libfoo.so.1.2.3", root);
+	ASSERT_EQ(stat(want, &st), 0);
+	ASSERT_EQ(hp_path_lookup(root, "/lib//./libfoo.so.1", 0, &id), 0);
+	ASSERT_TRUE(id.found);
+	ASSERT_EQ(id.inode, st.st_ino);
+	ASSERT_EQ(id.dev_major, major(st.st_dev));
+	ASSERT_STREQ(id.canon, want);
+	hp_path_id_free(&id);
+	ASSERT_EQ(hp_path_lookup(root, "/lib/up.so", 0, &id), 0);
+	ASSERT_TRUE(id.found);
+	ASSERT_EQ(id.inode, st.st_ino);
+	hp_path_id_free(&id);
+	/* in the root there is no /proc to lead anywhere */
+	ASSERT_EQ(hp_path_lookup(root, "/lib/out.so", 0, &id), 0);
+	ASSERT_TRUE(!id.found);
+	ASSERT_EQ(id.err, -ENOENT);
+	/* where /proc is, its magic links are not followed */
+	ASSERT_EQ(hp_path_lookup("/", p, 0, &id), 0);
+	ASSERT_TRUE(!id.found);
+	ASSERT_EQ(id.err, -ELOOP);
+	ASSERT_EQ(hp_path_lookup(root, "/lib/none.so", 0, &id), 0);
+	ASSERT_TRUE(!id.found);
+	ASSERT_EQ(id.err, -ENOENT);
+	/* the same path from hotpatch's own root names nothing */
+	ASSERT_EQ(hp_path_lookup("/", "/lib/libfoo.so.1.2.3", 0, &id), 0);
+	ASSERT_TRUE(!id.found);
+
+	const char *names[] = {"lib/libfoo.so.1", "lib/up.so", "lib/out.so", "lib/libfoo.so.1.2.3",
+			       "lib"};
+	for (size_t i = 0; i < HP_ARRAY_SIZE(names); i++) {
+		snprintf(p, sizeof(p), "%s/%s", root, names[i]);
+		i + 1 < HP_ARRAY_SIZE(names) ? unlink(p) : rmdir(p);
+	}
+	rmdir(root);
 }
 
 TEST_MAIN()

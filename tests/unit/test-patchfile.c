@@ -68,6 +68,30 @@ TEST(original_symbol_and_object_records)
 	hp_patchfile_free(&pf);
 }
 
+TEST(tls_records)
+{
+	struct hp_patchfile pf;
+	const char *want[][2] = {{"tls_exe", ""}, {"tls_hidden", ""}, {"lib_tls", "libworklib.so"}};
+	size_t ntls = 0, seen = 0;
+
+	ASSERT_EQ(load("fix_tls", &pf), 0);
+	ASSERT_EQ(pf.nreplace, 2);
+	for (size_t i = 0; i < pf.nrec; i++) {
+		if (pf.rec[i].kind != HOTPATCH_KIND_TLS)
+			continue;
+		ntls++;
+		ASSERT_TRUE(pf.rec[i].slot != 0 && pf.rec[i].slot % 8 == 0);
+		for (size_t k = 0; k < 3; k++)
+			if (!strcmp(pf.rec[i].symbol, want[k][0]) &&
+			    !strcmp(pf.rec[i].object, want[k][1]))
+				seen |= 1u << k;
+	}
+	ASSERT_EQ(ntls, 3);
+	ASSERT_EQ(seen, 7);
+	ASSERT_STREQ(hp_kind_name(HOTPATCH_KIND_TLS), "TLS");
+	hp_patchfile_free(&pf);
+}
+
 TEST(no_records)
 {
 	struct hp_patchfile pf;
@@ -117,6 +141,22 @@ TEST(damaged_records)
 	data[sh.sh_offset + 6] = 99;
 	ASSERT_EQ(hp_patchfile_parse(data, len, "x.so", &pf), -HP_EBADPATCH);
 	hp_patchfile_free(&pf);
+
+	/* a TLS record whose index is no variable of the patch */
+	struct hp_patchfile tls;
+	ASSERT_EQ(load("fix_tls", &tls), 0);
+	ASSERT_TRUE(hp_elf_section(&tls.elf, "hotpatch", &sh) != NULL);
+	data = copy_of("fix_tls", &len);
+	for (size_t i = 0; i < sh.sh_size / 40; i++)
+		if (data[sh.sh_offset + i * 40 + 6] == HOTPATCH_KIND_REPLACE) {
+			data[sh.sh_offset + i * 40 + 6] = HOTPATCH_KIND_TLS;
+			break;
+		}
+	ASSERT_EQ(hp_patchfile_parse(data, len, "x.so", &pf), -HP_EBADPATCH);
+	ASSERT_CONTAINS(hp_err.msg, "struct hotpatch_tls_index");
+	hp_patchfile_free(&pf);
+	hp_patchfile_free(&tls);
+	ASSERT_TRUE(hp_elf_section(&good.elf, "hotpatch", &sh) != NULL);
 
 	/* not an ELF file, truncated file */
 	data = copy_of("fix_compute", &len);
