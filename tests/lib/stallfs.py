@@ -44,17 +44,23 @@ class StallFS:
             os.close(self.fd)
             raise hptest.Skip(f"cannot mount a FUSE filesystem here: {os.strerror(e)}")
         self.libc = libc
+        ready_r, ready_w = os.pipe()
         self.pid = os.fork()
         if self.pid == 0:
             try:
+                os.close(ready_r)
                 os.setgroups([])
                 os.setgid(user.gid)
                 os.setuid(user.uid)
-                self._serve()
+                self._serve(ready_w)
             finally:
                 os._exit(0)
         os.close(self.fd)
+        os.close(ready_w)
         hptest.on_cleanup(self.close)
+        # stall() signals the server: not before it can take the signal
+        os.read(ready_r, 1)
+        os.close(ready_r)
 
     def path(self, name):
         return os.path.join(self.mnt, name)
@@ -83,9 +89,11 @@ class StallFS:
     def _reply(self, unique, err=0, body=b""):
         os.write(self.fd, OUT_HDR.pack(OUT_HDR.size + len(body), -err, unique) + body)
 
-    def _serve(self):
+    def _serve(self, ready):
         stalled = []
         signal.signal(signal.SIGUSR1, lambda *a: stalled.append(1))
+        os.write(ready, b"r")
+        os.close(ready)
         while True:
             try:
                 req = os.read(self.fd, 1 << 20)
