@@ -401,6 +401,20 @@ static int stalled(const char *what, const char *path)
 		       what, path);
 }
 
+/* ask(), with the words for a helper that stalled or broke. */
+static int ask_about(const struct req *rq, const char *send, const char *path, const char *doing,
+		     uint64_t deadline, struct resp *rs, uint8_t **data, char *msg, size_t msgsz)
+{
+	int r = ask(rq, send, -1, NULL, deadline, rs, data, msg, msgsz);
+
+	if (r == -HP_ETIMEOUT)
+		return stalled(doing, path);
+	if (r < 0)
+		return hp_fail(r, "%s %s through hotpatch's helper failed: %s", doing, path,
+			       strerror(-r));
+	return 0;
+}
+
 int hp_file_read(const char *path, size_t max, bool slow, uint64_t deadline, struct hp_file *ret)
 {
 	struct req rq = {.op = OP_READ_FILE, .pathlen = (uint32_t)strlen(path), .max = max};
@@ -413,12 +427,9 @@ int hp_file_read(const char *path, size_t max, bool slow, uint64_t deadline, str
 		r = read_whole(path, max, ret, msg, sizeof(msg));
 		return r < 0 ? hp_fail(r, "%s", msg) : 0;
 	}
-	r = ask(&rq, path, -1, NULL, deadline, &rs, &data, msg, sizeof(msg));
-	if (r == -HP_ETIMEOUT)
-		return stalled("reading", path);
+	r = ask_about(&rq, path, path, "reading", deadline, &rs, &data, msg, sizeof(msg));
 	if (r < 0)
-		return hp_fail(r, "cannot read %s through hotpatch's helper: %s", path,
-			       strerror(-r));
+		return r;
 	if (rs.err) {
 		free(data);
 		return hp_fail(rs.err, "%s", msg);
@@ -433,13 +444,10 @@ int hp_file_stat(const char *path, uint64_t deadline, struct stat *ret)
 	struct resp rs;
 	uint8_t *data;
 	char msg[512] = "";
-	int r = ask(&rq, path, -1, NULL, deadline, &rs, &data, msg, sizeof(msg));
+	int r = ask_about(&rq, path, path, "looking up", deadline, &rs, &data, msg, sizeof(msg));
 
-	if (r == -HP_ETIMEOUT)
-		return stalled("looking up", path);
 	if (r < 0)
-		return hp_fail(r, "cannot look up %s through hotpatch's helper: %s", path,
-			       strerror(-r));
+		return r;
 	free(data);
 	if (rs.err)
 		return hp_fail(rs.err, "%s", msg);
@@ -469,12 +477,9 @@ int hp_file_lookup_in(const char *root, const char *path, uint64_t deadline, str
 		return hp_fail(-ENOMEM, "out of memory");
 	memcpy(both, root, rl + 1);
 	memcpy(both + rl + 1, path, pl + 1);
-	r = ask(&rq, both, -1, NULL, deadline, &rs, &data, msg, sizeof(msg));
-	if (r == -HP_ETIMEOUT)
-		return stalled("looking up", path);
+	r = ask_about(&rq, both, path, "looking up", deadline, &rs, &data, msg, sizeof(msg));
 	if (r < 0)
-		return hp_fail(r, "cannot look up %s through hotpatch's helper: %s", path,
-			       strerror(-r));
+		return r;
 	if (rs.err) {
 		free(data);
 		*ret_err = rs.err;

@@ -305,6 +305,21 @@ char *hp_fd_path(int fd)
 	return hp_strdup(buf);
 }
 
+/* Room for n more bytes and the NUL; false (and oom) when there is none. */
+static bool buf_reserve(struct hp_buf *b, size_t n)
+{
+	size_t ncap = HP_MAX(b->cap * 2, b->len + n + 256);
+	char *ns = realloc(b->s, ncap);
+
+	if (!ns) {
+		b->oom = true;
+		return false;
+	}
+	b->s = ns;
+	b->cap = ncap;
+	return true;
+}
+
 void hp_buf_printf(struct hp_buf *b, const char *fmt, ...)
 {
 	va_list ap;
@@ -324,14 +339,8 @@ void hp_buf_printf(struct hp_buf *b, const char *fmt, ...)
 			b->len += (size_t)n;
 			return;
 		}
-		size_t ncap = HP_MAX(b->cap * 2, b->len + (size_t)n + 256);
-		char *ns = realloc(b->s, ncap);
-		if (!ns) {
-			b->oom = true;
+		if (!buf_reserve(b, (size_t)n))
 			return;
-		}
-		b->s = ns;
-		b->cap = ncap;
 		if (b->len == 0)
 			b->s[0] = 0;
 	}
@@ -339,17 +348,8 @@ void hp_buf_printf(struct hp_buf *b, const char *fmt, ...)
 
 void hp_buf_add(struct hp_buf *b, const char *s, size_t n)
 {
-	if (b->cap - b->len <= n) {
-		size_t ncap = HP_MAX(b->cap * 2, b->len + n + 256);
-		char *ns = realloc(b->s, ncap);
-
-		if (!ns) {
-			b->oom = true;
-			return;
-		}
-		b->s = ns;
-		b->cap = ncap;
-	}
+	if (b->cap - b->len <= n && !buf_reserve(b, n))
+		return;
 	memcpy(b->s + b->len, s, n);
 	b->len += n;
 	b->s[b->len] = 0;
