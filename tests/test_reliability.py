@@ -59,13 +59,31 @@ def test_thread_storm():
     t.assert_healthy()
 
 
+def asleep_in_syscall(pid, tid):
+    """The kernel says the thread sleeps inside a system call (whichever:
+    /proc/PID/task/TID/syscall names one, not "running" or -1)."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/syscall") as f:
+            nr = f.read().split()[0]
+        with open(f"/proc/{pid}/task/{tid}/stat") as f:
+            st = f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return st == "S" and nr.lstrip("-").isdigit() and int(nr) >= 0
+
+
 def test_syscalls_and_signals():
     """Threads asleep in epoll_wait, semop and sigtimedwait (which abort on
     EINTR), nanosleep (which counts early returns) and read; a storm of
     queued real-time signals meanwhile: the syscalls never notice, and no
-    signal is lost."""
+    signal is lost.  The epoll_wait and semop threads never wake by
+    themselves, so every stop hotpatch makes while they sleep makes both
+    return EINTR, and hotpatch must undo both, every time."""
     t = Target("worker-gcc", threads=2)
-    eq(t.cmd("syscalls"), "waiting", "syscall threads started")
+    line = t.cmd("syscalls")
+    check(line.startswith("waiting "), f"syscall threads started: {line!r}")
+    epoll_tid, semop_tid = (int(x) for x in line.split()[1:3])
+    sleepers = (epoll_tid, semop_tid)
     sent = [0]
     stop = threading.Event()
 
@@ -80,21 +98,27 @@ def test_syscalls_and_signals():
             except OSError:  # the queue is full: count only what was queued
                 time.sleep(0.001)
 
+    def both_asleep(what):
+        wait_for(lambda: all(asleep_in_syscall(t.pid, x) for x in sleepers), timeout=10,
+                 what=f"{what}: the epoll_wait and semop threads asleep in their calls")
+
     sender = threading.Thread(target=storm)
     sender.start()
     try:
         restarted = 0
         for i in range(15):
-            code, doc = hotpatch_json("--pid", t.pid, patch("fix_compute"))
-            eq(code, 0, f"apply #{i}")
-            restarted += doc["processes"][0]["waits_restarted"]
-            eq(hotpatch("rollback", "--pid", t.pid, patch("fix_compute")).returncode, 0,
-               f"rollback #{i}")
-            check(t.alive(), f"the target lives after cycle {i}")
+            for verb in ("apply", "rollback"):
+                both_asleep(f"before {verb} #{i}")
+                code, doc = hotpatch_json(verb, "--pid", t.pid, patch("fix_compute"))
+                eq(code, 0, f"{verb} #{i}")
+                n = doc["processes"][0]["waits_restarted"]
+                check(n >= len(sleepers), f"{verb} #{i}: the EINTRs of both sleepers were "
+                      f"undone (waits_restarted {n})")
+                restarted += n
+                check(t.alive(), f"the target lives after {verb} #{i}")
     finally:
         stop.set()
         sender.join()
-    check(restarted > 0, "hotpatch had EINTRs to undo")
     eq(t.cmd("trouble"), "0", "nanosleep and read saw nothing")
     eq(t.cmd("feed"), "4", "the blocked reader still reads")
     got = [0]
