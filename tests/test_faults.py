@@ -12,8 +12,11 @@ from hptest import (HOTPATCH, Skip, Target, check, eq, hotpatch, hotpatch_json, 
 
 def run_with_fault(args, fault):
     env = dict(os.environ, HOTPATCH_FAULT=str(fault), HOTPATCH_FAULT_TRACE="1")
-    return subprocess.run([HOTPATCH] + [str(a) for a in args], env=env, capture_output=True,
-                          text=True, timeout=120)
+    r = subprocess.run([HOTPATCH] + [str(a) for a in args], env=env, capture_output=True,
+                       text=True, timeout=120)
+    print(f"$ HOTPATCH_FAULT={fault} hotpatch {' '.join(map(str, args))}\n-> exit "
+          f"{r.returncode}\n{r.stderr.splitlines()[-1] if r.stderr else ''}", flush=True)
+    return r
 
 
 def steps_of(args):
@@ -49,19 +52,35 @@ def no_leftovers(t, what):
 
 
 def test_kill_at_every_apply_step():
+    """Killed before the flip wrote the windows (flip:written), the target
+    runs the original and a fresh apply takes out what the run left (its
+    record, once apply:recorded wrote one, is noted) and applies anew; killed
+    from then on, the patch is in effect and the fresh apply has nothing to
+    do but mark the record applied, unless apply:done did that already."""
     steps = steps_of(["apply", patch("fix_compute")])
     print(f"{len(steps)} steps: {steps}")
+    recorded, flipped = steps.index("apply:recorded") + 1, steps.index("flip:written") + 1
+    done = steps.index("apply:done") + 1
     for k, name in enumerate(steps, 1):
         what = f"killed after apply step {k} ({name})"
         t = Target("worker-gcc", threads=4)
         disk = prologue(t, "compute")[1]
         r = run_with_fault(["--pid", t.pid, patch("fix_compute")], k)
         eq(r.returncode, -signal.SIGKILL, f"{what}: hotpatch was killed")
-        healthy_and(t, (1005, 2005), what)
+        check(f"fault point {k}: {name} (+" in r.stderr, f"{what}: at that step: {r.stderr}")
+        healthy_and(t, (2005,) if k >= flipped else (1005,), what)
         # a fresh run finishes the job
         code, doc = hotpatch_json("--pid", t.pid, patch("fix_compute"))
         eq(code, 0, f"{what}: a fresh apply")
-        check(doc["processes"][0]["result"] in ("applied", "already-applied"), what)
+        notes = " ".join(doc["notes"])
+        if k >= flipped:
+            eq(doc["processes"][0]["result"], "already-applied", what)
+            eq("completed the apply" in notes, k < done,
+               f"{what}: it says it completed an earlier run's record ({notes!r})")
+        else:
+            eq(doc["processes"][0]["result"], "applied", what)
+            eq("which an earlier hotpatch left half applied" in notes, k >= recorded,
+               f"{what}: it says it took out an earlier run's record ({notes!r})")
         eq(t.call("compute", 5), 2005, f"{what}: patched")
         code, doc = hotpatch_json("status", "--pid", t.pid)
         pats = doc["processes"][0]["patches"]
@@ -75,19 +94,63 @@ def test_kill_at_every_apply_step():
         t.stop()
 
 
+# What a rollback killed after each of its steps leaves, and what a fresh
+# rollback must then do (rollback.c, rollback_one):
+#   lock:taken, rollback:checked    the record still says applied and the
+#       bytes are the patch's: the fresh rollback is an ordinary one.
+#   flip:stopped                    the record says rolling back (written
+#       just before the flip), the bytes are still the patch's (the stop
+#       wrote nothing): the fresh run's recovery rolls it back.
+#   flip:written ... rollback:unloaded   rolling back, the bytes are the
+#       original's (the patch may be unloaded already: a thread hijacked for
+#       dlclose finishes it on its own): recovery finishes the job.
+#   rollback:unrecorded             the record is gone: nothing to do.
+# (status says "incomplete" for a record that is not applied.)
+ROLLBACK_KILLED = {
+    "lock:taken": ("applied", 2005, 0),
+    "rollback:checked": ("applied", 2005, 0),
+    "flip:stopped": ("incomplete", 2005, 0),
+    "flip:written": ("incomplete", 1005, 0),
+    "rollback:flipped": ("incomplete", 1005, 0),
+    "rollback:drained": ("incomplete", 1005, 0),
+    "remote:hijacked": ("incomplete", 1005, 0),
+    "remote:started": ("incomplete", 1005, 0),
+    "remote:done": ("incomplete", 1005, 0),
+    "rollback:unloaded": ("incomplete", 1005, 0),
+    "rollback:unrecorded": (None, 1005, 8),
+}
+
+
 def test_kill_at_every_rollback_step():
     steps = steps_of(["rollback", patch("fix_compute")])
     print(f"{len(steps)} steps: {steps}")
+    eq(sorted(set(steps)), sorted(ROLLBACK_KILLED), "every step has its expected outcome")
+    eq(len(steps), len(set(steps)), "each step is passed once")
     for k, name in enumerate(steps, 1):
+        state, answer, fresh = ROLLBACK_KILLED[name]
         what = f"killed after rollback step {k} ({name})"
         t = Target("worker-gcc", threads=4)
         disk = prologue(t, "compute")[1]
         eq(hotpatch("--pid", t.pid, patch("fix_compute")).returncode, 0, "apply")
         r = run_with_fault(["rollback", "--pid", t.pid, patch("fix_compute")], k)
         eq(r.returncode, -signal.SIGKILL, f"{what}: hotpatch was killed")
-        healthy_and(t, (1005, 2005), what)
-        r = hotpatch("rollback", "--pid", t.pid, patch("fix_compute"))
-        check(r.returncode in (0, 8), f"{what}: a fresh rollback finishes ({r.returncode})")
+        check(f"fault point {k}: {name} (+" in r.stderr, f"{what}: at that step: {r.stderr}")
+        healthy_and(t, (answer,), what)
+        code, doc = hotpatch_json("status", "--pid", t.pid)
+        eq([p["state"] for p in doc["processes"][0]["patches"]], [state] if state else [],
+           f"{what}: the record")
+        code, doc = hotpatch_json("rollback", "--pid", t.pid, patch("fix_compute"))
+        eq(code, fresh, f"{what}: a fresh rollback")
+        notes = " ".join(doc["notes"])
+        if fresh == 0:
+            eq([p["action"] for p in doc["processes"][0]["patches"]], ["rolled-back"],
+               f"{what}: the fresh rollback rolled it back")
+            eq("which an earlier hotpatch left half rolled back" in notes, state == "incomplete",
+               f"{what}: it says it finished an earlier run's rollback ({notes!r})")
+        else:
+            p = doc["processes"][0]
+            eq(p["result"], "not-applied", f"{what}: nothing to do")
+            check("nothing is applied" in p["reason"], f"{what}: says so: {p['reason']}")
         eq(t.call("compute", 5), 1005, f"{what}: original")
         eq(prologue(t, "compute")[0], disk, f"{what}: bytes exact")
         code, doc = hotpatch_json("status", "--pid", t.pid)
