@@ -9,6 +9,7 @@
  */
 #include "procfs.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,13 @@ int hp_procfs_check(const struct hp_target *t)
 	ssize_t n;
 
 	snprintf(root, sizeof(root), "/proc/%d/root", t->pid);
+	n = readlink(root, where, sizeof(where) - 1);
+	if (n <= 0)
+		return errno == ENOENT || errno == ESRCH
+			       ? hp_fail(-ESRCH, "process %d exited while hotpatch looked at it",
+					 t->pid)
+			       : hp_fail(-errno, "cannot look at the root of pid %d: %m", t->pid);
+	where[n] = 0;
 	/* the target's pid at each PID namespace level, ours first: its /proc
 	 * may be of any of them */
 	if (hp_status_field(t->pid, 0, "NSpid", nspid, sizeof(nspid)) == 0) {
@@ -104,12 +112,13 @@ int hp_procfs_check(const struct hp_target *t)
 		other_ns = true;
 	}
 	hp_error_clear();
+	struct pollfd gone = {.fd = t->pidfd, .events = POLLIN};
+
+	/* a root that vanished may only mean the process did */
+	if (t->pidfd >= 0 && poll(&gone, 1, 0) > 0)
+		return hp_fail(-ESRCH, "process %d exited while hotpatch looked at it", t->pid);
 	if (other_ns && strcmp(why, "whose /proc is not a procfs"))
 		why = "whose /proc belongs to another PID namespace and does not show it";
-	n = readlink(root, where, sizeof(where) - 1);
-	where[n > 0 ? n : 0] = 0;
-	if (n <= 0)
-		snprintf(where, sizeof(where), "?");
 	snprintf(procdir, sizeof(procdir), "%s/proc", strcmp(where, "/") ? where : "");
 	if (same_mount_ns(t->pid))
 		snprintf(how, sizeof(how), "mount -t proc proc %s", procdir);
