@@ -2,6 +2,7 @@
 #include "fileio.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <poll.h>
 #include <signal.h>
@@ -10,15 +11,16 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "util.h"
 
-enum op { OP_STAT = 1, OP_READ_FILE, OP_PREAD, OP_PWRITE, OP_LOOKUP_IN };
+enum op { OP_STAT = 1, OP_READ_FILE, OP_PREAD, OP_PWRITE, OP_LOOKUP_IN, OP_READ_PROC };
 
 /* A request, then `pathlen` bytes of path, then for OP_PWRITE `len` bytes
  * of data; OP_PREAD and OP_PWRITE carry their fd as SCM_RIGHTS.  For
- * OP_LOOKUP_IN the path is "ROOT\0PATH". */
+ * OP_LOOKUP_IN and OP_READ_PROC the path is "ROOT\0PATH". */
 struct req {
 	uint32_t op, pathlen;
 	uint64_t off, len, max;
@@ -160,6 +162,63 @@ static int lookup_in(const char *root, const char *path, struct stat *st, char *
 	return r;
 }
 
+/*
+ * A procfs file as a process whose root is `root` finds it: openat2 with
+ * RESOLVE_IN_ROOT keeps absolute links and ".." inside that root, as the
+ * kernel does for a chrooted process, and no magic link is followed.  What
+ * is found must be procfs itself (a file someone wrote to look like one is
+ * not), and is read to its end: a procfs file's size says nothing.
+ */
+static int read_proc(const char *root, const char *path, size_t max, struct hp_file *f, char *msg,
+		     size_t msgsz)
+{
+	struct open_how how = {.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+			       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+	struct statfs sfs;
+	int rfd, fd, r = 0;
+
+	memset(f, 0, sizeof(*f));
+	rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rfd < 0)
+		return fail_msg(msg, msgsz, root, -errno, strerror(errno));
+	fd = (int)syscall(SYS_openat2, rfd, path, &how, sizeof(how));
+	if (fd < 0) {
+		r = -errno;
+		close(rfd);
+		snprintf(msg, msgsz, "cannot read %.150s in %.150s: %.150s", path, root,
+			 strerror(-r));
+		return r;
+	}
+	close(rfd);
+	if (fstatfs(fd, &sfs) < 0)
+		r = fail_msg(msg, msgsz, path, -errno, strerror(errno));
+	else if (sfs.f_type != PROC_SUPER_MAGIC)
+		r = fail_msg(msg, msgsz, path, -EMEDIUMTYPE, "not on a procfs");
+	else if (fstat(fd, &f->st) < 0)
+		r = fail_msg(msg, msgsz, path, -errno, strerror(errno));
+	if (r == 0) {
+		f->data = malloc(max ? max : 1);
+		if (!f->data)
+			r = fail_msg(msg, msgsz, path, -ENOMEM, "out of memory");
+	}
+	while (r == 0 && f->len < max) {
+		ssize_t n = read(fd, f->data + f->len, max - f->len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			r = fail_msg(msg, msgsz, path, -errno, strerror(errno));
+		else if (n == 0)
+			break;
+		else
+			f->len += (size_t)n;
+	}
+	close(fd);
+	if (r < 0)
+		hp_file_free(f);
+	return r;
+}
+
 /* ------------------------------------------------------- the helper side */
 
 static int full(int fd, void *buf, size_t len, bool out)
@@ -199,6 +258,14 @@ static void serve_one(int sock, const struct req *rq, const char *path, int fd)
 		rs.err = lookup_in(path, path + strlen(path) + 1, &rs.st, (char *)data, 4096, msg,
 				   sizeof(msg));
 		rs.len = rs.err ? 0 : strlen((char *)data) + 1;
+		break;
+	case OP_READ_PROC:
+		if (strlen(path) >= rq->pathlen)
+			_exit(1); /* not "ROOT\0PATH": not from hotpatch */
+		rs.err = read_proc(path, path + strlen(path) + 1, rq->max, &f, msg, sizeof(msg));
+		rs.st = f.st;
+		rs.len = f.len;
+		data = f.data;
 		break;
 	case OP_READ_FILE:
 		rs.err = read_whole(path, rq->max, &f, msg, sizeof(msg));
@@ -491,6 +558,33 @@ int hp_file_lookup_in(const char *root, const char *path, uint64_t deadline, str
 	}
 	*ret = rs.st;
 	*ret_canon = (char *)data;
+	return 0;
+}
+
+int hp_file_read_proc(const char *root, const char *path, size_t max, uint64_t deadline,
+		      struct hp_file *ret)
+{
+	char both[4096], msg[512] = "";
+	size_t rootlen = strlen(root), pathlen = strlen(path);
+	struct req rq = {.op = OP_READ_PROC, .max = max};
+	struct resp rs;
+	uint8_t *data;
+	int r;
+
+	if (rootlen + pathlen + 2 > sizeof(both))
+		return hp_fail(-ENAMETOOLONG, "%s in %s: path too long", path, root);
+	memcpy(both, root, rootlen + 1);
+	memcpy(both + rootlen + 1, path, pathlen + 1);
+	rq.pathlen = (uint32_t)(rootlen + 1 + pathlen);
+	r = ask_about(&rq, both, root, "looking up /proc in", deadline, &rs, &data, msg,
+		      sizeof(msg));
+	if (r < 0)
+		return r;
+	if (rs.err) {
+		free(data);
+		return hp_fail(rs.err, "%s", msg);
+	}
+	*ret = (struct hp_file){.data = data, .len = rs.len, .st = rs.st};
 	return 0;
 }
 

@@ -51,6 +51,15 @@ int hp_file_stat(const char *path, uint64_t deadline, struct stat *ret);
 int hp_file_lookup_in(const char *root, const char *path, uint64_t deadline, struct stat *ret,
 		      char **ret_canon, int *ret_err);
 /*
+ * Reads the procfs file `path` (relative, at most `max` bytes) as a process
+ * whose root is the directory `root` finds it (links and ".." stay inside
+ * it), by the helper within `deadline`.  -ENOENT and the like when there
+ * is none, -EMEDIUMTYPE when what is there is not procfs, -HP_ETIMEOUT when the
+ * filesystems on the way do not answer.
+ */
+int hp_file_read_proc(const char *root, const char *path, size_t max, uint64_t deadline,
+		      struct hp_file *ret);
+/*
  * pread() or pwrite() of `fd` by the helper, within `deadline`: for
  * /proc/PID/mem, where touching a page of such a file waits for its
  * server.  Returns bytes moved or a negative errno (-HP_ETIMEOUT); records

@@ -242,6 +242,7 @@ int hp_freezer_flip(struct hp_target *t, struct hp_write *w, size_t nw, struct h
 		goto out;
 	}
 	frozen = true;
+	hp_fault_point("freezer:freezing");
 	until = t1 + FREEZE_WAIT_NS;
 	for (;;) {
 		ssize_t n = pread(state_fd, state, sizeof(state) - 1, 0);
@@ -249,7 +250,12 @@ int hp_freezer_flip(struct hp_target *t, struct hp_write *w, size_t nw, struct h
 		if (n > 0 && !strncmp(state, "FROZEN", 6))
 			break;
 		if (hp_now_ns() > until) {
-			r = -EAGAIN; /* a thread in an unfreezable sleep: ptrace it is */
+			/* a thread in an unfreezable sleep, or one the busy machine
+			 * did not run in time: ptrace it is */
+			hp_note("the freezer did not freeze pid %d within %llu ms (a thread in an "
+				"uninterruptible sleep, or a busy machine): the flip used ptrace",
+				t->pid, FREEZE_WAIT_NS / 1000000);
+			r = -EAGAIN;
 			goto out;
 		}
 		/* threads the freezer woke must run to freeze themselves: let them */

@@ -20,6 +20,7 @@
 #include "memory.h"
 #include "modules.h"
 #include "patchfile.h"
+#include "procfs.h"
 #include "remote.h"
 #include "resolve.h"
 #include "stackcheck.h"
@@ -597,6 +598,9 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 		}
 
 	/* resolve: everything is checked before anything is written */
+	r = hp_procfs_check(&s.t);
+	if (r < 0)
+		goto out;
 	for (size_t i = 0; i < pf->nrec; i++)
 		if (pf->rec[i].kind == HOTPATCH_KIND_BUILD_ID) {
 			r = hp_check_build_id(&s.t, &s.m, object_of(o, &pf->rec[i]),

@@ -178,6 +178,12 @@ int hp_list(pid_t pid, const struct hp_options *o, struct hp_listing *ret)
 
 		if (hp_object_elf(&t, ob, &e) < 0 || hp_elf_load_symbols(e) < 0 ||
 		    hp_elf_patchable_entries(e, &pads, &npads) < 0) {
+			/* an object that does not answer is not one without
+			 * patchable functions: say so, and stop */
+			if (hp_err.code == -HP_ETIMEOUT) {
+				r = hp_err.code;
+				break;
+			}
 			hp_error_clear();
 			continue;
 		}
@@ -221,5 +227,5 @@ int hp_list(pid_t pid, const struct hp_options *o, struct hp_listing *ret)
 	}
 	hp_modules_free(&m);
 	hp_target_close(&t);
-	return 0;
+	return r;
 }

@@ -94,6 +94,42 @@ def wrk_result(p):
     return r
 
 
+def served(port):
+    """Requests nginx has handled so far (stub_status's third counter)."""
+    body = get(port, "/status")[3].decode()
+    return int(body.splitlines()[2].split()[2])
+
+
+def wait_served(port, more, w, what, timeout=20):
+    """Waits until nginx handled `more` requests beyond now, with wrk `w`
+    still running: the load is on."""
+    base = served(port)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if w.poll() is not None:
+            raise RuntimeError(f"wrk ended {what}: {w.communicate()[0]}")
+        if served(port) >= base + more:
+            return
+        time.sleep(0.01)
+    raise RuntimeError(f"nginx did not serve {more} requests {what} within {timeout}s")
+
+
+def under_load(port, action):
+    """Runs action() while wrk loads nginx: wrk must have been serving
+    before it starts and still serve after it ends (no fixed sleep decides
+    that, or it raises); then wrk is stopped (SIGINT makes it report).
+    Returns action's result and wrk's."""
+    w = wrk_start(port, 300)
+    try:
+        wait_served(port, 200, w, "before the command")
+        got = action()
+        wait_served(port, 200, w, "after the command")
+    finally:
+        if w.poll() is None:
+            w.send_signal(signal.SIGINT)
+    return got, wrk_result(w)
+
+
 def hotpatch(hp, *args):
     r = subprocess.run([hp, "--json", *map(str, args)], capture_output=True, text=True,
                        timeout=120)
@@ -126,13 +162,11 @@ def scenario(nginx, patchfile, hp, workdir, log=print):
         res["before"] = wrk_result(wrk_start(port, 3))
         log(f"before: {res['before']['rps']:.0f} requests/s")
 
-        w = wrk_start(port, 6)
-        time.sleep(2)
-        code, doc, err = hotpatch(hp, "--exe", nginx, patchfile)
+        (code, doc, err), res["during_apply"] = under_load(
+            port, lambda: hotpatch(hp, "--exe", nginx, patchfile))
         res["apply"] = {"exit": code, "stderr": err, "processes": [
             {"pid": p["pid"], "result": p["result"], "pause_us": p["timings_us"]["pause"],
              "total_us": p["timings_us"]["total"]} for p in doc.get("processes", [])]}
-        res["during_apply"] = wrk_result(w)
         for p in res["apply"]["processes"]:
             log(f"apply pid {p['pid']}: {p['result']}, paused {p['pause_us']} us "
                 f"(command {p['total_us'] / 1000:.1f} ms)")
@@ -156,13 +190,11 @@ def scenario(nginx, patchfile, hp, workdir, log=print):
         log(f"after HUP, new workers {res['new_workers']}: {res['after_reload']}; "
             f"patches per process: {res['status_after_reload']}")
 
-        w = wrk_start(port, 6)
-        time.sleep(2)
-        code, doc, err = hotpatch(hp, "rollback", "--exe", nginx, patchfile)
+        (code, doc, err), res["during_rollback"] = under_load(
+            port, lambda: hotpatch(hp, "rollback", "--exe", nginx, patchfile))
         res["rollback"] = {"exit": code, "stderr": err, "processes": [
             {"pid": p["pid"], "result": p["result"], "pause_us": p["timings_us"]["pause"]}
             for p in doc.get("processes", [])]}
-        res["during_rollback"] = wrk_result(w)
         for p in res["rollback"]["processes"]:
             log(f"rollback pid {p['pid']}: {p['result']}, paused {p['pause_us']} us")
         log(f"during rollback: {res['during_rollback']['rps']:.0f} requests/s, "

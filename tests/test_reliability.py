@@ -59,13 +59,31 @@ def test_thread_storm():
     t.assert_healthy()
 
 
+def asleep_in_syscall(pid, tid):
+    """The kernel says the thread sleeps inside a system call (whichever:
+    /proc/PID/task/TID/syscall names one, not "running" or -1)."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/syscall") as f:
+            nr = f.read().split()[0]
+        with open(f"/proc/{pid}/task/{tid}/stat") as f:
+            st = f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return st == "S" and nr.lstrip("-").isdigit() and int(nr) >= 0
+
+
 def test_syscalls_and_signals():
     """Threads asleep in epoll_wait, semop and sigtimedwait (which abort on
     EINTR), nanosleep (which counts early returns) and read; a storm of
     queued real-time signals meanwhile: the syscalls never notice, and no
-    signal is lost."""
+    signal is lost.  The epoll_wait and semop threads never wake by
+    themselves, so every stop hotpatch makes while they sleep makes both
+    return EINTR, and hotpatch must undo both, every time."""
     t = Target("worker-gcc", threads=2)
-    eq(t.cmd("syscalls"), "waiting", "syscall threads started")
+    line = t.cmd("syscalls")
+    check(line.startswith("waiting "), f"syscall threads started: {line!r}")
+    epoll_tid, semop_tid = (int(x) for x in line.split()[1:3])
+    sleepers = (epoll_tid, semop_tid)
     sent = [0]
     stop = threading.Event()
 
@@ -80,21 +98,27 @@ def test_syscalls_and_signals():
             except OSError:  # the queue is full: count only what was queued
                 time.sleep(0.001)
 
+    def both_asleep(what):
+        wait_for(lambda: all(asleep_in_syscall(t.pid, x) for x in sleepers), timeout=10,
+                 what=f"{what}: the epoll_wait and semop threads asleep in their calls")
+
     sender = threading.Thread(target=storm)
     sender.start()
     try:
         restarted = 0
         for i in range(15):
-            code, doc = hotpatch_json("--pid", t.pid, patch("fix_compute"))
-            eq(code, 0, f"apply #{i}")
-            restarted += doc["processes"][0]["waits_restarted"]
-            eq(hotpatch("rollback", "--pid", t.pid, patch("fix_compute")).returncode, 0,
-               f"rollback #{i}")
-            check(t.alive(), f"the target lives after cycle {i}")
+            for verb in ("apply", "rollback"):
+                both_asleep(f"before {verb} #{i}")
+                code, doc = hotpatch_json(verb, "--pid", t.pid, patch("fix_compute"))
+                eq(code, 0, f"{verb} #{i}")
+                n = doc["processes"][0]["waits_restarted"]
+                check(n >= len(sleepers), f"{verb} #{i}: the EINTRs of both sleepers were "
+                      f"undone (waits_restarted {n})")
+                restarted += n
+                check(t.alive(), f"the target lives after {verb} #{i}")
     finally:
         stop.set()
         sender.join()
-    check(restarted > 0, "hotpatch had EINTRs to undo")
     eq(t.cmd("trouble"), "0", "nanosleep and read saw nothing")
     eq(t.cmd("feed"), "4", "the blocked reader still reads")
     got = [0]
@@ -111,29 +135,53 @@ def test_syscalls_and_signals():
     t.assert_healthy()
 
 
+def thread_states(t):
+    """{tid: (state letter, TracerPid)} of every thread, as the kernel reports them."""
+    out = {}
+    for tid in t.threads():
+        with open(f"/proc/{t.pid}/task/{tid}/stat") as f:
+            st = f.read().rsplit(")", 1)[1].split()[0]
+        with open(f"/proc/{t.pid}/task/{tid}/status") as f:
+            tracer = [l.split()[1] for l in f if l.startswith("TracerPid:")][0]
+        out[tid] = (st, tracer)
+    return out
+
+
+def stays_stopped(t, what):
+    """Every thread in a job-control stop ('T') with no tracer: only SIGCONT
+    makes such a thread run again.  A thread hotpatch ran a call on goes back
+    into the stop as it leaves the kernel after the detach: that takes a
+    moment, so wait for it, bounded."""
+    wait_for(lambda: set(thread_states(t).values()) == {("T", "0")}, timeout=10,
+             what=f"{what}: every thread in the stop, untraced ({thread_states(t)})")
+
+
+def runs_again(t, what):
+    os.kill(t.pid, signal.SIGCONT)
+    wait_for(lambda: all(st not in ("T", "t") for st, _ in thread_states(t).values()),
+             timeout=10, what=f"{what}: SIGCONT makes every thread run ({thread_states(t)})")
+
+
 def test_job_control_stopped():
-    """A process stopped by SIGSTOP is patched and stays stopped.  (Its
-    threads do not run compute(): a thread stopped inside the replacement
-    would rightly keep the patch from being unloaded.)"""
+    """A process stopped by SIGSTOP is patched and stays stopped: after each
+    command every thread is in the stop the kernel reports, and SIGCONT then
+    makes them run.  (Its threads do not run compute(): a thread stopped
+    inside the replacement would rightly keep the patch from being
+    unloaded.)"""
     t = Target("worker-gcc", threads=0)
     os.kill(t.pid, signal.SIGSTOP)
-    wait_for(lambda: t.state() == "T", what="the stop")
+    stays_stopped(t, "SIGSTOP")
     eq(hotpatch("--pid", t.pid, patch("fix_compute")).returncode, 0, "apply to a stopped process")
-
-    def states():
-        return {open(f"/proc/{t.pid}/task/{x}/stat").read().rsplit(")", 1)[1].split()[0]
-                for x in t.threads()}
-    # the thread that ran the load re-enters the stop as it leaves the kernel
-    wait_for(lambda: states() == {"T"}, timeout=5, what=f"every thread stopped ({states()})")
-    time.sleep(0.2)
-    eq(states(), {"T"}, "and they stay stopped")
-    os.kill(t.pid, signal.SIGCONT)
+    stays_stopped(t, "after apply")
+    eq(hotpatch("status", "--pid", t.pid).returncode, 0, "status")
+    stays_stopped(t, "after status")
+    runs_again(t, "after apply")
     eq(t.call("compute", 5), 2005, "patched once it runs")
     os.kill(t.pid, signal.SIGSTOP)
-    wait_for(lambda: t.state() == "T", what="the second stop")
+    stays_stopped(t, "the second SIGSTOP")
     eq(hotpatch("rollback", "--pid", t.pid, patch("fix_compute")).returncode, 0, "rollback")
-    eq(t.state(), "T", "still stopped")
-    os.kill(t.pid, signal.SIGCONT)
+    stays_stopped(t, "after rollback")
+    runs_again(t, "after rollback")
     eq(t.call("compute", 5), 1005, "original")
     t.assert_healthy()
 

@@ -108,14 +108,16 @@ def test_activeness():
     t = Target("worker-gcc", env={"HOTPATCH_TEST_FIFO": fifo})
     eq(hotpatch("--pid", t.pid, patch("fix_block")).returncode, 0, "apply")
     eq(t.call("use_secret", 5), 55, "patched")
-    t.send("call use_secret -1")  # the main thread now waits inside the patch
-    wait_for(lambda: "fifo" in open(f"/proc/{t.pid}/wchan").read() or
-             "pipe" in open(f"/proc/{t.pid}/wchan").read() or
-             open(f"/proc/{t.pid}/syscall").read().split()[0] in ("2", "257"),
-             what="the main thread to block in the patch")
+    # the thread that runs the call says so from inside the patch, then
+    # waits there until the test opens the fifo
+    t.send("call use_secret -1")
+    line = t.readline()
+    check(line.startswith("inside "), f"the call entered the patch: {line!r}")
+    tid = int(line.split()[1])
+    check(tid in t.threads(), f"thread {tid} is one of the target's")
     r = hotpatch("rollback", "--timeout", "2", "--pid", t.pid, patch("fix_block"))
     eq(r.returncode, EXIT_BUSY, "rollback refused while a thread is inside")
-    check(f"thread {t.pid}" in r.stderr and "use_secret_blocking" in r.stderr,
+    check(f"thread {tid}" in r.stderr and "use_secret_blocking" in r.stderr,
           f"names the thread and the frame: {r.stderr}")
     check("the patch stays applied" in r.stderr, r.stderr)
     live, disk = prologue(t, "use_secret")

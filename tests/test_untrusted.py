@@ -168,7 +168,10 @@ def test_stalled_filesystem_bounded_by_timeout():
     eq(r.returncode, 0, "status reads only the target")
     check("fix_lib.so" in r.stdout, r.stdout)
     r, took = timed("--timeout", "2", "list", "--pid", t.pid)
-    check(r.returncode in (0, 7) and took < 8, f"list ended in time (took {took:.1f} s)")
+    eq(r.returncode, 7, "list: busy (its executable does not answer)")
+    check("does not answer" in r.stderr, f"list says why: {r.stderr}")
+    check("no patchable functions" not in r.stdout, f"list does not claim there are none: {r.stdout}")
+    check(took < 8, f"list ended within --timeout 2 (took {took:.1f} s)")
     t.assert_healthy()
 
 

@@ -134,9 +134,12 @@ class User:
 class Target:
     """A test program under our control, talking over pipes; `user` runs it
     as that User; `wrap(argv)` gives the command line that runs it (one that
-    ends by exec'ing it, so that the PID stays the same: chroot, unshare)."""
+    ends by exec'ing it, so that the PID stays the same: chroot, unshare);
+    with `forks` the wrapper forks it instead (unshare --fork), and self.pid
+    is the process that runs `name`, found after it said it is ready."""
 
-    def __init__(self, name="worker-gcc", threads=8, env=None, args=None, user=None, wrap=None):
+    def __init__(self, name="worker-gcc", threads=8, env=None, args=None, user=None, wrap=None,
+                 forks=False):
         self.path = exe(name)
         e = dict(os.environ)
         e.update(env or {})
@@ -151,6 +154,8 @@ class Target:
         self.pid = self.p.pid  # setpriv execs: the same process
         line = self.readline(timeout=20)
         check(line.startswith("ready"), f"target did not get ready: {line!r}")
+        if forks:
+            self.pid = running(self.p.pid, self.path)
 
     def readline(self, timeout=20):
         r, _, _ = select.select([self.p.stdout], [], [], timeout)
@@ -236,6 +241,29 @@ class Target:
                 except ProcessLookupError:
                     pass
             self.p.wait(timeout=10)
+
+
+def running(pid, path):
+    """The process, `pid` or one of its descendants, that runs the file
+    `path` (by /proc/PID/exe, as hotpatch sees it)."""
+    want = os.path.realpath(path)
+    kids = {}
+    for d in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                kids.setdefault(int(f.read().rsplit(")", 1)[1].split()[1]), []).append(int(d))
+        except (OSError, ValueError, IndexError):
+            pass
+    todo = [pid]
+    while todo:
+        p = todo.pop(0)
+        try:
+            if os.readlink(f"/proc/{p}/exe") == want:
+                return p
+        except OSError:
+            pass
+        todo += kids.get(p, [])
+    raise Fail(f"no process under {pid} runs {want}")
 
 
 def on_cleanup(fn):

@@ -10,6 +10,8 @@
  *   stats          -> "calls N wrong W"
  *   held           -> how many threads SIGUSR1 holds in its handler
  *   release        -> lets them go
+ *   syscalls       -> "waiting TID..." once threads asleep in epoll_wait,
+ *                     semop, sigtimedwait, nanosleep and read run (their tids)
  *   quit
  * It prints "ready PID" once its threads run.
  */
@@ -18,6 +20,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <sys/epoll.h>
@@ -187,6 +190,13 @@ static void *spin_in_window(void *arg)
 
 static atomic_long syscall_trouble, rt_signals, storm_threads;
 static int quiet_pipe[2];
+/* the tids of the syscall threads, in the order "syscalls" starts them */
+static atomic_int syscall_tids[5];
+
+static void say_tid(int slot)
+{
+	atomic_store(&syscall_tids[slot], (int)syscall(SYS_gettid));
+}
 
 static void block_test_signals(void)
 {
@@ -207,6 +217,7 @@ static void *epoll_thread(void *arg)
 
 	(void)arg;
 	block_test_signals();
+	say_tid(0);
 	if (pipe(efd) < 0)
 		abort();
 	epoll_ctl(ep, EPOLL_CTL_ADD, efd[0], &ev);
@@ -226,6 +237,7 @@ static void *semop_thread(void *arg)
 
 	(void)arg;
 	block_test_signals();
+	say_tid(1);
 	for (;;)
 		if (semop(id, &op, 1) < 0) {
 			fprintf(stderr, "semop: %m\n");
@@ -241,6 +253,7 @@ static void *sigwait_thread(void *arg)
 
 	(void)arg;
 	block_test_signals();
+	say_tid(2);
 	sigemptyset(&s);
 	sigaddset(&s, SIGUSR2);
 	for (;;)
@@ -255,6 +268,7 @@ static void *nanosleep_thread(void *arg)
 {
 	(void)arg;
 	block_test_signals();
+	say_tid(3);
 	for (;;) {
 		struct timespec req = {0, 50 * 1000 * 1000}, a, b;
 
@@ -275,6 +289,7 @@ static void *read_thread(void *arg)
 
 	(void)arg;
 	block_test_signals();
+	say_tid(4);
 	for (;;) {
 		ssize_t n = read(quiet_pipe[0], buf, sizeof(buf));
 
@@ -465,7 +480,12 @@ int main(int argc, char **argv)
 			pthread_create(&t, NULL, sigwait_thread, NULL);
 			pthread_create(&t, NULL, nanosleep_thread, NULL);
 			pthread_create(&t, NULL, read_thread, NULL);
-			printf("waiting\n");
+			for (int i = 0; i < 5; i++)
+				while (!atomic_load(&syscall_tids[i]))
+					sched_yield();
+			printf("waiting %d %d %d %d %d\n", atomic_load(&syscall_tids[0]),
+			       atomic_load(&syscall_tids[1]), atomic_load(&syscall_tids[2]),
+			       atomic_load(&syscall_tids[3]), atomic_load(&syscall_tids[4]));
 		} else if (!strncmp(line, "feed", 4)) {
 			/* data for the blocked reader: it must get it, not an error */
 			printf("%zd\n", write(quiet_pipe[1], "data", 4));
