@@ -126,15 +126,15 @@ int hp_flip_write(struct hp_target *t, struct hp_write *w, size_t nw)
 	int r = write_spans(t, w, nw, true);
 
 	if (r < 0) {
-		int saved = r;
-		char msg[sizeof(hp_err.msg)];
+		bool back = true;
 
-		memcpy(msg, hp_err.msg, sizeof(msg));
 		/* put back what was there, last written first */
+		hp_unwind_begin();
 		for (size_t i = nw; i-- > 0;)
-			hp_mem_write(t, w[i].addr, w[i].old, w[i].len);
-		hp_fail(saved, "%s; the old bytes were put back", msg);
-		r = saved;
+			back &= hp_mem_write(t, w[i].addr, w[i].old, w[i].len) == 0;
+		hp_unwind_end();
+		hp_fail_suffix(r, back ? "; the old bytes were put back"
+				       : "; putting the old bytes back failed too");
 	}
 	return r;
 }
@@ -235,16 +235,16 @@ static int resume_world(struct hp_target *t, struct hp_flip_stats *st, uint64_t 
 /* Never leaves a thread stopped, and keeps the first error's words. */
 static int bail(struct hp_target *t, struct hp_flip_stats *st, int r)
 {
-	int saved = hp_err.code;
-	char msg[sizeof(hp_err.msg)];
+	bool explained = hp_err.code != 0;
 
-	memcpy(msg, hp_err.msg, sizeof(msg));
+	hp_unwind_begin();
 	hp_target_detach_all(t);
-	hp_err.code = saved;
+	hp_unwind_end();
+	if (!explained) /* a retry, not a failure: detaching adds nothing */
+		hp_error_clear();
 	if (st->sched_token)
 		hp_sched_restore(st->sched_token);
 	st->sched_token = 0;
-	memcpy(hp_err.msg, msg, sizeof(msg));
 	return r;
 }
 

@@ -316,18 +316,15 @@ static int load_patch(struct hp_session *s, struct hp_patchfile *pf, struct hp_r
 	hp_fault_point("apply:memfd");
 	r = fill_memfd(s, tfd, name, pf, &st);
 	if (r < 0) {
-		int saved = r;
-		char msg[sizeof(hp_err.msg)];
-
 		/* a number that is no longer our memfd is the target's own now */
-		if (saved == -HP_EINTERFERED)
-			return saved;
-		memcpy(msg, hp_err.msg, sizeof(msg));
+		if (r == -HP_EINTERFERED)
+			return r;
 		memset(ops, 0, sizeof(ops));
 		ops[0] = (struct hp_rop){.nr = SYS_close, .args = {(uint64_t)tfd}};
+		hp_unwind_begin();
 		hp_remote_call(&s->rc, ops, 1, NULL, 0, ret, s->deadline, "closing the memfd");
-		hp_fail(saved, "%s", msg);
-		return saved;
+		hp_unwind_end();
+		return r;
 	}
 
 	/* glibc reuses a loaded object of the same name: make ours unique */
@@ -385,16 +382,13 @@ static int load_patch(struct hp_session *s, struct hp_patchfile *pf, struct hp_r
 		r = loaded_range(s, pf, &st, rp);
 	if (r < 0) {
 		/* whatever it loaded, our dlopen's reference goes back */
-		int saved = r;
-		char msg[sizeof(hp_err.msg)];
-
-		memcpy(msg, hp_err.msg, sizeof(msg));
 		memset(ops, 0, sizeof(ops));
 		ops[0] = (struct hp_rop){.fn = s->rc.fn_dlclose, .args = {rp->handle}};
+		hp_unwind_begin();
 		hp_remote_call(&s->rc, ops, 1, NULL, 0, ret, s->deadline, "dlclose");
+		hp_unwind_end();
 		rp->handle = 0;
-		hp_fail(saved, "%s", msg);
-		return saved;
+		return r;
 	}
 	return 0;
 }
@@ -862,18 +856,17 @@ int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, str
 				fp[i].pro.state == HP_PRO_PATCHED ? "stacked" : fp[i].pro.layout;
 			pr->funcs[i].stacked = fp[i].below != NULL;
 		}
-	if (r < 0)
+	if (r < 0) {
 		hp_note("the patch is in effect, but recording it failed: %s", hp_err.msg);
+		hp_error_clear();
+	}
 	r = 0;
 	goto out;
 
 undo : {
 	/* Put back what the load changed; the flip itself never leaves a
-		 * partial write.  Keep the first failure as the one reported. */
-	int saved = r;
-	char msg[sizeof(hp_err.msg)];
-
-	memcpy(msg, hp_err.msg, sizeof(msg));
+	 * partial write.  The first failure stays the one reported. */
+	hp_unwind_begin();
 	for (size_t i = 0; i < nfp; i++)
 		if (fp[i].pad_written)
 			hp_mem_write(&s.t, fp[i].pro.pad, fp[i].pro.pad_bytes, HP_PAD_LEN);
@@ -888,9 +881,7 @@ undo : {
 	} else if (loaded) {
 		hp_session_unload(&s, &rp, false);
 	}
-	hp_err.code = saved;
-	memcpy(hp_err.msg, msg, sizeof(msg));
-	r = saved;
+	hp_unwind_end();
 }
 out:
 	if (r < 0 && !rep->npatches)

@@ -387,17 +387,17 @@ static bool in_stub(const struct hp_remote *rc, uint64_t ip)
  */
 static int suspend_seccomp(struct hp_target *t, struct hp_thread *th)
 {
-	char why[sizeof(hp_err.msg)];
 	long r;
 
-	memcpy(why, hp_err.msg, sizeof(why));
+	hp_unwind_begin(); /* the filter's refusal is the reason */
 	r = hp_ptrace(PTRACE_SETOPTIONS, th->tid, NULL, (void *)(long)PTRACE_O_SUSPEND_SECCOMP);
+	hp_unwind_end();
 	if (r < 0)
-		return hp_fail(-HP_EUNSUPPORTED,
-			       "%s; and hotpatch may not suspend the filter for its own calls: %s "
-			       "(that needs CAP_SYS_ADMIN in the initial user namespace, and a "
-			       "hotpatch that is not itself under seccomp)",
-			       why, strerror((int)-r));
+		return hp_fail_suffix(-HP_EUNSUPPORTED,
+				      "; and hotpatch may not suspend the filter for its own calls: "
+				      "%s (that needs CAP_SYS_ADMIN in the initial user namespace, "
+				      "and a hotpatch that is not itself under seccomp)",
+				      strerror((int)-r));
 	th->seccomp_off = true;
 	hp_error_clear();
 	hp_note("pid %d (%s) has a seccomp filter that refuses calls hotpatch makes in it; "
@@ -859,14 +859,13 @@ int hp_remote_ensure_ctl(struct hp_remote *rc, uint64_t deadline)
 		/* Nothing to report results to: either a syscall failed in the
 		 * target, or its thread has not run yet.  Only a thread seen
 		 * outside the stub frees it for another call. */
-		int saved = r;
-		char msg[sizeof(hp_err.msg)];
+		int left;
 
-		memcpy(msg, hp_err.msg, sizeof(msg));
-		if (wait_left_stub(rc, rc->tid, hp_now_ns() + 1000000000ull) < 0) {
-			hp_fail(saved, "%s", msg);
-			return saved;
-		}
+		hp_unwind_begin(); /* if it never left, the timeout is the reason */
+		left = wait_left_stub(rc, rc->tid, hp_now_ns() + 1000000000ull);
+		hp_unwind_end();
+		if (left < 0)
+			return r;
 		rc->outstanding = false;
 		return hp_fail(-HP_EUNSUPPORTED,
 			       "pid %d could not create hotpatch's control mapping (memfd_create, "

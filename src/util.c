@@ -60,43 +60,112 @@ int hp_exit_code(int code)
 	}
 }
 
+#ifdef HP_FAULT_INJECTION
+/* Test builds: HOTPATCH_ERR_AUDIT names a file that hears of every reason
+ * a cleanup's failure would have given, and did not. */
+static void audit_dropped(const char *dropped)
+{
+	const char *path = getenv("HOTPATCH_ERR_AUDIT");
+	FILE *f;
+
+	if (!path || !(f = fopen(path, "ae")))
+		return;
+	fprintf(f, "pid %d kept: %s\n  dropped: %s\n", (int)getpid(), hp_err.msg, dropped);
+	fclose(f);
+}
+#else
+static void audit_dropped(const char *dropped)
+{
+	(void)dropped;
+}
+#endif
+
+/* While cleanup runs after a failure, the reason recorded for that
+ * failure stays: whatever fails during the cleanup explains less. */
+static unsigned unwinding;
+static bool keeping;
+
+void hp_unwind_begin(void)
+{
+	if (unwinding++ == 0)
+		keeping = hp_err.code != 0;
+}
+
+void hp_unwind_end(void)
+{
+	if (unwinding && --unwinding == 0)
+		keeping = false;
+}
+
+static int record(int code, const char *prefix, const char *fmt, va_list ap, const char *suffix)
+{
+	char buf[sizeof(hp_err.msg)];
+	size_t n;
+
+	if (code > 0)
+		code = -code;
+	if (keeping) {
+		vsnprintf(buf, sizeof(buf), fmt, ap);
+		audit_dropped(buf);
+		return code;
+	}
+	if (!prefix && !suffix) {
+		vsnprintf(hp_err.msg, sizeof(hp_err.msg), fmt, ap);
+		hp_err.code = code;
+		return code;
+	}
+	/* amend the reason recorded for this same failure */
+	if (hp_err.code != code || !hp_err.msg[0])
+		snprintf(hp_err.msg, sizeof(hp_err.msg), "%s", hp_strerror(code));
+	if (prefix) {
+		n = (size_t)vsnprintf(buf, sizeof(buf), fmt, ap);
+		n = HP_MIN(n, sizeof(buf) - 1); /* once: HP_MIN evaluates twice */
+		/* the reason is cut at the end if it must be */
+		snprintf(buf + n, sizeof(buf) - n, "%s", hp_err.msg);
+	} else {
+		n = HP_MIN(strlen(hp_err.msg), sizeof(buf) - 1);
+		memcpy(buf, hp_err.msg, n);
+		vsnprintf(buf + n, sizeof(buf) - n, fmt, ap);
+	}
+	memcpy(hp_err.msg, buf, sizeof(buf));
+	hp_err.code = code;
+	return code;
+}
+
 int hp_fail(int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (code > 0)
-		code = -code;
-	hp_err.code = code;
 	va_start(ap, fmt);
-	vsnprintf(hp_err.msg, sizeof(hp_err.msg), fmt, ap);
+	code = record(code, NULL, fmt, ap, NULL);
 	va_end(ap);
 	return code;
 }
 
 int hp_fail_prefix(int code, const char *fmt, ...)
 {
-	char prefix[1024], old[sizeof(hp_err.msg)];
 	va_list ap;
 
-	if (code > 0)
-		code = -code;
 	va_start(ap, fmt);
-	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	code = record(code, "", fmt, ap, NULL);
 	va_end(ap);
-	if (hp_err.code != code || !hp_err.msg[0])
-		snprintf(hp_err.msg, sizeof(hp_err.msg), "%s", hp_strerror(code));
-	memcpy(old, hp_err.msg, sizeof(old));
-	size_t n = strnlen(prefix, sizeof(prefix));
-	memcpy(hp_err.msg, prefix, n);
-	/* the reason is cut at the end if it must be */
-	snprintf(hp_err.msg + n, sizeof(hp_err.msg) - n, "%.*s", (int)(sizeof(hp_err.msg) - n - 1),
-		 old);
-	hp_err.code = code;
+	return code;
+}
+
+int hp_fail_suffix(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	code = record(code, NULL, fmt, ap, "");
+	va_end(ap);
 	return code;
 }
 
 void hp_error_clear(void)
 {
+	if (keeping)
+		return;
 	hp_err.code = 0;
 	hp_err.msg[0] = 0;
 }

@@ -64,8 +64,16 @@ extern struct hp_error hp_err;
 
 /* Record the reason for a failure and return `code` (negative). */
 int hp_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Put context in front of the recorded reason; returns `code`. */
+/* Put context in front of, or after, the recorded reason; returns `code`. */
 int hp_fail_prefix(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int hp_fail_suffix(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * Cleanup after a failure runs between these (they nest): the first
+ * failure's reason is the one reported, and whatever fails (or is cleared)
+ * during the cleanup leaves it as it is.  Nothing is copied.
+ */
+void hp_unwind_begin(void);
+void hp_unwind_end(void);
 void hp_error_clear(void);
 const char *hp_strerror(int code);
 int hp_exit_code(int code);
