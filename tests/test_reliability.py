@@ -169,6 +169,10 @@ def test_job_control_stopped():
     inside the replacement would rightly keep the patch from being
     unloaded.)"""
     t = Target("worker-gcc", threads=0)
+    # One round trip first: right after "ready" the only thread may still be
+    # binding fgets lazily, and stopped inside the dynamic loader it is
+    # rightly never a thread hotpatch may load code from.
+    eq(t.call("compute", 5), 1005, "original")
     os.kill(t.pid, signal.SIGSTOP)
     stays_stopped(t, "SIGSTOP")
     eq(hotpatch("--pid", t.pid, patch("fix_compute")).returncode, 0, "apply to a stopped process")
