@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "plan.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+enum hp_func_state hp_func_state(const uint8_t old_pad[HP_PAD_LEN],
+				 const uint8_t old_win[HP_WIN_LEN],
+				 const uint8_t new_pad[HP_PAD_LEN],
+				 const uint8_t new_win[HP_WIN_LEN], const uint8_t pad[HP_PAD_LEN],
+				 const uint8_t win[HP_WIN_LEN])
+{
+	bool pad_new = !memcmp(pad, new_pad, HP_PAD_LEN),
+	     pad_old = !memcmp(pad, old_pad, HP_PAD_LEN);
+	bool win_new = !memcmp(win, new_win, HP_WIN_LEN),
+	     win_old = !memcmp(win, old_win, HP_WIN_LEN);
+
+	if (pad_new && win_new)
+		return HP_FUNC_OURS;
+	if (pad_old && win_old)
+		return HP_FUNC_ORIGINAL;
+	if ((pad_new || pad_old) && (win_new || win_old))
+		return HP_FUNC_HALF;
+	return HP_FUNC_FOREIGN;
+}
+
+static struct hp_write write_of(uint64_t addr, uint8_t len, uint8_t phase, const uint8_t *old,
+				const uint8_t *new)
+{
+	struct hp_write w = {.addr = addr, .len = len, .phase = phase};
+
+	memcpy(w.old, old, len);
+	memcpy(w.new, new, len);
+	return w;
+}
+
+static void plan_forward(struct hp_plan *p, const struct hp_plan_func *f, size_t i)
+{
+	if (f->pad_live) {
+		p->w[p->nw++] = write_of(f->pad, HP_PAD_LEN, 0, f->pad_now, f->pad_want);
+		p->forbid[p->nforbid++] =
+			(struct hp_range){f->pad + 1, f->pad + HP_PAD_LEN, f->symbol};
+	} else {
+		p->pre[p->npre++] = (struct hp_plan_pre){write_of(f->pad, HP_PAD_LEN, 0, f->pad_now,
+								  f->pad_want),
+							 i, false};
+		p->pre[p->npre++] = (struct hp_plan_pre){write_of(f->window, HP_WIN_LEN, 0,
+								  f->win_now, f->win_now),
+							 i, true};
+		p->w[p->nw++] = write_of(f->window, HP_WIN_LEN, 1, f->win_now, f->win_want);
+	}
+	p->forbid[p->nforbid++] =
+		(struct hp_range){f->window + 1, f->window + f->window_len, f->symbol};
+}
+
+static void plan_reverse(struct hp_plan *p, const struct hp_plan_func *f)
+{
+	if (memcmp(f->win_now, f->win_want, HP_WIN_LEN))
+		p->w[p->nw++] = write_of(f->window, HP_WIN_LEN, 0, f->win_now, f->win_want);
+	if (memcmp(f->pad_now, f->pad_want, HP_PAD_LEN))
+		p->w[p->nw++] = write_of(f->pad, HP_PAD_LEN, 1, f->pad_now, f->pad_want);
+	p->forbid[p->nforbid++] =
+		(struct hp_range){f->window + 1, f->window + HP_MAX(f->window_len, HP_WIN_LEN),
+				  f->symbol};
+	p->forbid[p->nforbid++] = (struct hp_range){f->pad + 1, f->pad + HP_PAD_LEN, f->symbol};
+}
+
+int hp_plan_build(enum hp_plan_dir dir, const struct hp_plan_func *f, size_t n, struct hp_plan *ret)
+{
+	struct hp_plan p = {0};
+
+	p.pre = calloc(2 * n + 1, sizeof(*p.pre));
+	p.w = calloc(2 * n + 1, sizeof(*p.w));
+	p.forbid = calloc(2 * n + 1, sizeof(*p.forbid));
+	if (!p.pre || !p.w || !p.forbid) {
+		hp_plan_free(&p);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (dir == HP_PLAN_FORWARD)
+			plan_forward(&p, &f[i], i);
+		else
+			plan_reverse(&p, &f[i]);
+	*ret = p;
+	return 0;
+}
+
+int hp_plan_invert(const struct hp_plan *p, struct hp_plan *ret)
+{
+	struct hp_plan q = {0};
+
+	q.w = calloc(p->nw + 1, sizeof(*q.w));
+	q.forbid = calloc(p->nforbid + 1, sizeof(*q.forbid));
+	if (!q.w || !q.forbid) {
+		hp_plan_free(&q);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < p->nw; i++) {
+		const struct hp_write *w = &p->w[i];
+
+		q.w[q.nw++] = write_of(w->addr, w->len, !w->phase, w->new, w->old);
+	}
+	memcpy(q.forbid, p->forbid, p->nforbid * sizeof(*q.forbid));
+	q.nforbid = p->nforbid;
+	*ret = q;
+	return 0;
+}
+
+void hp_plan_free(struct hp_plan *p)
+{
+	free(p->pre);
+	free(p->w);
+	free(p->forbid);
+	memset(p, 0, sizeof(*p));
+}

@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The plan of a flip and the classifier of a function's bytes, on
+ * buffers: the order of the writes in both directions, what is written
+ * before the stop, the forbidden ranges, and the inverse. */
+#include "plan.h"
+#include "tests.h"
+
+static const uint8_t NOP_PAD[HP_PAD_LEN] = {0x90, 0x90, 0x90, 0x90, 0x90};
+static const uint8_t NOP_WIN[HP_WIN_LEN] = {0x66, 0x90};
+static const uint8_t JMP_PAD[HP_PAD_LEN] = {0xe9, 0x11, 0x22, 0x33, 0x44};
+static const uint8_t JMP_WIN[HP_WIN_LEN] = {0xeb, 0xf9};
+static const uint8_t JMP_PAD2[HP_PAD_LEN] = {0xe9, 0x55, 0x66, 0x77, 0x08};
+static const uint8_t INT3[HP_PAD_LEN] = {0xcc, 0xcc, 0xcc, 0xcc, 0xcc};
+
+static struct hp_plan_func fresh(uint64_t entry, const char *name)
+{
+	struct hp_plan_func f = {.symbol = name, .pad = entry - 5, .window = entry, .window_len = 2};
+
+	memcpy(f.pad_now, NOP_PAD, HP_PAD_LEN);
+	memcpy(f.win_now, NOP_WIN, HP_WIN_LEN);
+	memcpy(f.pad_want, JMP_PAD, HP_PAD_LEN);
+	memcpy(f.win_want, JMP_WIN, HP_WIN_LEN);
+	return f;
+}
+
+/* the patched function on its way back */
+static struct hp_plan_func patched(uint64_t entry, const char *name)
+{
+	struct hp_plan_func f = fresh(entry, name);
+
+	memcpy(f.pad_now, JMP_PAD, HP_PAD_LEN);
+	memcpy(f.win_now, JMP_WIN, HP_WIN_LEN);
+	memcpy(f.pad_want, NOP_PAD, HP_PAD_LEN);
+	memcpy(f.win_want, NOP_WIN, HP_WIN_LEN);
+	return f;
+}
+
+TEST(state_of_each_combination)
+{
+	ASSERT_EQ(hp_func_state(NOP_PAD, NOP_WIN, JMP_PAD, JMP_WIN, NOP_PAD, NOP_WIN),
+		  HP_FUNC_ORIGINAL);
+	ASSERT_EQ(hp_func_state(NOP_PAD, NOP_WIN, JMP_PAD, JMP_WIN, JMP_PAD, JMP_WIN),
+		  HP_FUNC_OURS);
+	/* the pad written before the stop, the flip not yet */
+	ASSERT_EQ(hp_func_state(NOP_PAD, NOP_WIN, JMP_PAD, JMP_WIN, JMP_PAD, NOP_WIN),
+		  HP_FUNC_HALF);
+	/* a rollback's window went back, its pad not yet */
+	ASSERT_EQ(hp_func_state(NOP_PAD, NOP_WIN, JMP_PAD, JMP_WIN, NOP_PAD, JMP_WIN),
+		  HP_FUNC_HALF);
+	/* a debugger's breakpoint */
+	ASSERT_EQ(hp_func_state(NOP_PAD, NOP_WIN, JMP_PAD, JMP_WIN, INT3, JMP_WIN),
+		  HP_FUNC_FOREIGN);
+	ASSERT_EQ(hp_func_state(NOP_PAD, NOP_WIN, JMP_PAD, JMP_WIN, JMP_PAD, INT3),
+		  HP_FUNC_FOREIGN);
+}
+
+TEST(state_of_a_stacked_patch)
+{
+	/* on top of another patch: the window stays the jump to the pad, so
+	 * the bytes agree with both; they are ours when the pad is */
+	ASSERT_EQ(hp_func_state(JMP_PAD, JMP_WIN, JMP_PAD2, JMP_WIN, JMP_PAD2, JMP_WIN),
+		  HP_FUNC_OURS);
+	ASSERT_EQ(hp_func_state(JMP_PAD, JMP_WIN, JMP_PAD2, JMP_WIN, JMP_PAD, JMP_WIN),
+		  HP_FUNC_ORIGINAL);
+	ASSERT_EQ(hp_func_state(JMP_PAD, JMP_WIN, JMP_PAD2, JMP_WIN, NOP_PAD, JMP_WIN),
+		  HP_FUNC_FOREIGN);
+}
+
+TEST(forward_writes_pads_before_the_stop)
+{
+	struct hp_plan_func f[2] = {fresh(0x1000, "a"), fresh(0x2000, "b")};
+	struct hp_plan p;
+
+	ASSERT_EQ(hp_plan_build(HP_PLAN_FORWARD, f, 2, &p), 0);
+	/* per function: its pad, then a touch of its window */
+	ASSERT_EQ(p.npre, 4);
+	ASSERT_EQ(p.pre[0].w.addr, 0x1000 - 5);
+	ASSERT_TRUE(!p.pre[0].touch);
+	ASSERT_MEMEQ(p.pre[0].w.old, NOP_PAD, HP_PAD_LEN);
+	ASSERT_MEMEQ(p.pre[0].w.new, JMP_PAD, HP_PAD_LEN);
+	ASSERT_EQ(p.pre[1].w.addr, 0x1000);
+	ASSERT_TRUE(p.pre[1].touch);
+	ASSERT_MEMEQ(p.pre[1].w.new, NOP_WIN, HP_WIN_LEN);
+	ASSERT_EQ(p.pre[2].func, 1);
+	ASSERT_EQ(p.pre[2].w.addr, 0x2000 - 5);
+	/* the stop has the 2-byte windows only */
+	ASSERT_EQ(p.nw, 2);
+	for (size_t i = 0; i < p.nw; i++) {
+		ASSERT_EQ(p.w[i].len, HP_WIN_LEN);
+		ASSERT_EQ(p.w[i].phase, 1);
+		ASSERT_MEMEQ(p.w[i].old, NOP_WIN, HP_WIN_LEN);
+		ASSERT_MEMEQ(p.w[i].new, JMP_WIN, HP_WIN_LEN);
+	}
+	ASSERT_EQ(p.w[1].addr, 0x2000);
+	ASSERT_EQ(p.nforbid, 2);
+	ASSERT_EQ(p.forbid[0].lo, 0x1001);
+	ASSERT_EQ(p.forbid[0].hi, 0x1002);
+	ASSERT_STREQ(p.forbid[1].what, "b");
+	hp_plan_free(&p);
+}
+
+TEST(forward_stacked_pad_is_written_in_the_stop)
+{
+	struct hp_plan_func f = fresh(0x1000, "a");
+	struct hp_plan p;
+
+	f.pad_live = true;
+	memcpy(f.pad_now, JMP_PAD, HP_PAD_LEN);
+	memcpy(f.win_now, JMP_WIN, HP_WIN_LEN);
+	memcpy(f.pad_want, JMP_PAD2, HP_PAD_LEN);
+	f.window_len = 4; /* an endbr64-less window that covers more */
+	ASSERT_EQ(hp_plan_build(HP_PLAN_FORWARD, &f, 1, &p), 0);
+	ASSERT_EQ(p.npre, 0);
+	ASSERT_EQ(p.nw, 1);
+	ASSERT_EQ(p.w[0].addr, 0x1000 - 5);
+	ASSERT_EQ(p.w[0].phase, 0);
+	ASSERT_MEMEQ(p.w[0].new, JMP_PAD2, HP_PAD_LEN);
+	/* a thread may be inside the live pad's jump, or the window */
+	ASSERT_EQ(p.nforbid, 2);
+	ASSERT_EQ(p.forbid[0].lo, 0x1000 - 4);
+	ASSERT_EQ(p.forbid[0].hi, 0x1000);
+	ASSERT_EQ(p.forbid[1].lo, 0x1001);
+	ASSERT_EQ(p.forbid[1].hi, 0x1004);
+	hp_plan_free(&p);
+}
+
+TEST(reverse_window_before_pad)
+{
+	struct hp_plan_func f = patched(0x1000, "a");
+	struct hp_plan p;
+
+	ASSERT_EQ(hp_plan_build(HP_PLAN_REVERSE, &f, 1, &p), 0);
+	ASSERT_EQ(p.npre, 0);
+	ASSERT_EQ(p.nw, 2);
+	ASSERT_EQ(p.w[0].addr, 0x1000);
+	ASSERT_EQ(p.w[0].phase, 0);
+	ASSERT_MEMEQ(p.w[0].old, JMP_WIN, HP_WIN_LEN);
+	ASSERT_MEMEQ(p.w[0].new, NOP_WIN, HP_WIN_LEN);
+	ASSERT_EQ(p.w[1].addr, 0x1000 - 5);
+	ASSERT_EQ(p.w[1].phase, 1);
+	ASSERT_MEMEQ(p.w[1].new, NOP_PAD, HP_PAD_LEN);
+	ASSERT_EQ(p.nforbid, 2);
+	ASSERT_EQ(p.forbid[0].lo, 0x1001);
+	ASSERT_EQ(p.forbid[0].hi, 0x1002);
+	ASSERT_EQ(p.forbid[1].lo, 0x1000 - 4);
+	ASSERT_EQ(p.forbid[1].hi, 0x1000);
+	hp_plan_free(&p);
+}
+
+TEST(reverse_skips_what_is_already_back)
+{
+	/* an interrupted rollback put the window back already */
+	struct hp_plan_func f = patched(0x1000, "a");
+	struct hp_plan p;
+
+	memcpy(f.win_now, NOP_WIN, HP_WIN_LEN);
+	ASSERT_EQ(hp_plan_build(HP_PLAN_REVERSE, &f, 1, &p), 0);
+	ASSERT_EQ(p.nw, 1);
+	ASSERT_EQ(p.w[0].addr, 0x1000 - 5);
+	/* still no thread may stop in either */
+	ASSERT_EQ(p.nforbid, 2);
+	hp_plan_free(&p);
+}
+
+TEST(reverse_forbids_at_least_the_window)
+{
+	struct hp_plan_func f = patched(0x1000, "a");
+	struct hp_plan p;
+
+	f.window_len = 0; /* a damaged record */
+	ASSERT_EQ(hp_plan_build(HP_PLAN_REVERSE, &f, 1, &p), 0);
+	ASSERT_EQ(p.forbid[0].hi, 0x1002);
+	hp_plan_free(&p);
+}
+
+TEST(invert_puts_back_pad_before_window)
+{
+	struct hp_plan_func f[2] = {patched(0x1000, "a"), patched(0x3000, "b")};
+	struct hp_plan p, q;
+
+	ASSERT_EQ(hp_plan_build(HP_PLAN_REVERSE, f, 2, &p), 0);
+	ASSERT_EQ(hp_plan_invert(&p, &q), 0);
+	ASSERT_EQ(q.nw, 4);
+	for (size_t i = 0; i < q.nw; i++) {
+		ASSERT_EQ(q.w[i].addr, p.w[i].addr);
+		ASSERT_EQ(q.w[i].phase, !p.w[i].phase);
+		ASSERT_MEMEQ(q.w[i].old, p.w[i].new, p.w[i].len);
+		ASSERT_MEMEQ(q.w[i].new, p.w[i].old, p.w[i].len);
+		/* pads (len 5) in phase 0: the window jumps to a pad that is there */
+		ASSERT_EQ(q.w[i].phase, q.w[i].len == HP_PAD_LEN ? 0 : 1);
+	}
+	ASSERT_EQ(q.nforbid, p.nforbid);
+	ASSERT_EQ(q.forbid[3].lo, p.forbid[3].lo);
+	hp_plan_free(&p);
+	hp_plan_free(&q);
+}
+
+TEST(empty_plan)
+{
+	struct hp_plan p;
+
+	ASSERT_EQ(hp_plan_build(HP_PLAN_FORWARD, NULL, 0, &p), 0);
+	ASSERT_EQ(p.nw + p.npre + p.nforbid, 0);
+	hp_plan_free(&p);
+}
+
+TEST_MAIN()
