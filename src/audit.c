@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "escape.h"
-#include "patch.h"
+#include "report.h"
 #include "util.h"
 
 #define FACILITY_AUTHPRIV 10 /* LOG_AUTHPRIV >> 3, as journald wants it */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* One command's hold on one target: lock, threads, objects, remote calls,
- * registry; and the steps apply and rollback share. */
+ * registry.  Opening it changes nothing in the target. */
 #pragma once
 
 #include <stdbool.h>
@@ -8,9 +8,10 @@
 
 #include "lock.h"
 #include "modules.h"
-#include "patch.h"
+#include "options.h"
 #include "registry.h"
 #include "remote.h"
+#include "report.h"
 #include "target.h"
 
 struct hp_session {
@@ -28,21 +29,10 @@ struct hp_session {
 };
 
 /* Opens the target, takes its lock (for `verb`, which the lock file names
- * to whoever waits), reads its objects and registry; with `recover` (apply
- * and rollback, not dry runs), finishes first what an interrupted run
- * left. */
+ * to whoever waits), reads its objects and registry.  What an interrupted
+ * run left is not touched: that is hp_recover()'s, called by the verbs that
+ * may change the target. */
 int hp_session_open(struct hp_session *s, pid_t pid, const char *verb, const struct hp_options *o,
-		    struct hp_report *rep, bool recover);
+		    struct hp_report *rep);
 /* Detaches every thread, releases everything. */
 void hp_session_close(struct hp_session *s);
-struct hp_patch_report *hp_report_patch(struct hp_report *rep, const struct hp_reg_patch *p,
-					const char *action);
-/* An error a syscall returned in the target, as our error. */
-int hp_remote_error(struct hp_session *s, uint64_t err, const char *what);
-/* dlclose and munmap of the trampolines; the bytes must be back already. */
-int hp_session_unload(struct hp_session *s, const struct hp_reg_patch *rp, bool keep_loaded);
-int hp_record_remove(struct hp_session *s, uint32_t id);
-
-/* Finishes what an interrupted hotpatch left: an apply whose flip happened
- * is recorded as applied, anything else half done is taken back out. */
-int hp_recover(struct hp_session *s, const struct hp_options *o);

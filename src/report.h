@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The plan: apply, rollback and status, built from the other modules. */
+/* What one command did to one process, for the CLI to report. */
 #pragma once
 
 #include <stdbool.h>
@@ -11,18 +11,8 @@
 #include "registry.h"
 
 struct hp_patchfile;
+struct hp_patch_rec;
 
-struct hp_options {
-	uint64_t timeout_ns; /* --timeout */
-	uint64_t deadline;   /* when the whole command must be done (monotonic) */
-	bool dry_run;
-	bool force;		    /* rollback despite a byte mismatch */
-	bool keep_loaded;	    /* rollback: leave the patch object loaded */
-	const char *default_object; /* --lib: where records naming no object look */
-	bool freezer;		    /* flip through the cgroup-v1 freezer */
-};
-
-/* What one command did to one process, for the CLI to report. */
 struct hp_func_report {
 	char *symbol;
 	char *object;
@@ -69,30 +59,12 @@ struct hp_report {
 };
 
 void hp_report_free(struct hp_report *r);
-
-int hp_apply(pid_t pid, struct hp_patchfile *pf, const struct hp_options *o, struct hp_report *rep);
-/* `pf` NULL with `all` rolls back every patch, newest first; `path` names
- * a patch whose file is gone. */
-int hp_rollback(pid_t pid, struct hp_patchfile *pf, const char *path, bool all,
-		const struct hp_options *o, struct hp_report *rep);
-int hp_status(pid_t pid, const struct hp_options *o, struct hp_report *rep);
-
-/* list: functions that can be patched, per object */
-struct hp_listed_func {
-	char *name;
-	uint64_t addr;
-	const char *layout; /* or "patched" */
-};
-struct hp_listed_object {
-	char *path;
-	struct hp_listed_func *funcs;
-	size_t nfuncs;
-};
-struct hp_listing {
-	pid_t pid;
-	char comm[64];
-	struct hp_listed_object *objs;
-	size_t nobjs;
-};
-int hp_list(pid_t pid, const struct hp_options *o, struct hp_listing *ret);
-void hp_listing_free(struct hp_listing *l);
+/* Adds the patch `p` with every function of it, each with `action` as its
+ * result; NULL when out of memory. */
+struct hp_patch_report *hp_report_patch(struct hp_report *rep, const struct hp_reg_patch *p,
+					const char *action);
+/* A failed apply still says, per function, what happened to it: `failed`
+ * (the record that stopped it, or NULL) failed with `reason`, the others
+ * were skipped with it. */
+void hp_report_failure(struct hp_report *rep, const struct hp_patchfile *pf,
+		       const struct hp_patch_rec *failed, const char *reason);
