@@ -3,6 +3,7 @@
 going, threads asleep in syscalls, signals arriving, hardened processes,
 a stopped process, two hotpatch runs at once, and any bad input."""
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -462,3 +463,39 @@ def test_no_dlopen_inside_malloc():
            0, f"rollback #{i}")
     check(t.alive(), "alive")
     check(t.state() != "T", "not stopped")
+
+
+def test_trampoline_gap_taken_meanwhile():
+    """The gap hotpatch chose for a trampoline page is taken by the target's
+    own mmap before hotpatch maps it: hotpatch chooses again and the apply
+    succeeds, with the patch it loaded still loaded (it used to dlclose the
+    patch here and go on with a stale handle), and the target's own page
+    left alone."""
+    t = Target("worker-gcc", threads=4)
+    env = dict(os.environ, HOTPATCH_PAUSE_AT="apply:trampolines-chosen",
+               HOTPATCH_FAULT_TRACE="1")
+    a = subprocess.Popen([HOTPATCH, "--pid", str(t.pid), patch("fix_compute")], env=env,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        said = wait_paused(a, "apply:trampolines-chosen")
+        pages = re.findall(r"mark trampoline page (0x[0-9a-f]+)", said)
+        check(pages, f"hotpatch said where its trampoline pages go: {said}")
+        eq(t.cmd(f"mapat {pages[0]}"), pages[0], "the target took the gap first")
+        err = a.communicate(input=b"\n", timeout=60)[1].decode()
+        eq(a.returncode, 0, f"apply after choosing again: {err}")
+    finally:
+        if a.poll() is None:
+            a.kill()
+            a.wait()
+    check(err.count("paused at apply:trampolines-chosen") == 1, "paused once")
+    check("a trampoline gap was taken" in err, f"it chose again: {err}")
+    eq(t.call("compute", 5), 2005, "patched")
+    maps = t.maps()
+    check(any(line.startswith(pages[0][2:]) for line in maps.splitlines()),
+          "the target's own page is still mapped")
+    eq(hotpatch("rollback", "--pid", t.pid, patch("fix_compute")).returncode, 0, "rollback")
+    eq(t.call("compute", 5), 1005, "original")
+    maps = t.maps()
+    check("memfd:hotpatch:" not in maps and "memfd:hotpatch-tramp" not in maps,
+          "the patch and its trampolines are gone")
+    t.assert_healthy()

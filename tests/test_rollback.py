@@ -86,6 +86,28 @@ def test_rollback_all():
     t.assert_healthy()
 
 
+def test_rollback_all_dry_run():
+    """A dry run of --all over stacked patches judges each as the ones above
+    it would leave it, says it would roll every one back, and changes
+    nothing (it used to loop forever: a dry run takes no record out)."""
+    t = Target("worker-gcc")
+    for p in ("fix_compute", "fix_compute_b", "fix_lib"):
+        eq(hotpatch("--pid", t.pid, patch(p)).returncode, 0, f"apply {p}")
+    before = prologue(t, "compute")[0]
+    code, doc = hotpatch_json("rollback", "--all", "--dry-run", "--pid", t.pid, timeout=30)
+    eq(code, 0, "rollback --all --dry-run")
+    pats = doc["processes"][0]["patches"]
+    eq([os.path.basename(p["path"]) for p in pats],
+       ["fix_lib.so", "fix_compute_b.so", "fix_compute.so"], "newest first")
+    eq({p["action"] for p in pats}, {"would-roll-back"}, "each would be rolled back")
+    eq((t.call("compute", 5), t.call("lib_step", 5)), (3005, 25), "still patched")
+    eq(prologue(t, "compute")[0], before, "compute bytes untouched")
+    eq(applied(t), ["fix_compute.so", "fix_compute_b.so", "fix_lib.so"], "all still recorded")
+    eq(hotpatch("rollback", "--all", "--pid", t.pid).returncode, 0, "the real one")
+    eq((t.call("compute", 5), t.call("lib_step", 5)), (1005, 15), "originals")
+    t.assert_healthy()
+
+
 def test_rollback_not_applied():
     t = Target("worker-gcc")
     r = hotpatch("rollback", "--pid", t.pid, patch("fix_compute"))

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <sys/epoll.h>
 #include <sys/ipc.h>
+#include <sys/mman.h>
 #include <sys/sem.h>
 #include <time.h>
 #include <sys/prctl.h>
@@ -516,6 +517,15 @@ int main(int argc, char **argv)
 			printf("storming\n");
 			fflush(stdout);
 			malloc_storm(NULL);
+		} else if (!strncmp(line, "mapat ", 6)) {
+			/* a mapping of its own where it is told: the target's
+			 * mmap racing hotpatch for a gap */
+			unsigned long long at = strtoull(line + 6, NULL, 0);
+			void *m = mmap((void *)at, 4096, PROT_READ,
+				       MAP_PRIVATE | MAP_ANONYMOUS | 0x100000 /* FIXED_NOREPLACE */,
+				       -1, 0);
+
+			printf("%p\n", m);
 		} else if (!strncmp(line, "stats", 5)) {
 			printf("calls %ld wrong %ld\n", atomic_load(&calls), atomic_load(&wrong));
 		} else if (!strncmp(line, "quit", 4)) {
