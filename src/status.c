@@ -153,6 +153,51 @@ static int add_listed(struct hp_listed_object *lo, size_t *cap, const char *name
 	return 0;
 }
 
+/* The functions of one object that can be patched, into lo; an object
+ * that does not answer is not one without patchable functions: that is
+ * the only error. */
+static int list_object(struct hp_target *t, const struct hp_modules *m, struct hp_object *ob,
+		       struct hp_listed_object *lo)
+{
+	struct text_copy *tc = NULL;
+	uint64_t *pads = NULL;
+	size_t npads = 0, ntc = 0, cap = 0, nf;
+	struct hp_sym *const *funcs;
+	struct hp_prologue pro;
+	struct hp_elf *e;
+
+	if (hp_object_elf(t, ob, &e) < 0 || hp_elf_load_symbols(e) < 0 ||
+	    hp_elf_patchable_entries(e, &pads, &npads) < 0) {
+		if (hp_err.code == -HP_ETIMEOUT)
+			return hp_err.code;
+		hp_error_clear();
+		return 0;
+	}
+	read_text(t, m, ob, &tc, &ntc);
+	/* what the compiler listed ... */
+	for (size_t k = 0; k < npads; k++) {
+		const struct hp_sym *f = hp_elf_func_after(e, pads[k]);
+
+		if (f && f->value - pads[k] <= 64 && analyse_at(tc, ntc, ob->bias + f->value, &pro))
+			add_listed(lo, &cap, f->name, ob->bias + f->value, pro.layout);
+	}
+	/* ... and every other function with a prologue hotpatch knows
+	 * (ms_hook_prologue is not listed by the compiler) */
+	nf = hp_elf_funcs(e, &funcs);
+	for (size_t k = 0; k < nf; k++) {
+		const struct hp_sym *f = funcs[k];
+
+		if (f->type == STT_FUNC && f->size &&
+		    analyse_at(tc, ntc, ob->bias + f->value, &pro))
+			add_listed(lo, &cap, f->name, ob->bias + f->value, pro.layout);
+	}
+	for (size_t k = 0; k < ntc; k++)
+		free(tc[k].bytes);
+	free(tc);
+	free(pads);
+	return 0;
+}
+
 int hp_list(pid_t pid, const struct hp_options *o, struct hp_listing *ret)
 {
 	struct hp_target t;
@@ -173,57 +218,16 @@ int hp_list(pid_t pid, const struct hp_options *o, struct hp_listing *ret)
 		hp_target_close(&t);
 		return r;
 	}
-	for (size_t i = 0; i < m.n; i++) {
-		struct hp_object *ob = &m.obj[i];
-		struct hp_listed_object lo = {0};
-		struct text_copy *tc = NULL;
-		uint64_t *pads = NULL;
-		size_t npads = 0, ntc = 0, cap = 0;
-		struct hp_elf *e;
-		struct hp_prologue pro;
+	for (size_t i = 0; i < m.n && r == 0; i++) {
+		struct hp_listed_object lo = {0}, *no;
 
-		if (hp_object_elf(&t, ob, &e) < 0 || hp_elf_load_symbols(e) < 0 ||
-		    hp_elf_patchable_entries(e, &pads, &npads) < 0) {
-			/* an object that does not answer is not one without
-			 * patchable functions: say so, and stop */
-			if (hp_err.code == -HP_ETIMEOUT) {
-				r = hp_err.code;
-				break;
-			}
-			hp_error_clear();
-			continue;
-		}
-		read_text(&t, &m, ob, &tc, &ntc);
-		/* what the compiler listed ... */
-		for (size_t k = 0; k < npads; k++) {
-			const struct hp_sym *f = hp_elf_func_after(e, pads[k]);
-
-			if (f && f->value - pads[k] <= 64 &&
-			    analyse_at(tc, ntc, ob->bias + f->value, &pro))
-				add_listed(&lo, &cap, f->name, ob->bias + f->value, pro.layout);
-		}
-		/* ... and every other function with a prologue hotpatch knows
-		 * (ms_hook_prologue is not listed by the compiler) */
-		struct hp_sym *const *funcs;
-		size_t nf = hp_elf_funcs(e, &funcs);
-
-		for (size_t k = 0; k < nf; k++) {
-			const struct hp_sym *f = funcs[k];
-
-			if (f->type == STT_FUNC && f->size &&
-			    analyse_at(tc, ntc, ob->bias + f->value, &pro))
-				add_listed(&lo, &cap, f->name, ob->bias + f->value, pro.layout);
-		}
-		for (size_t k = 0; k < ntc; k++)
-			free(tc[k].bytes);
-		free(tc);
-		free(pads);
-		if (!lo.nfuncs) {
+		r = list_object(&t, &m, &m.obj[i], &lo);
+		if (r < 0 || !lo.nfuncs) {
 			free(lo.funcs);
 			continue;
 		}
-		lo.path = hp_strdup(ob->path);
-		struct hp_listed_object *no = realloc(ret->objs, (ret->nobjs + 1) * sizeof(*no));
+		lo.path = hp_strdup(m.obj[i].path);
+		no = realloc(ret->objs, (ret->nobjs + 1) * sizeof(*no));
 		if (!no) {
 			hp_listing_free(&(struct hp_listing){.objs = &lo, .nobjs = 1});
 			break;

@@ -16,12 +16,16 @@ struct hp_test {
 extern struct hp_test hp_tests[HP_MAX_TESTS];
 extern int hp_ntests, hp_failed;
 
-#define TEST(name)                                                            \
-	static void test_##name(void);                                        \
-	__attribute__((constructor)) static void register_##name(void)        \
-	{                                                                     \
-		hp_tests[hp_ntests++] = (struct hp_test){#name, test_##name}; \
-	}                                                                     \
+#define TEST(name)                                                             \
+	static void test_##name(void);                                         \
+	__attribute__((constructor)) static void register_##name(void)         \
+	{                                                                      \
+		if (hp_ntests == HP_MAX_TESTS) {                               \
+			fprintf(stderr, "raise HP_MAX_TESTS for %s\n", #name); \
+			abort();                                               \
+		}                                                              \
+		hp_tests[hp_ntests++] = (struct hp_test){#name, test_##name};  \
+	}                                                                      \
 	static void test_##name(void)
 
 #define FAILX(...)                                              \
