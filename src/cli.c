@@ -645,7 +645,7 @@ static int status_one(const struct cli *c, pid_t pid, void *userdata, struct hp_
 
 static int cmd_status(struct cli *c)
 {
-	static const struct audit_as no_audit;
+	const struct audit_as no_audit = {0};
 
 	if (c->patch) {
 		fprintf(stderr, "hotpatch: status takes no patch file\n");
