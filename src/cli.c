@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The command line: verbs, options, human and JSON output, exit codes. */
+#include <assert.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -26,13 +27,34 @@
 
 #define DEFAULT_TIMEOUT_S 10.0
 
+enum verb_id { VERB_APPLY, VERB_ROLLBACK, VERB_STATUS, VERB_LIST };
+
+/* The options only some verbs take, one bit each; the targets, --help and
+ * --version go with every verb. */
+enum opt_bit {
+	OPT_JSON = 1u << 0,
+	OPT_DRY_RUN = 1u << 1,
+	OPT_TIMEOUT = 1u << 2,
+	OPT_ALL = 1u << 3,
+	OPT_KEEP_LOADED = 1u << 4,
+	OPT_FORCE = 1u << 5,
+	OPT_STOP_ON_ERROR = 1u << 6,
+	OPT_SHA256 = 1u << 7,
+	OPT_INSECURE = 1u << 8,
+	OPT_FREEZER = 1u << 9,
+};
+
+struct verb;
+
+/* One command: what the command line asked for. */
 struct cli {
-	const char *verb;
+	const struct verb *v;
 	pid_t *pids;
 	size_t npids;
 	const char *exe; /* --exe: every process running it */
 	const char *lib; /* --lib: every process mapping it */
 	char lib_abs[PATH_MAX + 1];
+	unsigned given; /* the opt_bit options on the command line */
 	bool json;
 	bool all;
 	bool stop_on_error;
@@ -44,34 +66,42 @@ struct cli {
 
 struct verb {
 	const char *name;
+	enum verb_id id;
 	int (*run)(struct cli *c);
+	unsigned opts; /* the opt_bit options it takes */
 	const char *usage;
 };
 
+/* What for_each_pid counts over the processes of one command. */
+struct tally {
+	size_t nok, nfail, nnothing;
+	int first_err;
+	bool stopped; /* --stop-on-error: the rest are skipped */
+};
+
+/* The one table of exit classes (util.h), by code. */
+static const struct {
+	int code;
+	const char *name, *meaning;
+} exits[] = {
+#define HP_X_EXIT(id, code, name, meaning) {id, name, meaning},
+	HP_EXITS(HP_X_EXIT)
+#undef HP_X_EXIT
+};
+static_assert(HP_ARRAY_SIZE(exits) == HP_EXIT_PARTIAL + 1, "one entry per exit code");
+
+static const char *exit_name(int exit_code)
+{
+	for (size_t i = 0; i < HP_ARRAY_SIZE(exits); i++)
+		if (exits[i].code == exit_code)
+			return exits[i].name;
+	return "internal";
+}
+
+/* The class of a failure `code` (a negative errno or HP_E*). */
 static const char *exit_class(int code)
 {
-	switch (hp_exit_code(code)) {
-	case HP_EXIT_OK:
-		return "ok";
-	case HP_EXIT_USAGE:
-		return "usage";
-	case HP_EXIT_NOPROCESS:
-		return "no-such-process";
-	case HP_EXIT_PERMISSION:
-		return "permission-denied";
-	case HP_EXIT_BADPATCH:
-		return "invalid-patch";
-	case HP_EXIT_NOTPATCHABLE:
-		return "not-patchable";
-	case HP_EXIT_BUSY:
-		return "busy";
-	case HP_EXIT_NOTHING:
-		return "nothing-to-do";
-	case HP_EXIT_PARTIAL:
-		return "partial";
-	default:
-		return "internal";
-	}
+	return exit_name(hp_exit_code(code));
 }
 
 static void iso_time(uint64_t ns, char *out, size_t outsz)
@@ -119,69 +149,102 @@ static void vis_free(void)
 		hp_buf_free(&vis_ring[i]);
 }
 
+/* The actions a report names that the output treats apart. */
+enum action {
+	ACT_OTHER,
+	ACT_APPLIED,
+	ACT_ALREADY_APPLIED,
+	ACT_ROLLED_BACK,
+	ACT_WOULD_APPLY,
+	ACT_WOULD_ROLL_BACK,
+	ACT_INCOMPLETE,
+};
+
+static const struct {
+	enum action id;
+	const char *name, *words;
+} actions[] = {
+	{ACT_APPLIED, "applied", "applied"},
+	{ACT_ALREADY_APPLIED, "already-applied", "already applied:"},
+	{ACT_ROLLED_BACK, "rolled-back", "rolled back"},
+	{ACT_WOULD_APPLY, "would-apply", "would apply"},
+	{ACT_WOULD_ROLL_BACK, "would-roll-back", "would roll back"},
+	{ACT_INCOMPLETE, "incomplete", "INCOMPLETE (an apply did not finish):"},
+};
+
+/* The action a patch report names; its words for people in *ret_words
+ * (the name itself for one the table does not know). */
+static enum action action_of(const struct hp_patch_report *p, const char **ret_words)
+{
+	for (size_t i = 0; i < HP_ARRAY_SIZE(actions); i++)
+		if (!strcmp(actions[i].name, p->action)) {
+			if (ret_words)
+				*ret_words = actions[i].words;
+			return actions[i].id;
+		}
+	if (ret_words)
+		*ret_words = p->action;
+	return ACT_OTHER;
+}
+
+static void human_patch_line(const struct cli *c, const struct hp_report *rep,
+			     const struct hp_patch_report *p)
+{
+	const char *what;
+	enum action act = action_of(p, &what);
+
+	printf("pid %d (%s): %s %s", rep->pid, vis(rep->comm), what, vis(p->path));
+	if (c->v->id == VERB_STATUS) {
+		char when[64];
+
+		iso_time(p->applied_ns, when, sizeof(when));
+		printf(" (id %u, %s, sha256 %.16s...)", p->id,
+		       p->state == HP_REG_APPLIED ? when : "did not finish", p->sha256);
+	} else if (act == ACT_ALREADY_APPLIED) {
+		printf(" (id %u): nothing to do", p->id);
+	} else {
+		printf(" (id %u, %zu function%s)", p->id, p->nfuncs, p->nfuncs == 1 ? "" : "s");
+	}
+	putchar('\n');
+}
+
+static void human_func(const struct cli *c, const struct hp_patch_report *p,
+		       const struct hp_func_report *f)
+{
+	enum action act = action_of(p, NULL);
+
+	printf("  %-24s %s @0x%llx", vis(f->symbol), vis(hp_basename(f->object ? f->object : "?")),
+	       (unsigned long long)f->entry);
+	if (act != ACT_ROLLED_BACK && act != ACT_WOULD_ROLL_BACK) {
+		printf(" -> %s", vis(f->replacement));
+		if (f->dest)
+			printf(" @0x%llx", (unsigned long long)f->dest);
+		if (f->slot)
+			printf(" via trampoline 0x%llx", (unsigned long long)f->slot);
+	} else {
+		printf(" restored");
+	}
+	if (f->stacked)
+		printf(" [%s]",
+		       c->v->id == VERB_STATUS ? "overridden by a later patch" : "stacked");
+	if (!f->bytes_ok)
+		printf(" [BYTES CHANGED: found %s]", vis(f->found));
+	putchar('\n');
+}
+
 static void human_report(const struct cli *c, const struct hp_report *rep)
 {
 	for (size_t i = 0; i < rep->npatches; i++) {
 		const struct hp_patch_report *p = &rep->patches[i];
-		static const struct {
-			const char *action, *words;
-		} words[] = {
-			{"applied", "applied"},
-			{"already-applied", "already applied:"},
-			{"rolled-back", "rolled back"},
-			{"would-apply", "would apply"},
-			{"would-roll-back", "would roll back"},
-			{"incomplete", "INCOMPLETE (an apply did not finish):"},
-		};
-		const char *what = p->action;
 
-		for (size_t w = 0; w < HP_ARRAY_SIZE(words); w++)
-			if (!strcmp(words[w].action, p->action))
-				what = words[w].words;
-		printf("pid %d (%s): %s %s", rep->pid, vis(rep->comm), what, vis(p->path));
-		if (!strcmp(c->verb, "status")) {
-			char when[64];
-
-			iso_time(p->applied_ns, when, sizeof(when));
-			printf(" (id %u, %s, sha256 %.16s...)", p->id,
-			       p->state == HP_REG_APPLIED ? when : "did not finish", p->sha256);
-		} else if (!strcmp(p->action, "already-applied")) {
-			printf(" (id %u): nothing to do", p->id);
-		} else {
-			printf(" (id %u, %zu function%s)", p->id, p->nfuncs,
-			       p->nfuncs == 1 ? "" : "s");
-		}
-		putchar('\n');
-		for (size_t k = 0; k < p->nfuncs; k++) {
-			const struct hp_func_report *f = &p->funcs[k];
-
-			printf("  %-24s %s @0x%llx", vis(f->symbol),
-			       vis(hp_basename(f->object ? f->object : "?")),
-			       (unsigned long long)f->entry);
-			if (strcmp(p->action, "rolled-back") &&
-			    strcmp(p->action, "would-roll-back")) {
-				printf(" -> %s", vis(f->replacement));
-				if (f->dest)
-					printf(" @0x%llx", (unsigned long long)f->dest);
-				if (f->slot)
-					printf(" via trampoline 0x%llx",
-					       (unsigned long long)f->slot);
-			} else {
-				printf(" restored");
-			}
-			if (f->stacked)
-				printf(" [%s]", !strcmp(c->verb, "status")
-							? "overridden by a later patch"
-							: "stacked");
-			if (!f->bytes_ok)
-				printf(" [BYTES CHANGED: found %s]", vis(f->found));
-			putchar('\n');
-		}
-		if (!strcmp(p->action, "rolled-back"))
+		human_patch_line(c, rep, p);
+		for (size_t k = 0; k < p->nfuncs; k++)
+			human_func(c, p, &p->funcs[k]);
+		if (action_of(p, NULL) == ACT_ROLLED_BACK)
 			printf("  %s\n",
 			       p->unloaded ? "patch object unloaded" : "patch object left loaded");
 	}
-	if (!strcmp(c->verb, "status") && rep->npatches == 0)
+	if (c->v->id == VERB_STATUS && rep->npatches == 0)
 		printf("pid %d (%s): no patches applied\n", rep->pid, vis(rep->comm));
 	if (rep->flip.attempts)
 		printf("  pause %.0f us (%zu threads stopped%s%s), total %.1f ms\n",
@@ -191,12 +254,9 @@ static void human_report(const struct cli *c, const struct hp_report *rep)
 		       (double)rep->total_ns / 1e6);
 }
 
-static void json_report(struct hp_json *j, const struct cli *c, const struct hp_report *rep, int r)
+/* The outcome for one process: "result", and why when it failed. */
+static void json_result(struct hp_json *j, const struct cli *c, const struct hp_report *rep, int r)
 {
-	hp_json_obj(j, NULL);
-	hp_json_int(j, "pid", rep->pid);
-	hp_json_str(j, "comm", rep->comm);
-	hp_json_str(j, "exe", rep->exe[0] ? rep->exe : NULL);
 	if (r == -HP_ENOTAPPLIED) {
 		hp_json_str(j, "result", "not-applied");
 		hp_json_str(j, "reason", hp_err.msg);
@@ -210,62 +270,69 @@ static void json_report(struct hp_json *j, const struct cli *c, const struct hp_
 	} else {
 		const char *res = rep->npatches ? rep->patches[0].action : "ok";
 
-		if (!strcmp(c->verb, "status"))
+		if (c->v->id == VERB_STATUS)
 			res = "ok";
 		hp_json_str(j, "result", res);
 	}
-	hp_json_arr(j, "patches");
-	for (size_t i = 0; i < rep->npatches; i++) {
-		const struct hp_patch_report *p = &rep->patches[i];
+}
+
+static void json_func(struct hp_json *j, const struct hp_patch_report *p,
+		      const struct hp_func_report *f)
+{
+	hp_json_obj(j, NULL);
+	hp_json_str(j, "symbol", f->symbol);
+	hp_json_str(j, "object", f->object);
+	hp_json_hex(j, "address", f->entry);
+	hp_json_str(j, "replacement", f->replacement);
+	hp_json_hex(j, "replacement_address", f->dest);
+	if (f->slot)
+		hp_json_hex(j, "trampoline", f->slot);
+	else
+		hp_json_null(j, "trampoline");
+	hp_json_str(j, "layout", f->layout);
+	hp_json_bool(j, "stacked", f->stacked);
+	hp_json_str(j, "result", f->result ? f->result : p->action);
+	if (f->reason)
+		hp_json_str(j, "reason", f->reason);
+	hp_json_bool(j, "bytes_ok", f->bytes_ok);
+	if (!f->bytes_ok)
+		hp_json_str(j, "bytes_found", f->found);
+	hp_json_obj_end(j);
+}
+
+/* The `order`th patch of a process (from 1, oldest first). */
+static void json_patch(struct hp_json *j, const struct hp_patch_report *p, size_t order)
+{
+	hp_json_obj(j, NULL);
+	hp_json_int(j, "id", p->id);
+	hp_json_str(j, "action", p->action);
+	hp_json_str(j, "path", p->path);
+	hp_json_str(j, "sha256", p->sha256);
+	hp_json_str(j, "build_id", p->build_id[0] ? p->build_id : NULL);
+	hp_json_str(j, "state", p->state == HP_REG_APPLIED ? "applied" : "incomplete");
+	if (p->applied_ns) {
 		char when[64];
 
-		hp_json_obj(j, NULL);
-		hp_json_int(j, "id", p->id);
-		hp_json_str(j, "action", p->action);
-		hp_json_str(j, "path", p->path);
-		hp_json_str(j, "sha256", p->sha256);
-		hp_json_str(j, "build_id", p->build_id[0] ? p->build_id : NULL);
-		hp_json_str(j, "state", p->state == HP_REG_APPLIED ? "applied" : "incomplete");
-		if (p->applied_ns) {
-			iso_time(p->applied_ns, when, sizeof(when));
-			hp_json_str(j, "applied_at", when);
-			hp_json_int(j, "applied_at_ns", (int64_t)p->applied_ns);
-		} else {
-			hp_json_null(j, "applied_at");
-		}
-		hp_json_int(j, "order", (int64_t)i + 1);
-		hp_json_hex(j, "handle", p->handle);
-		hp_json_hex(j, "base", p->base);
-		if (!strcmp(p->action, "rolled-back"))
-			hp_json_bool(j, "unloaded", p->unloaded);
-		hp_json_arr(j, "functions");
-		for (size_t k = 0; k < p->nfuncs; k++) {
-			const struct hp_func_report *f = &p->funcs[k];
-
-			hp_json_obj(j, NULL);
-			hp_json_str(j, "symbol", f->symbol);
-			hp_json_str(j, "object", f->object);
-			hp_json_hex(j, "address", f->entry);
-			hp_json_str(j, "replacement", f->replacement);
-			hp_json_hex(j, "replacement_address", f->dest);
-			if (f->slot)
-				hp_json_hex(j, "trampoline", f->slot);
-			else
-				hp_json_null(j, "trampoline");
-			hp_json_str(j, "layout", f->layout);
-			hp_json_bool(j, "stacked", f->stacked);
-			hp_json_str(j, "result", f->result ? f->result : p->action);
-			if (f->reason)
-				hp_json_str(j, "reason", f->reason);
-			hp_json_bool(j, "bytes_ok", f->bytes_ok);
-			if (!f->bytes_ok)
-				hp_json_str(j, "bytes_found", f->found);
-			hp_json_obj_end(j);
-		}
-		hp_json_arr_end(j);
-		hp_json_obj_end(j);
+		iso_time(p->applied_ns, when, sizeof(when));
+		hp_json_str(j, "applied_at", when);
+		hp_json_int(j, "applied_at_ns", (int64_t)p->applied_ns);
+	} else {
+		hp_json_null(j, "applied_at");
 	}
+	hp_json_int(j, "order", (int64_t)order);
+	hp_json_hex(j, "handle", p->handle);
+	hp_json_hex(j, "base", p->base);
+	if (action_of(p, NULL) == ACT_ROLLED_BACK)
+		hp_json_bool(j, "unloaded", p->unloaded);
+	hp_json_arr(j, "functions");
+	for (size_t k = 0; k < p->nfuncs; k++)
+		json_func(j, p, &p->funcs[k]);
 	hp_json_arr_end(j);
+	hp_json_obj_end(j);
+}
+
+static void json_timings(struct hp_json *j, const struct hp_report *rep)
+{
 	hp_json_obj(j, "timings_us");
 	hp_json_int(j, "total", (int64_t)us(rep->total_ns));
 	hp_json_int(j, "resolve", (int64_t)us(rep->resolve_ns));
@@ -276,12 +343,17 @@ static void json_report(struct hp_json *j, const struct cli *c, const struct hp_
 	hp_json_int(j, "record", (int64_t)us(rep->record_ns));
 	hp_json_int(j, "unload", (int64_t)us(rep->unload_ns));
 	hp_json_obj_end(j);
+}
+
+/* How the threads were stopped, and what the flip met. */
+static void json_flip(struct hp_json *j, const struct cli *c, const struct hp_report *rep)
+{
 	hp_json_int(j, "threads_stopped", (int64_t)rep->flip.threads);
 	hp_json_int(j, "threads_single_stepped", rep->flip.stepped);
 	if (c->o.dry_run)
 		hp_json_int(j, "threads_in_window", rep->in_window);
 	hp_json_int(j, "waits_restarted", rep->flip.rewound);
-	if (!strcmp(c->verb, "rollback")) {
+	if (c->v->id == VERB_ROLLBACK) {
 		hp_json_int(j, "threads_inside_patch", rep->inside);
 		hp_json_int(j, "drain_rounds", rep->drain_rounds);
 	}
@@ -289,6 +361,21 @@ static void json_report(struct hp_json *j, const struct cli *c, const struct hp_
 	hp_json_str(j, "flip_path",
 		    c->o.freezer && !rep->flip.freezer_fallback ? "freezer" : "ptrace");
 	hp_json_int(j, "remote_calls", rep->remote_calls);
+}
+
+static void json_report(struct hp_json *j, const struct cli *c, const struct hp_report *rep, int r)
+{
+	hp_json_obj(j, NULL);
+	hp_json_int(j, "pid", rep->pid);
+	hp_json_str(j, "comm", rep->comm);
+	hp_json_str(j, "exe", rep->exe[0] ? rep->exe : NULL);
+	json_result(j, c, rep, r);
+	hp_json_arr(j, "patches");
+	for (size_t i = 0; i < rep->npatches; i++)
+		json_patch(j, &rep->patches[i], i + 1);
+	hp_json_arr_end(j);
+	json_timings(j, rep);
+	json_flip(j, c, rep);
 	hp_json_obj_end(j);
 }
 
@@ -317,6 +404,18 @@ static void human_notes(void)
 		fprintf(stderr, "hotpatch: note: %s\n", vis(hp_note_at(i)));
 }
 
+/* The head every JSON document starts with, up to its "processes". */
+static void json_head(struct hp_json *j, const struct cli *c, bool with_dry_run)
+{
+	hp_json_begin(j, stdout);
+	hp_json_int(j, "schema", 1);
+	hp_json_str(j, "command", c->v->name);
+	hp_json_str(j, "version", HP_VERSION);
+	if (with_dry_run)
+		hp_json_bool(j, "dry_run", c->o.dry_run);
+	hp_json_arr(j, "processes");
+}
+
 static int combine(int first_err, size_t nok, size_t nfail, bool nothing)
 {
 	if (nfail && nok)
@@ -326,81 +425,98 @@ static int combine(int first_err, size_t nok, size_t nfail, bool nothing)
 	return nothing ? HP_EXIT_NOTHING : HP_EXIT_OK;
 }
 
+static int tally_code(const struct tally *t)
+{
+	return combine(t->first_err, t->nok + (t->nnothing && t->nok ? t->nnothing : 0), t->nfail,
+		       t->nnothing && !t->nok && !t->nfail);
+}
+
+static void tally_add(struct tally *t, const struct cli *c, int r)
+{
+	if (r == -HP_ENOTAPPLIED) {
+		t->nnothing++;
+	} else if (r < 0) {
+		t->nfail++;
+		if (!t->first_err)
+			t->first_err = r;
+		t->stopped = c->stop_on_error;
+	} else {
+		t->nok++;
+	}
+}
+
+static void report_one(struct hp_json *j, const struct cli *c, pid_t pid,
+		       const struct hp_report *rep, int r)
+{
+	if (c->json) {
+		json_report(j, c, rep, r);
+	} else if (r < 0) {
+		fprintf(stderr, "hotpatch: pid %d%s%s%s: %s\n", pid, rep->comm[0] ? " (" : "",
+			vis(rep->comm), rep->comm[0] ? ")" : "",
+			vis(hp_err.msg[0] ? hp_err.msg : hp_strerror(r)));
+	} else {
+		human_report(c, rep);
+	}
+}
+
+static void report_skipped(struct hp_json *j, const struct cli *c, pid_t pid)
+{
+	if (c->json)
+		json_skipped(j, pid, "--stop-on-error: an earlier process failed");
+	else
+		fprintf(stderr, "hotpatch: pid %d: skipped (--stop-on-error)\n", pid);
+}
+
+/* What one verb does to one process; `userdata` is the verb's own state. */
+typedef int (*per_pid_fn)(const struct cli *c, pid_t pid, void *userdata, struct hp_report *rep);
+
+/* Where for_each_pid sends each outcome to the audit log (verb NULL: no
+ * audit). */
+struct audit_as {
+	const char *verb, *path, *sha256;
+};
+
 /* Runs one verb on every selected process, reports each, and sums up the
  * exit code.  A failing process does not stop the others, unless
  * --stop-on-error. */
-static int for_each_pid(struct cli *c, int (*fn)(struct cli *c, pid_t pid, struct hp_report *rep),
-			const char *audit_verb, const char *audit_path, const char *audit_sha)
+static int for_each_pid(const struct cli *c, per_pid_fn fn, void *userdata,
+			const struct audit_as *audit)
 {
 	struct hp_json j;
-	size_t nok = 0, nfail = 0, nnothing = 0;
-	bool progress = !c->json && c->npids > 1 && isatty(STDERR_FILENO), stopped = false;
-	int first_err = 0;
+	struct tally t = {0};
+	bool progress = !c->json && c->npids > 1 && isatty(STDERR_FILENO);
+	int code;
 
-	if (c->json) {
-		hp_json_begin(&j, stdout);
-		hp_json_int(&j, "schema", 1);
-		hp_json_str(&j, "command", c->verb);
-		hp_json_str(&j, "version", HP_VERSION);
-		hp_json_bool(&j, "dry_run", c->o.dry_run);
-		hp_json_arr(&j, "processes");
-	}
+	if (c->json)
+		json_head(&j, c, true);
 	for (size_t i = 0; i < c->npids; i++) {
 		struct hp_report rep;
 		int r;
 
-		if (stopped) {
-			if (c->json)
-				json_skipped(&j, c->pids[i],
-					     "--stop-on-error: an earlier process failed");
-			else
-				fprintf(stderr, "hotpatch: pid %d: skipped (--stop-on-error)\n",
-					c->pids[i]);
+		if (t.stopped) {
+			report_skipped(&j, c, c->pids[i]);
 			continue;
 		}
 		if (progress)
 			fprintf(stderr, "\r\033[K[%zu/%zu] pid %d ...", i + 1, c->npids,
 				c->pids[i]);
 		hp_error_clear();
-		r = fn(c, c->pids[i], &rep);
+		r = fn(c, c->pids[i], userdata, &rep);
 		if (progress)
 			fprintf(stderr, "\r\033[K");
-		if (audit_verb && !c->o.dry_run && r != -HP_ENOTAPPLIED)
-			hp_audit(audit_verb, &rep, audit_path, audit_sha, r);
-		if (r == -HP_ENOTAPPLIED) {
-			nnothing++;
-		} else if (r < 0) {
-			nfail++;
-			if (!first_err)
-				first_err = r;
-			stopped = c->stop_on_error;
-		} else {
-			nok++;
-		}
-		if (c->json) {
-			json_report(&j, c, &rep, r);
-		} else {
-			if (r < 0)
-				fprintf(stderr, "hotpatch: pid %d%s%s%s: %s\n", c->pids[i],
-					rep.comm[0] ? " (" : "", vis(rep.comm),
-					rep.comm[0] ? ")" : "",
-					vis(hp_err.msg[0] ? hp_err.msg : hp_strerror(r)));
-			if (r >= 0)
-				human_report(c, &rep);
-		}
+		if (audit->verb && !c->o.dry_run && r != -HP_ENOTAPPLIED)
+			hp_audit(audit->verb, &rep, audit->path, audit->sha256, r);
+		tally_add(&t, c, r);
+		report_one(&j, c, c->pids[i], &rep, r);
 		hp_report_free(&rep);
 	}
-	int code = combine(first_err, nok + (nnothing && nok ? nnothing : 0), nfail,
-			   nnothing && !nok && !nfail);
+	code = tally_code(&t);
 	if (c->json) {
 		hp_json_arr_end(&j);
 		json_notes(&j);
 		hp_json_bool(&j, "ok", code == HP_EXIT_OK);
 		hp_json_int(&j, "exit_code", code);
-		hp_json_str(&j, "exit_class",
-			    code == HP_EXIT_PARTIAL   ? "partial"
-			    : code == HP_EXIT_NOTHING ? "nothing-to-do"
-						      : exit_class(code == 0 ? 0 : first_err));
+		hp_json_str(&j, "exit_class", exit_name(code));
 		hp_json_end(&j);
 	} else {
 		human_notes();
@@ -410,17 +526,17 @@ static int for_each_pid(struct cli *c, int (*fn)(struct cli *c, pid_t pid, struc
 
 /* ---------------------------------------------------------------- verbs */
 
-static struct hp_patchfile apply_pf;
-
-static int apply_one(struct cli *c, pid_t pid, struct hp_report *rep)
+static int apply_one(const struct cli *c, pid_t pid, void *userdata, struct hp_report *rep)
 {
-	return hp_apply(pid, &apply_pf, &c->o, rep);
+	struct hp_patchfile *pf = userdata;
+
+	return hp_apply(pid, pf, &c->o, rep);
 }
 
 /* One open of the patch, checked on its fd; the bytes read from that fd
  * are the bytes hashed, checked and copied into the target.  On failure
- * apply_pf is left empty. */
-static int load_apply_pf(struct cli *c)
+ * *pf is left empty. */
+static int load_apply_pf(const struct cli *c, struct hp_patchfile *pf)
 {
 	_cleanup_free_ char *real = NULL;
 	_cleanup_close_ int fd = hp_trust_open(c->patch, c->insecure, &real);
@@ -428,99 +544,166 @@ static int load_apply_pf(struct cli *c)
 
 	if (fd < 0)
 		return fd;
-	r = hp_patchfile_load_fd(fd, c->patch, real, &apply_pf);
+	r = hp_patchfile_load_fd(fd, c->patch, real, pf);
 	if (r == 0)
-		r = hp_trust_pin(c->patch, &apply_pf, c->sha256);
+		r = hp_trust_pin(c->patch, pf, c->sha256);
 	if (r < 0)
-		hp_patchfile_free(&apply_pf);
+		hp_patchfile_free(pf);
 	return r;
+}
+
+/* A command that failed before any process: the document says why. */
+static void json_failed(const struct cli *c, int r)
+{
+	struct hp_json j;
+
+	json_head(&j, c, false);
+	hp_json_arr_end(&j);
+	hp_json_obj(&j, "error");
+	hp_json_str(&j, "class", exit_class(r));
+	hp_json_str(&j, "message", hp_err.msg);
+	hp_json_obj_end(&j);
+	hp_json_bool(&j, "ok", false);
+	hp_json_int(&j, "exit_code", hp_exit_code(r));
+	hp_json_str(&j, "exit_class", exit_class(r));
+	hp_json_end(&j);
 }
 
 static int cmd_apply(struct cli *c)
 {
+	struct hp_patchfile pf = {0};
+	struct audit_as audit = {.verb = "apply"};
 	int r, code;
 
 	if (!c->patch) {
 		fprintf(stderr, "hotpatch: apply needs a patch file (see hotpatch --help)\n");
 		return HP_EXIT_USAGE;
 	}
-	r = load_apply_pf(c);
+	r = load_apply_pf(c, &pf);
 	if (r < 0) {
-		if (c->json) {
-			struct hp_json j;
-
-			hp_json_begin(&j, stdout);
-			hp_json_int(&j, "schema", 1);
-			hp_json_str(&j, "command", c->verb);
-			hp_json_str(&j, "version", HP_VERSION);
-			hp_json_arr(&j, "processes");
-			hp_json_arr_end(&j);
-			hp_json_obj(&j, "error");
-			hp_json_str(&j, "class", exit_class(r));
-			hp_json_str(&j, "message", hp_err.msg);
-			hp_json_obj_end(&j);
-			hp_json_bool(&j, "ok", false);
-			hp_json_int(&j, "exit_code", hp_exit_code(r));
-			hp_json_str(&j, "exit_class", exit_class(r));
-			hp_json_end(&j);
-		} else {
+		if (c->json)
+			json_failed(c, r);
+		else
 			fprintf(stderr, "hotpatch: %s\n", vis(hp_err.msg));
-		}
 		return hp_exit_code(r);
 	}
-	code = for_each_pid(c, apply_one, "apply", apply_pf.path, apply_pf.sha256_hex);
-	hp_patchfile_free(&apply_pf);
+	audit.path = pf.path;
+	audit.sha256 = pf.sha256_hex;
+	code = for_each_pid(c, apply_one, &pf, &audit);
+	hp_patchfile_free(&pf);
 	return code;
 }
 
-static struct hp_patchfile rollback_pf;
-static bool rollback_have_pf;
-static char rollback_path[PATH_MAX];
+/* What rollback takes out: the patch a file names, or every patch. */
+struct rollback_what {
+	struct hp_patchfile pf;
+	bool have_pf;
+	char path[PATH_MAX];
+};
 
-static int rollback_one(struct cli *c, pid_t pid, struct hp_report *rep)
+static int rollback_one(const struct cli *c, pid_t pid, void *userdata, struct hp_report *rep)
 {
-	return hp_rollback(pid, rollback_have_pf ? &rollback_pf : NULL, rollback_path, c->all,
-			   &c->o, rep);
+	struct rollback_what *w = userdata;
+
+	return hp_rollback(pid, w->have_pf ? &w->pf : NULL, w->path, c->all, &c->o, rep);
+}
+
+static void rollback_load(const struct cli *c, struct rollback_what *w)
+{
+	/* Only the hash matters here: a file that no longer checks out as
+	 * a patch still names the patch that was applied. */
+	hp_patchfile_load(c->patch, &w->pf);
+	w->have_pf = w->pf.data != NULL;
+	/* the name of the file read, when it was opened and read */
+	if (w->pf.path && w->pf.path[0] == '/')
+		snprintf(w->path, sizeof(w->path), "%s", w->pf.path);
+	else if (!realpath(c->patch, w->path))
+		snprintf(w->path, sizeof(w->path), "%s", c->patch);
+	hp_error_clear();
 }
 
 static int cmd_rollback(struct cli *c)
 {
+	struct rollback_what w = {0};
+	struct audit_as audit = {.verb = "rollback"};
 	int code;
 
 	if ((!c->patch && !c->all) || (c->patch && c->all)) {
 		fprintf(stderr, "hotpatch: rollback needs either a patch file or --all\n");
 		return HP_EXIT_USAGE;
 	}
-	if (c->patch) {
-		/* Only the hash matters here: a file that no longer checks out as
-		 * a patch still names the patch that was applied. */
-		hp_patchfile_load(c->patch, &rollback_pf);
-		rollback_have_pf = rollback_pf.data != NULL;
-		/* the name of the file read, when it was opened and read */
-		if (rollback_pf.path && rollback_pf.path[0] == '/')
-			snprintf(rollback_path, sizeof(rollback_path), "%s", rollback_pf.path);
-		else if (!realpath(c->patch, rollback_path))
-			snprintf(rollback_path, sizeof(rollback_path), "%s", c->patch);
-		hp_error_clear();
-	}
-	code = for_each_pid(c, rollback_one, "rollback", c->all ? "--all" : rollback_path,
-			    rollback_have_pf ? rollback_pf.sha256_hex : NULL);
-	hp_patchfile_free(&rollback_pf);
+	if (c->patch)
+		rollback_load(c, &w);
+	audit.path = c->all ? "--all" : w.path;
+	audit.sha256 = w.have_pf ? w.pf.sha256_hex : NULL;
+	code = for_each_pid(c, rollback_one, &w, &audit);
+	hp_patchfile_free(&w.pf);
 	return code;
 }
 
-static int status_one(struct cli *c, pid_t pid, struct hp_report *rep)
+static int status_one(const struct cli *c, pid_t pid, void *userdata, struct hp_report *rep)
 {
+	(void)userdata;
 	return hp_status(pid, &c->o, rep);
 }
 
 static int cmd_status(struct cli *c)
 {
+	const struct audit_as no_audit = {0};
+
 	if (c->patch) {
 		fprintf(stderr, "hotpatch: status takes no patch file\n");
 		return HP_EXIT_USAGE;
 	}
-	return for_each_pid(c, status_one, NULL, NULL, NULL);
+	return for_each_pid(c, status_one, NULL, &no_audit);
+}
+
+static void json_listing(struct hp_json *j, pid_t pid, const struct hp_listing *l, int r)
+{
+	hp_json_obj(j, NULL);
+	hp_json_int(j, "pid", pid);
+	hp_json_str(j, "comm", l->comm);
+	if (r < 0) {
+		hp_json_obj(j, "error");
+		hp_json_str(j, "class", exit_class(r));
+		hp_json_str(j, "message", hp_err.msg);
+		hp_json_obj_end(j);
+	}
+	hp_json_arr(j, "objects");
+	for (size_t o = 0; o < l->nobjs; o++) {
+		hp_json_obj(j, NULL);
+		hp_json_str(j, "path", l->objs[o].path);
+		hp_json_arr(j, "functions");
+		for (size_t k = 0; k < l->objs[o].nfuncs; k++) {
+			hp_json_obj(j, NULL);
+			hp_json_str(j, "name", l->objs[o].funcs[k].name);
+			hp_json_hex(j, "address", l->objs[o].funcs[k].addr);
+			hp_json_str(j, "layout", l->objs[o].funcs[k].layout);
+			hp_json_obj_end(j);
+		}
+		hp_json_arr_end(j);
+		hp_json_obj_end(j);
+	}
+	hp_json_arr_end(j);
+	hp_json_obj_end(j);
+}
+
+static void human_listing(pid_t pid, const struct hp_listing *l)
+{
+	size_t total = 0;
+
+	for (size_t o = 0; o < l->nobjs; o++) {
+		printf("%s:\n", vis(l->objs[o].path));
+		for (size_t k = 0; k < l->objs[o].nfuncs; k++)
+			printf("  %-32s 0x%llx  %s\n", vis(l->objs[o].funcs[k].name),
+			       (unsigned long long)l->objs[o].funcs[k].addr,
+			       l->objs[o].funcs[k].layout);
+		total += l->objs[o].nfuncs;
+	}
+	if (!total)
+		printf("pid %d (%s): no patchable functions (build with "
+		       "-fpatchable-function-entry=7,5)\n",
+		       pid, vis(l->comm));
 }
 
 static int cmd_list(struct cli *c)
@@ -532,13 +715,8 @@ static int cmd_list(struct cli *c)
 		fprintf(stderr, "hotpatch: list takes no patch file\n");
 		return HP_EXIT_USAGE;
 	}
-	if (c->json) {
-		hp_json_begin(&j, stdout);
-		hp_json_int(&j, "schema", 1);
-		hp_json_str(&j, "command", "list");
-		hp_json_str(&j, "version", HP_VERSION);
-		hp_json_arr(&j, "processes");
-	}
+	if (c->json)
+		json_head(&j, c, false);
 	for (size_t i = 0; i < c->npids; i++) {
 		struct hp_listing l;
 		int r = hp_list(c->pids[i], &c->o, &l);
@@ -549,49 +727,10 @@ static int cmd_list(struct cli *c)
 				fprintf(stderr, "hotpatch: pid %d: %s\n", c->pids[i],
 					vis(hp_err.msg));
 		}
-		if (c->json) {
-			hp_json_obj(&j, NULL);
-			hp_json_int(&j, "pid", c->pids[i]);
-			hp_json_str(&j, "comm", l.comm);
-			if (r < 0) {
-				hp_json_obj(&j, "error");
-				hp_json_str(&j, "class", exit_class(r));
-				hp_json_str(&j, "message", hp_err.msg);
-				hp_json_obj_end(&j);
-			}
-			hp_json_arr(&j, "objects");
-			for (size_t o = 0; o < l.nobjs; o++) {
-				hp_json_obj(&j, NULL);
-				hp_json_str(&j, "path", l.objs[o].path);
-				hp_json_arr(&j, "functions");
-				for (size_t k = 0; k < l.objs[o].nfuncs; k++) {
-					hp_json_obj(&j, NULL);
-					hp_json_str(&j, "name", l.objs[o].funcs[k].name);
-					hp_json_hex(&j, "address", l.objs[o].funcs[k].addr);
-					hp_json_str(&j, "layout", l.objs[o].funcs[k].layout);
-					hp_json_obj_end(&j);
-				}
-				hp_json_arr_end(&j);
-				hp_json_obj_end(&j);
-			}
-			hp_json_arr_end(&j);
-			hp_json_obj_end(&j);
-		} else if (r == 0) {
-			size_t total = 0;
-
-			for (size_t o = 0; o < l.nobjs; o++) {
-				printf("%s:\n", vis(l.objs[o].path));
-				for (size_t k = 0; k < l.objs[o].nfuncs; k++)
-					printf("  %-32s 0x%llx  %s\n", vis(l.objs[o].funcs[k].name),
-					       (unsigned long long)l.objs[o].funcs[k].addr,
-					       l.objs[o].funcs[k].layout);
-				total += l.objs[o].nfuncs;
-			}
-			if (!total)
-				printf("pid %d (%s): no patchable functions (build with "
-				       "-fpatchable-function-entry=7,5)\n",
-				       c->pids[i], vis(l.comm));
-		}
+		if (c->json)
+			json_listing(&j, c->pids[i], &l, r);
+		else if (r == 0)
+			human_listing(c->pids[i], &l);
 		hp_listing_free(&l);
 	}
 	if (c->json) {
@@ -604,21 +743,44 @@ static int cmd_list(struct cli *c)
 }
 
 static const struct verb verbs[] = {
-	{"apply", cmd_apply,
+	{"apply", VERB_APPLY, cmd_apply,
+	 OPT_JSON | OPT_DRY_RUN | OPT_TIMEOUT | OPT_STOP_ON_ERROR | OPT_SHA256 | OPT_INSECURE |
+		 OPT_FREEZER,
 	 "hotpatch [apply] TARGETS PATCH.so [--dry-run] [--json] [--timeout S] [--sha256 HEX]\n"
 	 "                [--stop-on-error] [--insecure]\n"
 	 "  Load PATCH.so into each process and redirect the functions it replaces."},
-	{"rollback", cmd_rollback,
+	{"rollback", VERB_ROLLBACK, cmd_rollback,
+	 OPT_JSON | OPT_DRY_RUN | OPT_TIMEOUT | OPT_STOP_ON_ERROR | OPT_ALL | OPT_KEEP_LOADED |
+		 OPT_FORCE | OPT_FREEZER,
 	 "hotpatch rollback TARGETS (PATCH.so | --all) [--keep-loaded] [--force] [--dry-run]\n"
 	 "                  [--json] [--timeout S] [--stop-on-error]\n"
 	 "  Take a patch (or every patch, newest first) back out and unload it."},
-	{"status", cmd_status,
+	{"status", VERB_STATUS, cmd_status, OPT_JSON | OPT_TIMEOUT | OPT_STOP_ON_ERROR,
 	 "hotpatch status TARGETS [--json]\n"
 	 "  Show the patches applied in each process, read from the process itself."},
-	{"list", cmd_list,
+	{"list", VERB_LIST, cmd_list, OPT_JSON | OPT_TIMEOUT,
 	 "hotpatch list TARGETS [--json]\n"
 	 "  Show the functions of each process that can be patched, by object."},
 };
+
+/* The exit codes, from the one table, wrapped as the rest of the usage. */
+static void usage_exits(FILE *f)
+{
+	int col = fprintf(f, "Exit codes:");
+
+	for (size_t i = 0; i < HP_ARRAY_SIZE(exits); i++) {
+		char item[128];
+		int n = snprintf(item, sizeof(item), "%d %s%s", exits[i].code, exits[i].meaning,
+				 i + 1 < HP_ARRAY_SIZE(exits) ? "," : ".");
+
+		if (col + 1 + n > 79) {
+			fputs("\n ", f);
+			col = 1;
+		}
+		col += fprintf(f, " %s", item);
+	}
+	fputs("  See hotpatch(8).\n", f);
+}
 
 static void usage(FILE *f, const struct verb *only)
 {
@@ -648,12 +810,52 @@ static void usage(FILE *f, const struct verb *only)
 		"  --sha256 HEX     apply only if the patch file has this SHA-256\n"
 		"  --insecure       as root, accept a patch others could have written\n"
 		"  --freezer        flip through the cgroup-v1 freezer, not ptrace (root)\n"
-		"  -h, --help       this help;  -V, --version  the version\n"
-		"Exit codes: 0 ok, 1 internal, 2 usage, 3 no such process, 4 permission denied,\n"
-		"  5 invalid patch, 6 not patchable, 7 busy or timed out, 8 nothing to do,\n"
-		"  9 partial success over several processes.  See hotpatch(8).\n",
+		"  -h, --help       this help;  -V, --version  the version\n",
 		DEFAULT_TIMEOUT_S);
+	usage_exits(f);
 }
+
+/* ---------------------------------------------------------------- parsing */
+
+/* Every option; `bit` 0 for those every verb takes. */
+static const struct cli_option {
+	const char *name;
+	int has_arg;
+	int val;
+	unsigned bit;
+} cli_options[] = {
+	{"pid", required_argument, 'p', 0},
+	{"exe", required_argument, 'e', 0},
+	{"lib", required_argument, 'l', 0},
+	{"json", no_argument, 'j', OPT_JSON},
+	{"dry-run", no_argument, 'n', OPT_DRY_RUN},
+	{"timeout", required_argument, 't', OPT_TIMEOUT},
+	{"all", no_argument, 'a', OPT_ALL},
+	{"keep-loaded", no_argument, 'k', OPT_KEEP_LOADED},
+	{"force", no_argument, 'f', OPT_FORCE},
+	{"stop-on-error", no_argument, 's', OPT_STOP_ON_ERROR},
+	{"insecure", no_argument, 'i', OPT_INSECURE},
+	{"sha256", required_argument, 'S', OPT_SHA256},
+	{"freezer", no_argument, 'F', OPT_FREEZER},
+	{"help", no_argument, 'h', 0},
+	{"version", no_argument, 'V', 0},
+};
+
+static const struct cli_option *option_by_val(int val)
+{
+	for (size_t i = 0; i < HP_ARRAY_SIZE(cli_options); i++)
+		if (cli_options[i].val == val)
+			return &cli_options[i];
+	return NULL;
+}
+
+/* What parse() gathers before it knows the verb. */
+struct words {
+	const char *pos[3];
+	size_t npos;
+	bool help;
+	double timeout;
+};
 
 static int parse_pid(const char *s, pid_t *ret)
 {
@@ -668,168 +870,248 @@ static int parse_pid(const char *s, pid_t *ret)
 	return 0;
 }
 
-/* Parses the words and options; returns -1 to go on, or an exit code. */
-static int parse(int argc, char **argv, struct cli *c, const struct verb **ret_verb)
+static int add_pid(struct cli *c, pid_t pid)
 {
-	static const struct option opts[] = {
-		{"pid", required_argument, NULL, 'p'}, {"json", no_argument, NULL, 'j'},
-		{"dry-run", no_argument, NULL, 'n'},   {"timeout", required_argument, NULL, 't'},
-		{"all", no_argument, NULL, 'a'},       {"keep-loaded", no_argument, NULL, 'k'},
-		{"force", no_argument, NULL, 'f'},     {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},   {"exe", required_argument, NULL, 'e'},
-		{"lib", required_argument, NULL, 'l'}, {"stop-on-error", no_argument, NULL, 's'},
-		{"insecure", no_argument, NULL, 'i'},  {"sha256", required_argument, NULL, 'S'},
-		{"freezer", no_argument, NULL, 'F'},   {0, 0, 0, 0},
-	};
-	const struct verb *v = &verbs[0];
-	const char *pos[3];
-	size_t npos = 0, first = 0;
-	bool help = false, explicit_verb = false;
-	double timeout = DEFAULT_TIMEOUT_S;
-	int opt;
+	pid_t *np = realloc(c->pids, (c->npids + 1) * sizeof(*np));
 
-	if (argc <= 1) {
-		usage(stderr, NULL);
+	if (!np)
+		return -ENOMEM;
+	c->pids = np;
+	c->pids[c->npids++] = pid;
+	return 0;
+}
+
+/* --pid, --exe, --lib; returns -1 to go on, or an exit code. */
+static int parse_target(struct cli *c, int opt, const char *arg)
+{
+	pid_t pid;
+
+	switch (opt) {
+	case 'p':
+		if (parse_pid(arg, &pid) < 0) {
+			fprintf(stderr, "hotpatch: --pid needs a process id, not '%s'\n", vis(arg));
+			return HP_EXIT_USAGE;
+		}
+		return add_pid(c, pid) < 0 ? HP_EXIT_INTERNAL : -1;
+	case 'e':
+		c->exe = arg;
+		return -1;
+	default:
+		c->lib = arg;
+		/* a relative path is the operator's, from here: the
+		 * records and the selection then name the same file */
+		if (strchr(arg, '/') && arg[0] != '/' && getcwd(c->lib_abs, PATH_MAX) &&
+		    strlen(c->lib_abs) + 1 + strlen(arg) < sizeof(c->lib_abs)) {
+			strcat(c->lib_abs, "/");
+			strcat(c->lib_abs, arg);
+			c->lib = c->lib_abs;
+		}
+		return -1;
+	}
+}
+
+/* --timeout and --sha256; returns -1 to go on, or an exit code. */
+static int parse_value(struct cli *c, struct words *w, int opt, const char *arg)
+{
+	char *end;
+
+	if (opt == 't') {
+		w->timeout = strtod(arg, &end);
+		if (*end || !(w->timeout > 0) || w->timeout > 86400) {
+			fprintf(stderr,
+				"hotpatch: --timeout needs seconds (0 < S <= 86400), not '%s'\n",
+				vis(arg));
+			return HP_EXIT_USAGE;
+		}
+		return -1;
+	}
+	if (strlen(arg) != 64 || strspn(arg, "0123456789abcdefABCDEF") != 64) {
+		fprintf(stderr, "hotpatch: --sha256 needs 64 hex digits\n");
 		return HP_EXIT_USAGE;
 	}
-	/* The verb is the first word that is not an option, wherever it is:
-	 * "hotpatch --json status --pid 1" works as "hotpatch status ...". */
-	while ((opt = getopt_long(argc, argv, "-hVp:", opts, NULL)) != -1) {
-		char *end;
-		pid_t pid, *np;
+	c->sha256 = arg;
+	return -1;
+}
 
-		switch (opt) {
-		case 1: /* a word, in order */
-			if (npos == HP_ARRAY_SIZE(pos)) {
-				fprintf(stderr, "hotpatch: unexpected argument '%s'\n",
-					vis(optarg));
-				return HP_EXIT_USAGE;
-			}
-			pos[npos++] = optarg;
-			break;
-		case 'p':
-			if (parse_pid(optarg, &pid) < 0) {
-				fprintf(stderr, "hotpatch: --pid needs a process id, not '%s'\n",
-					vis(optarg));
-				return HP_EXIT_USAGE;
-			}
-			np = realloc(c->pids, (c->npids + 1) * sizeof(*np));
-			if (!np)
-				return HP_EXIT_INTERNAL;
-			c->pids = np;
-			c->pids[c->npids++] = pid;
-			break;
-		case 'j':
-			c->json = true;
-			break;
-		case 'n':
-			c->o.dry_run = true;
-			break;
-		case 't':
-			timeout = strtod(optarg, &end);
-			if (*end || !(timeout > 0) || timeout > 86400) {
-				fprintf(stderr,
-					"hotpatch: --timeout needs seconds (0 < S <= 86400), not '%s'\n",
-					vis(optarg));
-				return HP_EXIT_USAGE;
-			}
-			break;
-		case 'a':
-			c->all = true;
-			break;
-		case 'k':
-			c->o.keep_loaded = true;
-			break;
-		case 'f':
-			c->o.force = true;
-			break;
-		case 'h':
-			help = true;
-			break;
-		case 'e':
-			c->exe = optarg;
-			break;
-		case 'l':
-			c->lib = optarg;
-			/* a relative path is the operator's, from here: the
-			 * records and the selection then name the same file */
-			if (strchr(optarg, '/') && optarg[0] != '/' &&
-			    getcwd(c->lib_abs, PATH_MAX) &&
-			    strlen(c->lib_abs) + 1 + strlen(optarg) < sizeof(c->lib_abs)) {
-				strcat(c->lib_abs, "/");
-				strcat(c->lib_abs, optarg);
-				c->lib = c->lib_abs;
-			}
-			break;
-		case 's':
-			c->stop_on_error = true;
-			break;
-		case 'i':
-			c->insecure = true;
-			break;
-		case 'F': {
-			char why[256];
+/* One option or word from getopt; returns -1 to go on, or an exit code. */
+static int parse_one(struct cli *c, struct words *w, int opt, const char *arg)
+{
+	const struct cli_option *o = option_by_val(opt);
 
-			if (!hp_freezer_usable(why, sizeof(why))) {
-				fprintf(stderr, "hotpatch: --freezer: %s\n", vis(why));
-				return HP_EXIT_USAGE;
-			}
-			c->o.freezer = true;
-			break;
+	switch (opt) {
+	case 1: /* a word, in order */
+		if (w->npos == HP_ARRAY_SIZE(w->pos)) {
+			fprintf(stderr, "hotpatch: unexpected argument '%s'\n", vis(arg));
+			return HP_EXIT_USAGE;
 		}
-		case 'S':
-			if (strlen(optarg) != 64 ||
-			    strspn(optarg, "0123456789abcdefABCDEF") != 64) {
-				fprintf(stderr, "hotpatch: --sha256 needs 64 hex digits\n");
-				return HP_EXIT_USAGE;
-			}
-			c->sha256 = optarg;
-			break;
-		case 'V':
-			printf("hotpatch %s\n", HP_VERSION);
-			return HP_EXIT_OK;
-		default:
+		w->pos[w->npos++] = arg;
+		return -1;
+	case 'p':
+	case 'e':
+	case 'l':
+		return parse_target(c, opt, arg);
+	case 't':
+	case 'S':
+		c->given |= o->bit;
+		return parse_value(c, w, opt, arg);
+	case 'h':
+		w->help = true;
+		return -1;
+	case 'V':
+		printf("hotpatch %s\n", HP_VERSION);
+		return HP_EXIT_OK;
+	default:
+		if (!o) {
 			usage(stderr, NULL);
 			return HP_EXIT_USAGE;
 		}
+		c->given |= o->bit;
+		return -1;
 	}
-	if (npos > 0) {
-		if (!strcmp(pos[0], "help")) {
-			usage(stdout, NULL);
-			return HP_EXIT_OK;
+}
+
+/* The words and options, in argv order; returns -1 to go on, or an exit
+ * code.  The verb is the first word that is not an option, wherever it is:
+ * "hotpatch --json status --pid 1" works as "hotpatch status ...". */
+static int parse_argv(int argc, char **argv, struct cli *c, struct words *w)
+{
+	struct option opts[HP_ARRAY_SIZE(cli_options) + 1] = {0};
+	int opt, code;
+
+	for (size_t i = 0; i < HP_ARRAY_SIZE(cli_options); i++)
+		opts[i] = (struct option){cli_options[i].name, cli_options[i].has_arg, NULL,
+					  cli_options[i].val};
+	while ((opt = getopt_long(argc, argv, "-hVp:", opts, NULL)) != -1) {
+		code = parse_one(c, w, opt, optarg);
+		if (code >= 0)
+			return code;
+	}
+	return -1;
+}
+
+/* "it is for rollback", "it is for apply and rollback", ... */
+static void verbs_taking(unsigned bit, char *out, size_t outsz)
+{
+	size_t n = 0, k = 0, len = 0;
+
+	for (size_t i = 0; i < HP_ARRAY_SIZE(verbs); i++)
+		n += !!(verbs[i].opts & bit);
+	out[0] = 0;
+	for (size_t i = 0; i < HP_ARRAY_SIZE(verbs) && len < outsz; i++) {
+		if (!(verbs[i].opts & bit))
+			continue;
+		k++;
+		len += (size_t)snprintf(out + len, outsz - len, "%s%s",
+					k == 1	 ? ""
+					: k == n ? " and "
+						 : ", ",
+					verbs[i].name);
+	}
+}
+
+/* A verb refuses the options it does not take, rather than ignore them. */
+static int check_options(const struct cli *c)
+{
+	unsigned extra = c->given & ~c->v->opts;
+	char takers[128];
+
+	for (size_t i = 0; i < HP_ARRAY_SIZE(cli_options) && extra; i++) {
+		if (!(cli_options[i].bit & extra))
+			continue;
+		verbs_taking(cli_options[i].bit, takers, sizeof(takers));
+		fprintf(stderr,
+			"hotpatch %s: --%s is not an option of %s (it is for %s); see hotpatch "
+			"--help\n",
+			c->v->name, cli_options[i].name, c->v->name, takers);
+		return HP_EXIT_USAGE;
+	}
+	return -1;
+}
+
+/* The options as the library and the verbs take them; returns -1 to go
+ * on, or an exit code. */
+static int settle_options(struct cli *c, double timeout)
+{
+	char why[256];
+
+	c->json = c->given & OPT_JSON;
+	c->o.dry_run = c->given & OPT_DRY_RUN;
+	c->all = c->given & OPT_ALL;
+	c->o.keep_loaded = c->given & OPT_KEEP_LOADED;
+	c->o.force = c->given & OPT_FORCE;
+	c->stop_on_error = c->given & OPT_STOP_ON_ERROR;
+	c->insecure = c->given & OPT_INSECURE;
+	if (c->given & OPT_FREEZER) {
+		if (!hp_freezer_usable(why, sizeof(why))) {
+			fprintf(stderr, "hotpatch: --freezer: %s\n", vis(why));
+			return HP_EXIT_USAGE;
 		}
-		for (size_t i = 0; i < HP_ARRAY_SIZE(verbs); i++)
-			if (!strcmp(pos[0], verbs[i].name)) {
-				v = &verbs[i];
-				explicit_verb = true;
-			}
-		first = explicit_verb;
-	}
-	if (help) {
-		usage(stdout, explicit_verb ? v : NULL);
-		return HP_EXIT_OK;
-	}
-	if (npos > first + 1) {
-		fprintf(stderr, "hotpatch: unexpected argument '%s'\n", vis(pos[first + 1]));
-		return HP_EXIT_USAGE;
-	}
-	c->verb = v->name;
-	c->patch = npos > first ? pos[first] : NULL;
-	if (!strcmp(c->verb, "apply") && c->all) {
-		fprintf(stderr, "hotpatch: --all is for rollback\n");
-		return HP_EXIT_USAGE;
+		c->o.freezer = true;
 	}
 	c->o.timeout_ns = (uint64_t)(timeout * 1e9);
 	/* one deadline for the command, however many processes it covers */
 	c->o.deadline = hp_now_ns() + c->o.timeout_ns;
 	c->o.default_object = c->lib;
+	return -1;
+}
+
+/* The verb the words name (apply if none); returns -1 to go on, or an
+ * exit code (help asked for). */
+static int parse_verb(struct cli *c, const struct words *w, size_t *ret_first)
+{
+	bool explicit_verb = false;
+
+	c->v = &verbs[0];
+	if (w->npos > 0) {
+		if (!strcmp(w->pos[0], "help")) {
+			usage(stdout, NULL);
+			return HP_EXIT_OK;
+		}
+		for (size_t i = 0; i < HP_ARRAY_SIZE(verbs); i++)
+			if (!strcmp(w->pos[0], verbs[i].name)) {
+				c->v = &verbs[i];
+				explicit_verb = true;
+			}
+	}
+	if (w->help) {
+		usage(stdout, explicit_verb ? c->v : NULL);
+		return HP_EXIT_OK;
+	}
+	*ret_first = explicit_verb;
+	return -1;
+}
+
+/* Parses the words and options; returns -1 to go on, or an exit code. */
+static int parse(int argc, char **argv, struct cli *c)
+{
+	struct words w = {.timeout = DEFAULT_TIMEOUT_S};
+	size_t first = 0;
+	int code;
+
+	if (argc <= 1) {
+		usage(stderr, NULL);
+		return HP_EXIT_USAGE;
+	}
+	code = parse_argv(argc, argv, c, &w);
+	if (code < 0)
+		code = parse_verb(c, &w, &first);
+	if (code < 0)
+		code = check_options(c);
+	if (code < 0)
+		code = settle_options(c, w.timeout);
+	if (code >= 0)
+		return code;
+	if (w.npos > first + 1) {
+		fprintf(stderr, "hotpatch: unexpected argument '%s'\n", vis(w.pos[first + 1]));
+		return HP_EXIT_USAGE;
+	}
+	c->patch = w.npos > first ? w.pos[first] : NULL;
 	if (!c->npids && !c->exe && !c->lib) {
 		fprintf(stderr,
 			"hotpatch: %s needs a target: --pid PID, --exe PATH or --lib NAME\n",
-			c->verb);
+			c->v->name);
 		return HP_EXIT_USAGE;
 	}
-	*ret_verb = v;
 	return -1;
 }
 
@@ -862,15 +1144,10 @@ static int select_targets(struct cli *c)
 
 			for (size_t q = 0; q < c->npids; q++)
 				dup |= c->pids[q] == found[i];
-			if (dup)
-				continue;
-			pid_t *np = realloc(c->pids, (c->npids + 1) * sizeof(*np));
-			if (!np) {
+			if (!dup && add_pid(c, found[i]) < 0) {
 				free(found);
 				return HP_EXIT_INTERNAL;
 			}
-			c->pids = np;
-			c->pids[c->npids++] = found[i];
 		}
 		free(found);
 	}
@@ -879,16 +1156,15 @@ static int select_targets(struct cli *c)
 
 int main(int argc, char **argv)
 {
-	struct cli c = {.verb = "apply"};
-	const struct verb *v = NULL;
+	struct cli c = {0};
 	int code;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	code = parse(argc, argv, &c, &v);
+	code = parse(argc, argv, &c);
 	if (code < 0)
 		code = select_targets(&c);
 	if (code < 0)
-		code = v->run(&c);
+		code = c.v->run(&c);
 	free(c.pids);
 	hp_notes_clear();
 	vis_free();

@@ -9,18 +9,27 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-/* Exit codes: one per class of outcome, documented in hotpatch(8). */
+/*
+ * Exit codes: one per class of outcome.  The one table gives each its
+ * number, its name (the JSON "exit_class") and its meaning as --help says
+ * it; hotpatch(8) and the README list the same (tests/test_cli.py checks).
+ */
+#define HP_EXITS(X)                                                        \
+	X(HP_EXIT_OK, 0, "ok", "ok")                                       \
+	X(HP_EXIT_INTERNAL, 1, "internal", "internal")                     \
+	X(HP_EXIT_USAGE, 2, "usage", "usage")                              \
+	X(HP_EXIT_NOPROCESS, 3, "no-such-process", "no such process")      \
+	X(HP_EXIT_PERMISSION, 4, "permission-denied", "permission denied") \
+	X(HP_EXIT_BADPATCH, 5, "invalid-patch", "invalid patch")           \
+	X(HP_EXIT_NOTPATCHABLE, 6, "not-patchable", "not patchable")       \
+	X(HP_EXIT_BUSY, 7, "busy", "busy or timed out")                    \
+	X(HP_EXIT_NOTHING, 8, "nothing-to-do", "nothing to do")            \
+	X(HP_EXIT_PARTIAL, 9, "partial", "partial success over several processes")
+
 enum hp_exit {
-	HP_EXIT_OK = 0,
-	HP_EXIT_INTERNAL = 1,
-	HP_EXIT_USAGE = 2,
-	HP_EXIT_NOPROCESS = 3,
-	HP_EXIT_PERMISSION = 4,
-	HP_EXIT_BADPATCH = 5,
-	HP_EXIT_NOTPATCHABLE = 6,
-	HP_EXIT_BUSY = 7,
-	HP_EXIT_NOTHING = 8,
-	HP_EXIT_PARTIAL = 9,
+#define HP_X_EXIT(id, code, name, meaning) id = code,
+	HP_EXITS(HP_X_EXIT)
+#undef HP_X_EXIT
 };
 
 /*

@@ -72,9 +72,10 @@ def main():
         cmd += ["--exe", p["exe"]]
     if p["lib"]:
         cmd += ["--lib", p["lib"]]
-    if p["sha256"]:
+    # each is an option of one verb only, which refuses the other's
+    if p["sha256"] and p["state"] == "present":
         cmd += ["--sha256", p["sha256"]]
-    if p["keep_loaded"]:
+    if p["keep_loaded"] and p["state"] == "absent":
         cmd.append("--keep-loaded")
     if p["stop_on_error"]:
         cmd.append("--stop-on-error")
