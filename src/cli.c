@@ -7,17 +7,17 @@
 #include <string.h>
 #include <time.h>
 
+#include "apply.h"
 #include "audit.h"
 #include "escape.h"
 #include "freezer.h"
 #include "json.h"
-#include "apply.h"
 #include "options.h"
+#include "patchfile.h"
+#include "procsel.h"
 #include "report.h"
 #include "rollback.h"
 #include "status.h"
-#include "patchfile.h"
-#include "procsel.h"
 #include "trust.h"
 #include "util.h"
 
