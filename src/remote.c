@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 
 #include "memory.h"
 #include "modules.h"
@@ -552,22 +551,6 @@ static int previous_call_left(struct hp_remote *rc, uint64_t deadline)
 	return wait_left_stub(rc, (pid_t)hdr.last_tid, deadline);
 }
 
-/* A traced thread running the stub may stop on the way (a signal, a new
- * job-control stop): let it go on, handing it its signal. */
-static void keep_running(struct hp_target *t, struct hp_thread *th)
-{
-	int status;
-	pid_t w = waitpid(th->tid, &status, WNOHANG | __WALL);
-
-	if (w != th->tid || !WIFSTOPPED(status))
-		return;
-	th->stopped = true;
-	th->regs_valid = false;
-	if ((status >> 16) == 0 && WSTOPSIG(status) != SIGTRAP)
-		hp_thread_hold_signal(th, WSTOPSIG(status));
-	hp_thread_resume(t, th);
-}
-
 /* After a traced call: stop the thread once it left the stub, and detach
  * it; the kernel puts it back into the job-control stop. */
 static int back_to_stop(struct hp_remote *rc, struct hp_thread *th, uint64_t deadline)
@@ -780,7 +763,7 @@ int hp_remote_call(struct hp_remote *rc, const struct hp_rop *ops, size_t nops, 
 				continue;
 		}
 		if (traced)
-			keep_running(t, th);
+			hp_thread_keep_running(t, th);
 		if (!thread_alive(t->pid, th->tid))
 			return hp_fail(-ESRCH, "pid %d exited while running %s", t->pid, what);
 		if (hp_now_ns() >= deadline) {

@@ -7,13 +7,13 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 
 #include "fileio.h"
@@ -62,44 +62,6 @@ long hp_ptrace(int request, pid_t tid, void *addr, void *data)
 		return -e;
 	}
 	return r;
-}
-
-/* A no-op SIGALRM handler, installed without SA_RESTART, turns a blocking
- * waitpid() into one that gives up at a deadline. */
-static void alarm_noop(int sig)
-{
-	(void)sig;
-}
-
-static void alarm_arm(uint64_t deadline)
-{
-	static bool installed;
-	struct itimerval it = {0};
-	uint64_t now = hp_now_ns(), left;
-
-	if (!installed) {
-		struct sigaction sa = {.sa_handler = alarm_noop};
-
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGALRM, &sa, NULL);
-		installed = true;
-	}
-	left = deadline > now ? deadline - now : 1000;
-	it.it_value.tv_sec = (time_t)(left / 1000000000ull);
-	it.it_value.tv_usec = (suseconds_t)((left % 1000000000ull) / 1000);
-	if (!it.it_value.tv_sec && !it.it_value.tv_usec)
-		it.it_value.tv_usec = 1;
-	/* Re-fire every 10 ms so that a wait started just after a shot still
-	 * returns close to the deadline. */
-	it.it_interval.tv_usec = 10000;
-	setitimer(ITIMER_REAL, &it, NULL);
-}
-
-static void alarm_disarm(void)
-{
-	struct itimerval it = {0};
-
-	setitimer(ITIMER_REAL, &it, NULL);
 }
 
 int hp_target_open(struct hp_target *t, pid_t pid)
@@ -393,6 +355,56 @@ static bool late_step_trap(struct hp_thread *th)
 }
 
 /*
+ * The next wait status of `th`, by the deadline: 1 and `status`, 0 when
+ * the thread is no longer ours to wait for (it is gone), or -HP_ETIMEOUT.
+ * Nothing interrupts a blocking waitpid() at a deadline short of a signal,
+ * and a library must not own a process-wide timer or handler.  A tracee's
+ * stop sends its tracer SIGCHLD: with it blocked in this thread only,
+ * sigtimedwait() sleeps until one comes or the time is up, and a polling
+ * waitpid() then looks.  A SIGCHLD missed (a caller ignoring SIGCHLD gets
+ * none; another thread may take it) costs at most a 1 ms nap.  One taken
+ * is raised again before the caller's mask returns, for its own use.
+ */
+static int wait_status(struct hp_target *t, struct hp_thread *th, uint64_t deadline, int *status)
+{
+	sigset_t chld, old;
+	bool took = false;
+	int r;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	pthread_sigmask(SIG_BLOCK, &chld, &old);
+	for (;;) {
+		pid_t w = waitpid(th->tid, status, __WALL | WNOHANG);
+		uint64_t now = hp_now_ns(), nap;
+
+		if (w > 0 || (w < 0 && errno == ECHILD)) {
+			r = w > 0;
+			break;
+		}
+		if (w < 0 && errno != EINTR) {
+			r = hp_fail(-errno, "waitpid(%d): %m", th->tid);
+			break;
+		}
+		if (now >= deadline) {
+			r = hp_fail(-HP_ETIMEOUT,
+				    "thread %d of pid %d did not stop in time "
+				    "(uninterruptible sleep?)",
+				    th->tid, t->pid);
+			break;
+		}
+		nap = HP_MIN(deadline - now, 1000000ull);
+		struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)nap};
+		if (sigtimedwait(&chld, NULL, &ts) == SIGCHLD)
+			took = true;
+	}
+	if (took)
+		raise(SIGCHLD);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return r;
+}
+
+/*
  * Waits until `th` is in a stop and says which.  Clone events add the new
  * thread (already attached by the kernel); signals are held for later.
  */
@@ -400,22 +412,13 @@ static int wait_stop(struct hp_target *t, struct hp_thread *th, uint64_t deadlin
 {
 	for (;;) {
 		int status = 0;
-		pid_t w = waitpid(th->tid, &status, __WALL);
+		int w = wait_status(t, th, deadline, &status);
 
-		if (w < 0) {
-			if (errno == EINTR) {
-				if (hp_now_ns() >= deadline)
-					return hp_fail(-HP_ETIMEOUT,
-						       "thread %d of pid %d did not stop in time "
-						       "(uninterruptible sleep?)",
-						       th->tid, t->pid);
-				continue;
-			}
-			if (errno == ECHILD) {
-				th->gone = true;
-				return 0;
-			}
-			return hp_fail(-errno, "waitpid(%d): %m", th->tid);
+		if (w < 0)
+			return w;
+		if (w == 0) {
+			th->gone = true;
+			return 0;
 		}
 		if (WIFEXITED(status) || WIFSIGNALED(status)) {
 			th->gone = true;
@@ -479,9 +482,7 @@ int hp_thread_stop(struct hp_target *t, struct hp_thread *th, uint64_t deadline)
 	}
 	if (r < 0)
 		return (int)r;
-	alarm_arm(deadline);
 	rr = wait_stop(t, &t->th[idx], deadline, false);
-	alarm_disarm();
 	return rr;
 }
 
@@ -503,14 +504,12 @@ int hp_threads_stop(struct hp_target *t, pid_t *tids, size_t n, uint64_t deadlin
 		if (!th->gone && hp_ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL) == -ESRCH)
 			th->gone = true;
 	}
-	alarm_arm(deadline);
 	for (size_t i = 0; i < n && r == 0; i++) {
 		struct hp_thread *th = hp_target_find(t, tids[i]);
 
 		if (th && th->seized && !th->stopped && !th->gone)
 			r = wait_stop(t, th, deadline, false);
 	}
-	alarm_disarm();
 	return r;
 }
 
@@ -530,7 +529,6 @@ int hp_target_stop_all(struct hp_target *t, uint64_t deadline)
 			if (hp_ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL) == -ESRCH)
 				th->gone = true;
 		}
-	alarm_arm(deadline);
 	for (size_t i = 0; i < t->n; i++) { /* t->n grows as clones are caught */
 		if (!t->th[i].seized || t->th[i].stopped || t->th[i].gone)
 			continue;
@@ -538,7 +536,6 @@ int hp_target_stop_all(struct hp_target *t, uint64_t deadline)
 		if (r < 0)
 			break;
 	}
-	alarm_disarm();
 	return r;
 }
 
@@ -585,10 +582,22 @@ int hp_thread_step(struct hp_target *t, struct hp_thread *th, uint64_t deadline)
 	th->step_pending = true;
 	th->stopped = false;
 	th->regs_valid = false;
-	alarm_arm(deadline);
 	rr = wait_stop(t, &t->th[idx], deadline, true);
-	alarm_disarm();
 	return rr;
+}
+
+int hp_thread_keep_running(struct hp_target *t, struct hp_thread *th)
+{
+	int status;
+	pid_t w = waitpid(th->tid, &status, WNOHANG | __WALL);
+
+	if (w != th->tid || !WIFSTOPPED(status))
+		return 0;
+	th->stopped = true;
+	th->regs_valid = false;
+	if ((status >> 16) == 0 && WSTOPSIG(status) != SIGTRAP)
+		hp_thread_hold_signal(th, WSTOPSIG(status));
+	return hp_thread_resume(t, th);
 }
 
 /* Signals beyond the one ptrace injects go back by tgkill.  A full

@@ -80,6 +80,13 @@ int hp_thread_setregs(struct hp_target *t, struct hp_thread *th);
 int hp_thread_step(struct hp_target *t, struct hp_thread *th, uint64_t deadline);
 /* Lets a stopped thread run on, still traced. */
 int hp_thread_resume(struct hp_target *t, struct hp_thread *th);
+/*
+ * For a thread let run traced (hp_thread_resume): if it stopped on the way
+ * (a signal, a new job-control stop), keeps its signal for later and lets
+ * it run on.  Never blocks; 0 when it was not stopped or runs again, else
+ * the resume's error.  Every other wait is inside target.c too.
+ */
+int hp_thread_keep_running(struct hp_target *t, struct hp_thread *th);
 /* Writes back registers, hands back held signals, detaches (and resumes). */
 int hp_thread_detach(struct hp_target *t, struct hp_thread *th);
 int hp_target_detach_all(struct hp_target *t);
