@@ -355,64 +355,70 @@ static bool late_step_trap(struct hp_thread *th)
 }
 
 /*
- * The next wait status of `th`, by the deadline: 1 and `status`, 0 when
- * the thread is no longer ours to wait for (it is gone), or -HP_ETIMEOUT.
  * Nothing interrupts a blocking waitpid() at a deadline short of a signal,
  * and a library must not own a process-wide timer or handler.  A tracee's
- * stop sends its tracer SIGCHLD: with it blocked in this thread only,
- * sigtimedwait() sleeps until one comes or the time is up, and a polling
- * waitpid() then looks.  A SIGCHLD missed (a caller ignoring SIGCHLD gets
- * none; another thread may take it) costs at most a 1 ms nap.  One taken
- * is raised again before the caller's mask returns, for its own use.
+ * stop sends its tracer SIGCHLD: with it blocked in this thread only, for
+ * a batch of waits, sigtimedwait() sleeps until one comes or the time is
+ * up, and a polling waitpid() then looks.  A SIGCHLD missed (a caller
+ * ignoring SIGCHLD gets none; another thread may take it) costs at most a
+ * 1 ms nap.  One taken is raised again before the caller's mask returns,
+ * for its own use.
  */
-static int wait_status(struct hp_target *t, struct hp_thread *th, uint64_t deadline, int *status)
-{
+struct waits {
 	sigset_t chld, old;
-	bool took = false;
-	int r;
+	bool took;
+};
 
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	pthread_sigmask(SIG_BLOCK, &chld, &old);
+static void waits_begin(struct waits *ws)
+{
+	sigemptyset(&ws->chld);
+	sigaddset(&ws->chld, SIGCHLD);
+	ws->took = false;
+	pthread_sigmask(SIG_BLOCK, &ws->chld, &ws->old);
+}
+
+static void waits_end(struct waits *ws)
+{
+	if (ws->took)
+		raise(SIGCHLD);
+	pthread_sigmask(SIG_SETMASK, &ws->old, NULL);
+}
+
+/* The next wait status of `th`, by the deadline: 1 and `status`, 0 when
+ * the thread is no longer ours to wait for (it is gone), or -HP_ETIMEOUT. */
+static int wait_status(struct hp_target *t, struct hp_thread *th, uint64_t deadline,
+		       struct waits *ws, int *status)
+{
 	for (;;) {
 		pid_t w = waitpid(th->tid, status, __WALL | WNOHANG);
 		uint64_t now = hp_now_ns(), nap;
 
-		if (w > 0 || (w < 0 && errno == ECHILD)) {
-			r = w > 0;
-			break;
-		}
-		if (w < 0 && errno != EINTR) {
-			r = hp_fail(-errno, "waitpid(%d): %m", th->tid);
-			break;
-		}
-		if (now >= deadline) {
-			r = hp_fail(-HP_ETIMEOUT,
-				    "thread %d of pid %d did not stop in time "
-				    "(uninterruptible sleep?)",
-				    th->tid, t->pid);
-			break;
-		}
+		if (w > 0 || (w < 0 && errno == ECHILD))
+			return w > 0;
+		if (w < 0 && errno != EINTR)
+			return hp_fail(-errno, "waitpid(%d): %m", th->tid);
+		if (now >= deadline)
+			return hp_fail(-HP_ETIMEOUT,
+				       "thread %d of pid %d did not stop in time "
+				       "(uninterruptible sleep?)",
+				       th->tid, t->pid);
 		nap = HP_MIN(deadline - now, 1000000ull);
 		struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)nap};
-		if (sigtimedwait(&chld, NULL, &ts) == SIGCHLD)
-			took = true;
+		if (sigtimedwait(&ws->chld, NULL, &ts) == SIGCHLD)
+			ws->took = true;
 	}
-	if (took)
-		raise(SIGCHLD);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return r;
 }
 
 /*
  * Waits until `th` is in a stop and says which.  Clone events add the new
  * thread (already attached by the kernel); signals are held for later.
  */
-static int wait_stop(struct hp_target *t, struct hp_thread *th, uint64_t deadline, bool stepping)
+static int wait_stop(struct hp_target *t, struct hp_thread *th, uint64_t deadline, bool stepping,
+		     struct waits *ws)
 {
 	for (;;) {
 		int status = 0;
-		int w = wait_status(t, th, deadline, &status);
+		int w = wait_status(t, th, deadline, ws, &status);
 
 		if (w < 0)
 			return w;
@@ -469,6 +475,7 @@ static int wait_stop(struct hp_target *t, struct hp_thread *th, uint64_t deadlin
 
 int hp_thread_stop(struct hp_target *t, struct hp_thread *th, uint64_t deadline)
 {
+	struct waits ws;
 	size_t idx = (size_t)(th - t->th);
 	long r;
 	int rr;
@@ -482,12 +489,15 @@ int hp_thread_stop(struct hp_target *t, struct hp_thread *th, uint64_t deadline)
 	}
 	if (r < 0)
 		return (int)r;
-	rr = wait_stop(t, &t->th[idx], deadline, false);
+	waits_begin(&ws);
+	rr = wait_stop(t, &t->th[idx], deadline, false, &ws);
+	waits_end(&ws);
 	return rr;
 }
 
 int hp_threads_stop(struct hp_target *t, pid_t *tids, size_t n, uint64_t deadline)
 {
+	struct waits ws;
 	int r = 0;
 
 	/* every interrupt first: the threads come to their stops together,
@@ -504,17 +514,20 @@ int hp_threads_stop(struct hp_target *t, pid_t *tids, size_t n, uint64_t deadlin
 		if (!th->gone && hp_ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL) == -ESRCH)
 			th->gone = true;
 	}
+	waits_begin(&ws);
 	for (size_t i = 0; i < n && r == 0; i++) {
 		struct hp_thread *th = hp_target_find(t, tids[i]);
 
 		if (th && th->seized && !th->stopped && !th->gone)
-			r = wait_stop(t, th, deadline, false);
+			r = wait_stop(t, th, deadline, false, &ws);
 	}
+	waits_end(&ws);
 	return r;
 }
 
 int hp_target_stop_all(struct hp_target *t, uint64_t deadline)
 {
+	struct waits ws;
 	int r = 0;
 
 	/* Interrupt threads that were running last, so they keep running while
@@ -529,13 +542,15 @@ int hp_target_stop_all(struct hp_target *t, uint64_t deadline)
 			if (hp_ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL) == -ESRCH)
 				th->gone = true;
 		}
+	waits_begin(&ws);
 	for (size_t i = 0; i < t->n; i++) { /* t->n grows as clones are caught */
 		if (!t->th[i].seized || t->th[i].stopped || t->th[i].gone)
 			continue;
-		r = wait_stop(t, &t->th[i], deadline, false);
+		r = wait_stop(t, &t->th[i], deadline, false, &ws);
 		if (r < 0)
 			break;
 	}
+	waits_end(&ws);
 	return r;
 }
 
@@ -567,6 +582,7 @@ int hp_thread_setregs(struct hp_target *t, struct hp_thread *th)
 
 int hp_thread_step(struct hp_target *t, struct hp_thread *th, uint64_t deadline)
 {
+	struct waits ws;
 	size_t idx = (size_t)(th - t->th);
 	long r;
 	int rr;
@@ -582,7 +598,9 @@ int hp_thread_step(struct hp_target *t, struct hp_thread *th, uint64_t deadline)
 	th->step_pending = true;
 	th->stopped = false;
 	th->regs_valid = false;
-	rr = wait_stop(t, &t->th[idx], deadline, true);
+	waits_begin(&ws);
+	rr = wait_stop(t, &t->th[idx], deadline, true, &ws);
+	waits_end(&ws);
 	return rr;
 }
 
