@@ -1,48 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "memory.h"
 
-#include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "fileio.h"
 #include "target.h"
 #include "util.h"
 
-/*
- * Touching a page of a file-backed mapping may have to read the file.  When
- * some of the target's files live on a filesystem that may never answer
- * (FUSE, NFS, ...), every access runs on a helper thread within the
- * command's deadline; otherwise directly.
- */
-static int transfer(struct hp_target *t, uint64_t addr, void *buf, size_t len, bool write)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n;
-
-		if (t->slow_fs)
-			n = hp_io_transfer(t->mem_fd, (char *)buf + done, len - done,
-					   (off_t)(addr + done), write, t->deadline);
-		else if (write)
-			n = pwrite(t->mem_fd, (char *)buf + done, len - done, (off_t)(addr + done));
-		else
-			n = pread(t->mem_fd, (char *)buf + done, len - done, (off_t)(addr + done));
-		if (n < 0 && !t->slow_fs)
-			n = -errno;
-		if (n == -EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? (int)n : -EFAULT;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 int hp_mem_pread(struct hp_target *t, uint64_t addr, void *buf, size_t len)
 {
-	return transfer(t, addr, buf, len, false);
+	return hp_target_transfer(t, addr, buf, len, false);
 }
 
 static int failed(struct hp_target *t, int r, const char *what, uint64_t addr, size_t len)
@@ -60,14 +26,14 @@ static int failed(struct hp_target *t, int r, const char *what, uint64_t addr, s
 
 int hp_mem_read(struct hp_target *t, uint64_t addr, void *buf, size_t len)
 {
-	int r = transfer(t, addr, buf, len, false);
+	int r = hp_target_transfer(t, addr, buf, len, false);
 
 	return r < 0 ? failed(t, r, "read", addr, len) : 0;
 }
 
 int hp_mem_write(struct hp_target *t, uint64_t addr, const void *buf, size_t len)
 {
-	int r = transfer(t, addr, (void *)buf, len, true);
+	int r = hp_target_transfer(t, addr, (void *)buf, len, true);
 
 	return r < 0 ? failed(t, r, "write", addr, len) : 0;
 }

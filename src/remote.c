@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 
 #include "memory.h"
 #include "modules.h"
@@ -169,6 +168,76 @@ static int find_stub_room(struct hp_remote *rc, struct hp_object *o, struct hp_e
 	return -ENOSPC;
 }
 
+/* The C library's entry points the calls use. */
+static int find_libc_functions(struct hp_remote *rc, const struct hp_object *libc)
+{
+	rc->fn_dlopen = hp_remote_libc_sym(rc, "dlopen");
+	rc->fn_dlerror = hp_remote_libc_sym(rc, "dlerror");
+	rc->fn_dlclose = hp_remote_libc_sym(rc, "dlclose");
+	rc->fn_dlinfo = hp_remote_libc_sym(rc, "dlinfo");
+	if (!rc->fn_dlopen || !rc->fn_dlerror || !rc->fn_dlclose)
+		return hp_fail(-HP_EUNSUPPORTED,
+			       "the target's C library (%s) does not export dlopen: glibc 2.34 "
+			       "or later is needed",
+			       libc->path);
+	hp_trace("libc symbols");
+	return 0;
+}
+
+/* The code a thread must not be in for a call: the C library's
+ * allocator and loader entry points, the dynamic loader, the stub. */
+static int build_deny_list(struct hp_remote *rc, const struct hp_object *libc, struct hp_elf *e)
+{
+	const struct hp_modules *m = rc->m;
+
+	for (size_t i = 0; i < HP_ARRAY_SIZE(deny_names); i++) {
+		const struct hp_sym *s;
+		size_t n = hp_elf_lookup(e, deny_names[i], &s);
+
+		for (size_t k = 0; k < n; k++)
+			if ((s[k].type == STT_FUNC || s[k].type == STT_GNU_IFUNC) && s[k].size &&
+			    add_deny(rc, libc->bias + s[k].value,
+				     libc->bias + s[k].value + s[k].size, deny_names[i]) < 0)
+				return hp_fail(-ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < m->n; i++)
+		if (!strncmp(hp_basename(m->obj[i].path), "ld-linux", 8) ||
+		    !strncmp(hp_basename(m->obj[i].path), "ld-2.", 5))
+			if (add_deny(rc, m->obj[i].lo, m->obj[i].hi, "the dynamic loader") < 0)
+				return hp_fail(-ENOMEM, "out of memory");
+	if (add_deny(rc, rc->stub, rc->stub + HP_STUB_SIZE, "hotpatch's helper") < 0)
+		return hp_fail(-ENOMEM, "out of memory");
+	hp_trace("deny list");
+	return 0;
+}
+
+/* An existing control mapping, made by an earlier run; one a run killed
+ * before it wrote the header is ours to finish, rather than a second one. */
+static void find_ctl(struct hp_remote *rc)
+{
+	const struct hp_maps *maps = &rc->m->maps;
+
+	for (size_t i = 0; i < maps->n; i++) {
+		const struct hp_mapping *mp = &maps->m[i];
+		struct hp_ctl_hdr hdr;
+		char magic[8];
+
+		if (!mp->path || strcmp(mp->path, "/memfd:" HP_CTL_NAME))
+			continue;
+		rc->ctl = mp->start;
+		if (hp_ctl_read(rc, &hdr) == 0 && hdr.self == mp->start) {
+			rc->seq = hdr.last_seq;
+			return;
+		}
+		if (hp_mem_read(rc->t, mp->start + HP_CTL_HDR_OFF, magic, sizeof(magic)) == 0 &&
+		    !memcmp(magic, "\0\0\0\0\0\0\0\0", 8) && mp->end - mp->start == HP_CTL_SIZE) {
+			rc->ctl_headless = true;
+			return;
+		}
+		rc->ctl = 0;
+	}
+}
+
 int hp_remote_init(struct hp_remote *rc, struct hp_target *t, struct hp_modules *m)
 {
 	struct hp_object *libc;
@@ -192,63 +261,20 @@ int hp_remote_init(struct hp_remote *rc, struct hp_target *t, struct hp_modules 
 	if (r < 0)
 		return hp_fail_prefix(r, "cannot read the target's C library: ");
 	hp_trace("libc read");
-	rc->fn_dlopen = hp_remote_libc_sym(rc, "dlopen");
-	rc->fn_dlerror = hp_remote_libc_sym(rc, "dlerror");
-	rc->fn_dlclose = hp_remote_libc_sym(rc, "dlclose");
-	rc->fn_dlinfo = hp_remote_libc_sym(rc, "dlinfo");
-	if (!rc->fn_dlopen || !rc->fn_dlerror || !rc->fn_dlclose)
-		return hp_fail(-HP_EUNSUPPORTED,
-			       "the target's C library (%s) does not export dlopen: glibc 2.34 "
-			       "or later is needed",
-			       libc->path);
-	hp_trace("libc symbols");
+	r = find_libc_functions(rc, libc);
+	if (r < 0)
+		return r;
 	if (find_stub_room(rc, libc, e) < 0)
 		return hp_fail(-HP_EUNSUPPORTED,
 			       "no room for hotpatch's helper code after the text of %s in pid %d",
 			       libc->path, t->pid);
-	for (size_t i = 0; i < HP_ARRAY_SIZE(deny_names); i++) {
-		const struct hp_sym *s;
-		size_t n = hp_elf_lookup(e, deny_names[i], &s);
-
-		for (size_t k = 0; k < n; k++)
-			if ((s[k].type == STT_FUNC || s[k].type == STT_GNU_IFUNC) && s[k].size &&
-			    add_deny(rc, libc->bias + s[k].value,
-				     libc->bias + s[k].value + s[k].size, deny_names[i]) < 0)
-				return hp_fail(-ENOMEM, "out of memory");
-	}
-	for (size_t i = 0; i < m->n; i++)
-		if (!strncmp(hp_basename(m->obj[i].path), "ld-linux", 8) ||
-		    !strncmp(hp_basename(m->obj[i].path), "ld-2.", 5))
-			if (add_deny(rc, m->obj[i].lo, m->obj[i].hi, "the dynamic loader") < 0)
-				return hp_fail(-ENOMEM, "out of memory");
-	if (add_deny(rc, rc->stub, rc->stub + HP_STUB_SIZE, "hotpatch's helper") < 0)
-		return hp_fail(-ENOMEM, "out of memory");
-	hp_trace("deny list");
+	r = build_deny_list(rc, libc, e);
+	if (r < 0)
+		return r;
 	r = hp_unwinder_new(t, &rc->unw);
 	if (r < 0)
 		return r;
-	/* An existing control mapping, made by an earlier run. */
-	for (size_t i = 0; i < m->maps.n; i++) {
-		const struct hp_mapping *mp = &m->maps.m[i];
-		struct hp_ctl_hdr hdr;
-
-		if (!mp->path || strcmp(mp->path, "/memfd:" HP_CTL_NAME))
-			continue;
-		rc->ctl = mp->start;
-		if (hp_ctl_read(rc, &hdr) == 0 && hdr.self == mp->start) {
-			rc->seq = hdr.last_seq;
-			break;
-		}
-		/* made by a run that was killed before it wrote the header:
-		 * ours to finish, rather than a second one */
-		char magic[8];
-		if (hp_mem_read(t, mp->start + HP_CTL_HDR_OFF, magic, sizeof(magic)) == 0 &&
-		    !memcmp(magic, "\0\0\0\0\0\0\0\0", 8) && mp->end - mp->start == HP_CTL_SIZE) {
-			rc->ctl_headless = true;
-			break;
-		}
-		rc->ctl = 0;
-	}
+	find_ctl(rc);
 	hp_error_clear();
 	return 0;
 }
@@ -407,6 +433,102 @@ static int suspend_seccomp(struct hp_target *t, struct hp_thread *th)
 	return 0;
 }
 
+/* Is `th` wanted in this pass?  The thread used last, then the main
+ * thread, then the rest; a process stopped by job control only in the last
+ * pass. */
+static bool wanted(const struct hp_remote *rc, const struct hp_thread *th, size_t pass,
+		   bool all_job_stopped)
+{
+	pid_t pid = rc->t->pid;
+
+	switch (pass) {
+	case 0:
+		return th->tid == rc->tid;
+	case 1:
+		return th->tid == pid && th->tid != rc->tid;
+	case 2:
+		return th->tid != pid && th->tid != rc->tid;
+	default:
+		return all_job_stopped;
+	}
+}
+
+/* Lets a thread that cannot run a call now go on, saying why. */
+static int pass_over(struct hp_remote *rc, struct hp_thread *th, const char *why)
+{
+	if (why)
+		snprintf(rc->busy_reason, sizeof(rc->busy_reason), "thread %d %s", th->tid, why);
+	hp_thread_detach(rc->t, th);
+	return 0;
+}
+
+/*
+ * Stops `th` and looks whether it can run a call now: 1 (it stays
+ * stopped), 0 (passed over, let go), or a negative errno.
+ * `all_job_stopped` turns false for a thread not in a job-control stop.
+ */
+static int try_thread(struct hp_remote *rc, struct hp_thread *th, size_t pass, uint64_t deadline,
+		      bool *all_job_stopped)
+{
+	struct hp_target *t = rc->t;
+	int r = hp_thread_seize(t, th);
+
+	if (r < 0 || th->gone)
+		return r;
+	r = hp_thread_stop(t, th, deadline);
+	if (r < 0 || th->gone)
+		return r;
+	if (!th->group_stop)
+		*all_job_stopped = false;
+	/* a signal of its own is due: let it have it first */
+	if (th->nheld || (th->group_stop && pass < 3))
+		return pass_over(rc, th, th->group_stop ? "is stopped by job control" : NULL);
+	r = hp_thread_getregs(t, th);
+	if (r < 0)
+		return r;
+	if (in_stub(rc, th->regs.rip))
+		return pass_over(rc, th, "is still leaving hotpatch's helper");
+	r = hp_seccomp_check(t->pid, th->tid, rc->stub);
+	if (r == -HP_EUNSUPPORTED)
+		r = suspend_seccomp(t, th);
+	if (r < 0) {
+		/* hardening, not a passing state: no use waiting */
+		hp_thread_detach(t, th);
+		return r;
+	}
+	if (!thread_is_safe(rc, th))
+		return pass_over(rc, th, NULL);
+	return 1;
+}
+
+/* One look at every thread, in the order of `wanted`: 0 and `ret` for a
+ * thread at a safe point, 1 when none is, or a negative errno. */
+static int pick_once(struct hp_remote *rc, uint64_t deadline, struct hp_thread **ret)
+{
+	struct hp_target *t = rc->t;
+	bool all_job_stopped = true;
+	int r = hp_target_scan_threads(t, NULL);
+
+	if (r < 0)
+		return r;
+	for (size_t pass = 0; pass < 4; pass++)
+		for (size_t i = 0; i < t->n; i++) {
+			struct hp_thread *th = &t->th[i];
+
+			if (!wanted(rc, th, pass, all_job_stopped) || th->gone)
+				continue;
+			r = try_thread(rc, th, pass, deadline, &all_job_stopped);
+			if (r < 0)
+				return r;
+			if (r == 0)
+				continue;
+			rc->tid = th->tid;
+			*ret = th;
+			return 0;
+		}
+	return 1;
+}
+
 /* Stops one thread at a safe point; returns it seized and stopped. */
 static int pick_thread(struct hp_remote *rc, uint64_t deadline, struct hp_thread **ret)
 {
@@ -414,71 +536,11 @@ static int pick_thread(struct hp_remote *rc, uint64_t deadline, struct hp_thread
 	unsigned delay = 200;
 
 	rc->busy_reason[0] = 0;
-	for (int round = 0;; round++) {
-		bool all_job_stopped = true;
-		int r = hp_target_scan_threads(t, NULL);
+	for (;;) {
+		int r = pick_once(rc, deadline, ret);
 
-		if (r < 0)
+		if (r <= 0)
 			return r;
-		/* the thread used last, then the main thread, then the rest; a
-		 * process stopped by job control only in the last pass */
-		for (size_t pass = 0; pass < 4; pass++)
-			for (size_t i = 0; i < t->n; i++) {
-				struct hp_thread *th = &t->th[i];
-				bool want = pass == 0	? th->tid == rc->tid
-					    : pass == 1 ? th->tid == t->pid && th->tid != rc->tid
-					    : pass == 2 ? th->tid != t->pid && th->tid != rc->tid
-							: all_job_stopped;
-
-				if (!want || th->gone)
-					continue;
-				r = hp_thread_seize(t, th);
-				if (r < 0)
-					return r;
-				if (th->gone)
-					continue;
-				r = hp_thread_stop(t, th, deadline);
-				if (r < 0)
-					return r;
-				if (th->gone)
-					continue;
-				if (!th->group_stop)
-					all_job_stopped = false;
-				if (th->nheld || (th->group_stop && pass < 3)) {
-					/* a signal of its own is due: let it have it first */
-					if (th->group_stop)
-						snprintf(rc->busy_reason, sizeof(rc->busy_reason),
-							 "thread %d is stopped by job control",
-							 th->tid);
-					hp_thread_detach(t, th);
-					continue;
-				}
-				r = hp_thread_getregs(t, th);
-				if (r < 0)
-					return r;
-				if (in_stub(rc, th->regs.rip)) {
-					snprintf(rc->busy_reason, sizeof(rc->busy_reason),
-						 "thread %d is still leaving hotpatch's helper",
-						 th->tid);
-					hp_thread_detach(t, th);
-					continue;
-				}
-				r = hp_seccomp_check(t->pid, th->tid, rc->stub);
-				if (r == -HP_EUNSUPPORTED)
-					r = suspend_seccomp(t, th);
-				if (r < 0) {
-					/* hardening, not a passing state: no use waiting */
-					hp_thread_detach(t, th);
-					return r;
-				}
-				if (!thread_is_safe(rc, th)) {
-					hp_thread_detach(t, th);
-					continue;
-				}
-				rc->tid = th->tid;
-				*ret = th;
-				return 0;
-			}
 		if (hp_now_ns() >= deadline)
 			return hp_fail(-HP_EBUSY,
 				       "no thread of pid %d (%s) reached a point where loading code "
@@ -550,22 +612,6 @@ static int previous_call_left(struct hp_remote *rc, uint64_t deadline)
 	    (pid_t)hdr.last_tid == rc->tid)
 		return 0;
 	return wait_left_stub(rc, (pid_t)hdr.last_tid, deadline);
-}
-
-/* A traced thread running the stub may stop on the way (a signal, a new
- * job-control stop): let it go on, handing it its signal. */
-static void keep_running(struct hp_target *t, struct hp_thread *th)
-{
-	int status;
-	pid_t w = waitpid(th->tid, &status, WNOHANG | __WALL);
-
-	if (w != th->tid || !WIFSTOPPED(status))
-		return;
-	th->stopped = true;
-	th->regs_valid = false;
-	if ((status >> 16) == 0 && WSTOPSIG(status) != SIGTRAP)
-		hp_thread_hold_signal(th, WSTOPSIG(status));
-	hp_thread_resume(t, th);
 }
 
 /* After a traced call: stop the thread once it left the stub, and detach
@@ -645,99 +691,116 @@ static bool thread_alive(pid_t pid, pid_t tid)
 	return syscall(SYS_tgkill, pid, tid, 0) == 0;
 }
 
-int hp_remote_call(struct hp_remote *rc, const struct hp_rop *ops, size_t nops, const void *strings,
-		   size_t slen, uint64_t *ret, uint64_t deadline, const char *what)
-{
+/* One remote call on its way: the thread, its request and how it runs. */
+struct call {
+	struct hp_thread *th;
+	uint64_t seq, result_addr;
+	struct sched_attr_v1 saved; /* the thread's scheduling, when boosted */
+	struct hp_rop restore;	    /* the stub's last operation, which puts it back */
+	bool boosted;
+	bool traced;		      /* runs the stub traced, and goes back to its stop after */
+	struct user_regs_struct cont; /* where the stub returns the thread to */
 	uint8_t req[HP_STUB_SIZE - HP_STUB_REQ_OFF];
-	uint64_t result_addr = rc->ctl ? rc->ctl + HP_CTL_RESULT_OFF : 0, t0 = hp_now_ns();
-	uint64_t v, seq;
-	struct hp_thread *th = NULL;
-	struct hp_target *t = rc->t;
-	unsigned delay = 20;
-	bool rewound;
-	int r;
+};
 
-	if (nops > HP_CALL_MAX_OPS || slen > HP_CALL_STRINGS_LEN)
-		return hp_fail(-EINVAL, "internal: remote call too large");
-	if (rc->outstanding)
-		return hp_fail(-HP_EBUSY, "an earlier call in pid %d has not finished", t->pid);
-	r = previous_call_left(rc, deadline);
-	if (r < 0)
-		return r;
-	r = pick_thread(rc, deadline, &th);
-	if (r < 0)
-		return r;
-	hp_trace("thread picked");
+static void put_op(uint8_t *o, const struct hp_rop *op)
+{
+	memcpy(o + HP_OP_FN, &op->fn, 8);
+	memcpy(o + HP_OP_NR, &op->nr, 8);
+	memcpy(o + HP_OP_ARGS, op->args, 48);
+	memcpy(o + HP_OP_FLAGS, &op->flags, 8);
+}
 
-	struct sched_attr_v1 saved;
-	struct hp_rop restore;
-	bool boosted = boost_prepare(rc, th, &restore, &saved);
+/* Lays out the request the stub reads: header, operations, strings. */
+static void build_request(struct hp_remote *rc, struct call *c, const struct hp_rop *ops,
+			  size_t nops, const void *strings, size_t slen)
+{
+	uint8_t *req = c->req;
+	uint64_t v;
 
-	seq = ++rc->seq;
-	memset(req, 0, sizeof(req));
+	memset(req, 0, sizeof(c->req));
 	v = HP_STUB_MAGIC;
 	memcpy(req + HP_REQ_MAGIC, &v, 8);
-	memcpy(req + HP_REQ_RESULT, &result_addr, 8);
-	memcpy(req + HP_REQ_SEQ, &seq, 8);
+	memcpy(req + HP_REQ_RESULT, &c->result_addr, 8);
+	memcpy(req + HP_REQ_SEQ, &c->seq, 8);
 	v = rc->xsave_size;
 	memcpy(req + HP_REQ_XSAVE, &v, 8);
-	v = nops + boosted;
+	v = nops + c->boosted;
 	memcpy(req + HP_REQ_NOPS, &v, 8);
-	for (size_t i = 0; i < nops + boosted; i++) {
-		const struct hp_rop *op = i < nops ? &ops[i] : &restore;
-		uint8_t *o = req + HP_REQ_OPS + i * HP_STUB_OP_SIZE;
-
-		memcpy(o + HP_OP_FN, &op->fn, 8);
-		memcpy(o + HP_OP_NR, &op->nr, 8);
-		memcpy(o + HP_OP_ARGS, op->args, 48);
-		memcpy(o + HP_OP_FLAGS, &op->flags, 8);
-	}
+	for (size_t i = 0; i < nops + c->boosted; i++)
+		put_op(req + HP_REQ_OPS + i * HP_STUB_OP_SIZE, i < nops ? &ops[i] : &c->restore);
 	if (slen)
 		memcpy(req + HP_REQ_STRINGS, strings, slen);
-	if (boosted)
-		memcpy(req + HP_REQ_STRINGS + HP_REQ_SCHED_ATTR, &saved, sizeof(saved));
+	if (c->boosted)
+		memcpy(req + HP_REQ_STRINGS + HP_REQ_SCHED_ATTR, &c->saved, sizeof(c->saved));
+}
 
-	/* Undo an EINTR our stop caused, then apply the kernel's restart
-	 * rule: the stub returns to exactly where the thread would go. */
-	r = hp_thread_undo_eintr(t, th, &rewound);
+/* Undoes an EINTR our stop caused, then applies the kernel's restart
+ * rule: the stub returns to exactly where the thread would go. */
+static int set_return(struct hp_remote *rc, struct call *c)
+{
+	bool rewound;
+	int r = hp_thread_undo_eintr(rc->t, c->th, &rewound);
+
 	if (r < 0)
-		goto fail_detach;
-	t->rewound += rewound;
-	struct user_regs_struct cont = th->regs;
-	continuation(&cont);
-	memcpy(req + HP_REQ_CONT, &cont.rip, 8);
+		return r;
+	rc->t->rewound += rewound;
+	c->cont = c->th->regs;
+	continuation(&c->cont);
+	memcpy(c->req + HP_REQ_CONT, &c->cont.rip, 8);
+	return 0;
+}
+
+/* Writes the stub (once), the request, and who runs it into the header. */
+static int write_request(struct hp_remote *rc, struct call *c)
+{
+	struct hp_target *t = rc->t;
+	uint64_t zero = 0;
+	int r;
 
 	if (!rc->stub_written) {
 		r = hp_mem_write(t, rc->stub, hp_stub_code,
 				 (size_t)(hp_stub_code_end - hp_stub_code));
 		if (r < 0)
-			goto fail_detach;
+			return r;
 		rc->stub_written = true;
 	}
-	r = hp_mem_write(t, rc->stub + HP_STUB_REQ_OFF, req, sizeof(req));
-	if (r < 0)
-		goto fail_detach;
-	if (rc->ctl) {
-		struct hp_ctl_hdr hdr;
+	r = hp_mem_write(t, rc->stub + HP_STUB_REQ_OFF, c->req, sizeof(c->req));
+	if (r < 0 || !rc->ctl)
+		return r;
+	struct hp_ctl_hdr hdr;
 
-		if (hp_ctl_read(rc, &hdr) == 0) {
-			hdr.last_tid = (uint64_t)th->tid;
-			hdr.last_seq = seq;
-			hdr.stub = rc->stub;
-			hp_ctl_write(rc, &hdr);
-		}
-		/* a stale result must not look like ours */
-		v = 0;
-		hp_mem_write(t, result_addr + HP_RES_DONE, &v, 8);
+	if (hp_ctl_read(rc, &hdr) == 0) {
+		hdr.last_tid = (uint64_t)c->th->tid;
+		hdr.last_seq = c->seq;
+		hdr.stub = rc->stub;
+		hp_ctl_write(rc, &hdr);
 	}
-	/* From here the thread is on its own: it runs the stub and returns. */
-	cont.rip = rc->stub;
-	th->regs = cont;
+	/* a stale result must not look like ours */
+	hp_mem_write(t, c->result_addr + HP_RES_DONE, &zero, 8);
+	return 0;
+}
+
+/* Points the thread at the stub and lets it go: from here the thread is
+ * on its own, it runs the stub and returns.  Should its registers not
+ * take, it goes on untouched. */
+static int start_call(struct hp_remote *rc, struct call *c, const char *what)
+{
+	struct hp_target *t = rc->t;
+	struct hp_thread *th = c->th;
+	int r;
+
+	c->cont.rip = rc->stub;
+	th->regs = c->cont;
 	r = hp_thread_setregs(t, th);
-	if (r < 0)
-		goto fail_detach;
+	if (r < 0) {
+		/* the registers as they were: the thread goes on untouched */
+		th->regs_dirty = false;
+		hp_thread_detach(t, th);
+		return r;
+	}
 	/* only now: the thread's way back to its old priority is in place */
-	if (boosted)
+	if (c->boosted)
 		boost(th);
 	hp_fault_point("remote:hijacked");
 	/* A process stopped by job control stays stopped: the thread runs the
@@ -745,43 +808,67 @@ int hp_remote_call(struct hp_remote *rc, const struct hp_rop *ops, size_t nops, 
 	 * thread whose seccomp filter hotpatch suspended runs it traced too:
 	 * the suspension lasts while it is traced.  A running thread is simply
 	 * let go. */
-	bool traced = th->group_stop || th->seccomp_off;
-	r = traced ? hp_thread_resume(t, th) : hp_thread_detach(t, th);
+	c->traced = th->group_stop || th->seccomp_off;
+	r = c->traced ? hp_thread_resume(t, th) : hp_thread_detach(t, th);
 	if (r < 0)
 		return hp_fail_prefix(r, "cannot start %s in thread %d: ", what, th->tid);
 	hp_fault_point("remote:started");
+	return 0;
+}
+
+/* The bootstrap call makes the result area: finds it by name, once the
+ * call wrote `seq` there. */
+static void find_result_area(struct hp_remote *rc, uint64_t seq)
+{
+	uint64_t res[HP_RES_SIZE / 8];
+	struct hp_maps mp;
+
+	if (hp_maps_read(rc->t->pid, &mp) == 0) {
+		for (size_t i = 0; i < mp.n; i++)
+			if (mp.m[i].path && !strcmp(mp.m[i].path, "/memfd:" HP_CTL_NAME) &&
+			    hp_mem_read(rc->t, mp.m[i].start, res, sizeof(res)) == 0 &&
+			    res[0] == seq) {
+				rc->ctl = mp.m[i].start;
+				break;
+			}
+		hp_maps_free(&mp);
+	}
+	hp_error_clear();
+}
+
+/* Has the call written its results?  Copies them to `ret` when it has. */
+static bool read_results(struct hp_remote *rc, uint64_t seq, size_t nops, uint64_t *ret)
+{
+	uint64_t res[HP_RES_SIZE / 8];
+
+	if (!rc->ctl || hp_mem_read(rc->t, rc->ctl + HP_CTL_RESULT_OFF, res, sizeof(res)) < 0 ||
+	    res[0] != seq)
+		return false;
+	for (size_t i = 0; i < nops; i++)
+		ret[i] = i < res[1] ? res[2 + i] : 0;
+	return true;
+}
+
+/* Waits for the call's results, keeping a traced thread running. */
+static int await_results(struct hp_remote *rc, struct call *c, size_t nops, uint64_t *ret,
+			 uint64_t deadline, const char *what)
+{
+	struct hp_target *t = rc->t;
+	unsigned delay = 20;
 
 	for (;;) {
-		uint64_t res[HP_RES_SIZE / 8];
-		uint64_t area = rc->ctl ? rc->ctl + HP_CTL_RESULT_OFF : 0;
+		bool had_area = rc->ctl != 0;
 
-		if (area && hp_mem_read(t, area, res, sizeof(res)) == 0 && res[0] == seq) {
-			for (size_t i = 0; i < nops; i++)
-				ret[i] = i < res[1] ? res[2 + i] : 0;
-			break;
-		}
-		if (!area) {
-			/* The bootstrap call makes the area; find it by name. */
-			struct hp_maps mp;
-
-			if (hp_maps_read(t->pid, &mp) == 0) {
-				for (size_t i = 0; i < mp.n; i++)
-					if (mp.m[i].path &&
-					    !strcmp(mp.m[i].path, "/memfd:" HP_CTL_NAME) &&
-					    hp_mem_read(t, mp.m[i].start, res, sizeof(res)) == 0 &&
-					    res[0] == seq) {
-						rc->ctl = mp.m[i].start;
-						break;
-					}
-				hp_maps_free(&mp);
-			}
-			hp_error_clear();
+		if (read_results(rc, c->seq, nops, ret))
+			return 0;
+		if (!had_area) {
+			find_result_area(rc, c->seq);
 			if (rc->ctl)
 				continue;
 		}
-		if (traced)
-			keep_running(t, th);
-		if (!thread_alive(t->pid, th->tid))
+		if (c->traced)
+			hp_thread_keep_running(t, c->th);
+		if (!thread_alive(t->pid, c->th->tid))
 			return hp_fail(-ESRCH, "pid %d exited while running %s", t->pid, what);
 		if (hp_now_ns() >= deadline) {
 			rc->outstanding = true;
@@ -789,27 +876,67 @@ int hp_remote_call(struct hp_remote *rc, const struct hp_rop *ops, size_t nops, 
 				       "%s in thread %d of pid %d did not finish in time; the thread "
 				       "returns to its own work by itself when it does. Nothing was "
 				       "patched",
-				       what, th->tid, t->pid);
+				       what, c->th->tid, t->pid);
 		}
 		hp_sleep_us(delay);
 		if (delay < 2000)
 			delay += delay / 2;
 	}
-	if (traced) {
-		r = back_to_stop(rc, th, deadline);
-		if (r < 0)
-			return r;
+}
+
+/* Chooses a thread and sets up the call in it, the thread still stopped;
+ * on failure the thread goes on untouched. */
+static int prepare_call(struct hp_remote *rc, struct call *c, const struct hp_rop *ops, size_t nops,
+			const void *strings, size_t slen, uint64_t deadline)
+{
+	int r = previous_call_left(rc, deadline);
+
+	if (r < 0)
+		return r;
+	r = pick_thread(rc, deadline, &c->th);
+	if (r < 0)
+		return r;
+	hp_trace("thread picked");
+	c->boosted = boost_prepare(rc, c->th, &c->restore, &c->saved);
+	c->seq = ++rc->seq;
+	c->result_addr = rc->ctl ? rc->ctl + HP_CTL_RESULT_OFF : 0;
+	build_request(rc, c, ops, nops, strings, slen);
+	r = set_return(rc, c);
+	if (r == 0)
+		r = write_request(rc, c);
+	if (r < 0) {
+		/* the registers as they were: the thread goes on untouched */
+		c->th->regs_dirty = false;
+		hp_thread_detach(rc->t, c->th);
 	}
+	return r;
+}
+
+int hp_remote_call(struct hp_remote *rc, const struct hp_rop *ops, size_t nops, const void *strings,
+		   size_t slen, uint64_t *ret, uint64_t deadline, const char *what)
+{
+	uint64_t t0 = hp_now_ns();
+	struct call c = {0};
+	int r;
+
+	if (nops > HP_CALL_MAX_OPS || slen > HP_CALL_STRINGS_LEN)
+		return hp_fail(-EINVAL, "internal: remote call too large");
+	if (rc->outstanding)
+		return hp_fail(-HP_EBUSY, "an earlier call in pid %d has not finished", rc->t->pid);
+	r = prepare_call(rc, &c, ops, nops, strings, slen, deadline);
+	if (r < 0)
+		return r;
+	r = start_call(rc, &c, what);
+	if (r == 0)
+		r = await_results(rc, &c, nops, ret, deadline, what);
+	if (r == 0 && c.traced)
+		r = back_to_stop(rc, c.th, deadline);
+	if (r < 0)
+		return r;
 	rc->call_ns += hp_now_ns() - t0;
 	rc->calls++;
 	hp_fault_point("remote:done");
 	return 0;
-
-fail_detach:
-	/* the registers as they were: the thread goes on untouched */
-	th->regs_dirty = false;
-	hp_thread_detach(t, th);
-	return r;
 }
 
 int hp_remote_probe(struct hp_remote *rc, uint64_t deadline)

@@ -52,136 +52,175 @@ static const struct hp_sc_call calls[] = {
 	{SYS_futex, {0, 0x81 /* FUTEX_WAKE_PRIVATE */, 1}, "futex"},
 };
 
+/* A classic-BPF machine: seccomp_data as 32-bit words, registers, scratch. */
+struct bpf_vm {
+	uint32_t data[16];
+	uint32_t A, X, M[BPF_MEMWORDS];
+};
+
+static void load_data(struct bpf_vm *vm, const struct hp_sc_call *c, uint64_t ip)
+{
+	vm->data[0] = (uint32_t)c->nr;
+	vm->data[1] = AUDIT_ARCH_X86_64;
+	vm->data[2] = (uint32_t)ip;
+	vm->data[3] = (uint32_t)(ip >> 32);
+	for (int i = 0; i < 6; i++) {
+		vm->data[4 + 2 * i] = (uint32_t)c->args[i];
+		vm->data[5 + 2 * i] = (uint32_t)(c->args[i] >> 32);
+	}
+}
+
+/* The value a BPF_LD (abs allowed) or BPF_LDX loads; false for a mode the
+ * kernel rejects. */
+static bool load_value(const struct bpf_vm *vm, const struct sock_filter *f, bool abs,
+		       uint32_t *ret)
+{
+	uint32_t k = f->k;
+
+	if (abs && BPF_MODE(f->code) == BPF_ABS && BPF_SIZE(f->code) == BPF_W && k % 4 == 0 &&
+	    k < sizeof(vm->data))
+		*ret = vm->data[k / 4];
+	else if (BPF_MODE(f->code) == BPF_IMM)
+		*ret = k;
+	else if (BPF_MODE(f->code) == BPF_MEM && k < BPF_MEMWORDS)
+		*ret = vm->M[k];
+	else if (BPF_MODE(f->code) == BPF_LEN)
+		*ret = sizeof(vm->data);
+	else
+		return false;
+	return true;
+}
+
+/* A BPF_ALU instruction; false for one the kernel rejects or that traps. */
+static bool alu(struct bpf_vm *vm, const struct sock_filter *f)
+{
+	uint32_t src = BPF_SRC(f->code) == BPF_X ? vm->X : f->k;
+
+	switch (BPF_OP(f->code)) {
+	case BPF_ADD:
+		vm->A += src;
+		return true;
+	case BPF_SUB:
+		vm->A -= src;
+		return true;
+	case BPF_MUL:
+		vm->A *= src;
+		return true;
+	case BPF_DIV:
+		if (!src)
+			return false;
+		vm->A /= src;
+		return true;
+	case BPF_MOD:
+		if (!src)
+			return false;
+		vm->A %= src;
+		return true;
+	case BPF_AND:
+		vm->A &= src;
+		return true;
+	case BPF_OR:
+		vm->A |= src;
+		return true;
+	case BPF_XOR:
+		vm->A ^= src;
+		return true;
+	case BPF_LSH:
+		vm->A = src < 32 ? vm->A << src : 0;
+		return true;
+	case BPF_RSH:
+		vm->A = src < 32 ? vm->A >> src : 0;
+		return true;
+	case BPF_NEG:
+		vm->A = -vm->A;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* How many instructions a BPF_JMP skips; false for one the kernel rejects. */
+static bool jump(const struct bpf_vm *vm, const struct sock_filter *f, size_t *skip)
+{
+	uint32_t src = BPF_SRC(f->code) == BPF_X ? vm->X : f->k;
+	bool t;
+
+	switch (BPF_OP(f->code)) {
+	case BPF_JA:
+		*skip = f->k;
+		return true;
+	case BPF_JEQ:
+		t = vm->A == src;
+		break;
+	case BPF_JGT:
+		t = vm->A > src;
+		break;
+	case BPF_JGE:
+		t = vm->A >= src;
+		break;
+	case BPF_JSET:
+		t = (vm->A & src) != 0;
+		break;
+	default:
+		return false;
+	}
+	*skip = t ? f->jt : f->jf;
+	return true;
+}
+
+/* Runs one instruction other than BPF_RET: false for one the kernel
+ * rejects (the program would not have been loaded, or traps). */
+static bool step(struct bpf_vm *vm, const struct sock_filter *f, size_t *pc)
+{
+	size_t skip = 0;
+	bool ok = true;
+
+	switch (BPF_CLASS(f->code)) {
+	case BPF_LD:
+		ok = load_value(vm, f, true, &vm->A);
+		break;
+	case BPF_LDX:
+		ok = load_value(vm, f, false, &vm->X);
+		break;
+	case BPF_ST:
+		if (f->k < BPF_MEMWORDS)
+			vm->M[f->k] = vm->A;
+		break;
+	case BPF_STX:
+		if (f->k < BPF_MEMWORDS)
+			vm->M[f->k] = vm->X;
+		break;
+	case BPF_ALU:
+		ok = alu(vm, f);
+		break;
+	case BPF_JMP:
+		ok = jump(vm, f, &skip);
+		break;
+	case BPF_MISC:
+		if (BPF_MISCOP(f->code) == BPF_TAX)
+			vm->X = vm->A;
+		else
+			vm->A = vm->X;
+		break;
+	}
+	*pc += skip;
+	return ok;
+}
+
 uint32_t hp_seccomp_run(const struct sock_filter *prog, size_t len, const struct hp_sc_call *c,
 			uint64_t ip)
 {
-	uint32_t data[16]; /* struct seccomp_data, as 32-bit words */
-	uint32_t A = 0, X = 0, M[BPF_MEMWORDS] = {0};
+	struct bpf_vm vm = {0};
 
-	data[0] = (uint32_t)c->nr;
-	data[1] = AUDIT_ARCH_X86_64;
-	data[2] = (uint32_t)ip;
-	data[3] = (uint32_t)(ip >> 32);
-	for (int i = 0; i < 6; i++) {
-		data[4 + 2 * i] = (uint32_t)c->args[i];
-		data[5 + 2 * i] = (uint32_t)(c->args[i] >> 32);
-	}
+	load_data(&vm, c, ip);
 	/* classic BPF only jumps forward: at most len steps */
 	for (size_t pc = 0; pc < len; pc++) {
 		const struct sock_filter *f = &prog[pc];
-		uint32_t k = f->k, src;
 
-		switch (BPF_CLASS(f->code)) {
-		case BPF_LD:
-			if (BPF_MODE(f->code) == BPF_ABS && BPF_SIZE(f->code) == BPF_W &&
-			    k % 4 == 0 && k < sizeof(data))
-				A = data[k / 4];
-			else if (BPF_MODE(f->code) == BPF_IMM)
-				A = k;
-			else if (BPF_MODE(f->code) == BPF_MEM && k < BPF_MEMWORDS)
-				A = M[k];
-			else if (BPF_MODE(f->code) == BPF_LEN)
-				A = sizeof(data);
-			else
-				return SECCOMP_RET_KILL_PROCESS; /* the kernel rejects these */
-			break;
-		case BPF_LDX:
-			if (BPF_MODE(f->code) == BPF_IMM)
-				X = k;
-			else if (BPF_MODE(f->code) == BPF_MEM && k < BPF_MEMWORDS)
-				X = M[k];
-			else if (BPF_MODE(f->code) == BPF_LEN)
-				X = sizeof(data);
-			else
-				return SECCOMP_RET_KILL_PROCESS;
-			break;
-		case BPF_ST:
-			if (k < BPF_MEMWORDS)
-				M[k] = A;
-			break;
-		case BPF_STX:
-			if (k < BPF_MEMWORDS)
-				M[k] = X;
-			break;
-		case BPF_ALU:
-			src = BPF_SRC(f->code) == BPF_X ? X : k;
-			switch (BPF_OP(f->code)) {
-			case BPF_ADD:
-				A += src;
-				break;
-			case BPF_SUB:
-				A -= src;
-				break;
-			case BPF_MUL:
-				A *= src;
-				break;
-			case BPF_DIV:
-				if (!src)
-					return SECCOMP_RET_KILL_PROCESS;
-				A /= src;
-				break;
-			case BPF_MOD:
-				if (!src)
-					return SECCOMP_RET_KILL_PROCESS;
-				A %= src;
-				break;
-			case BPF_AND:
-				A &= src;
-				break;
-			case BPF_OR:
-				A |= src;
-				break;
-			case BPF_XOR:
-				A ^= src;
-				break;
-			case BPF_LSH:
-				A = src < 32 ? A << src : 0;
-				break;
-			case BPF_RSH:
-				A = src < 32 ? A >> src : 0;
-				break;
-			case BPF_NEG:
-				A = -A;
-				break;
-			default:
-				return SECCOMP_RET_KILL_PROCESS;
-			}
-			break;
-		case BPF_JMP: {
-			bool t;
-
-			src = BPF_SRC(f->code) == BPF_X ? X : k;
-			switch (BPF_OP(f->code)) {
-			case BPF_JA:
-				pc += k;
-				continue;
-			case BPF_JEQ:
-				t = A == src;
-				break;
-			case BPF_JGT:
-				t = A > src;
-				break;
-			case BPF_JGE:
-				t = A >= src;
-				break;
-			case BPF_JSET:
-				t = (A & src) != 0;
-				break;
-			default:
-				return SECCOMP_RET_KILL_PROCESS;
-			}
-			pc += t ? f->jt : f->jf;
-			break;
-		}
-		case BPF_RET:
-			return BPF_RVAL(f->code) == BPF_A ? A : k;
-		case BPF_MISC:
-			if (BPF_MISCOP(f->code) == BPF_TAX)
-				X = A;
-			else
-				A = X;
-			break;
-		}
+		if (BPF_CLASS(f->code) == BPF_RET)
+			return BPF_RVAL(f->code) == BPF_A ? vm.A : f->k;
+		if (!step(&vm, f, &pc))
+			return SECCOMP_RET_KILL_PROCESS;
 	}
 	return SECCOMP_RET_KILL_PROCESS; /* fell off the end: the kernel refuses such programs */
 }

@@ -7,16 +7,16 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 
-#include "memory.h"
+#include "fileio.h"
 #include "util.h"
 
 static const struct {
@@ -64,145 +64,6 @@ long hp_ptrace(int request, pid_t tid, void *addr, void *data)
 	return r;
 }
 
-/* A no-op SIGALRM handler, installed without SA_RESTART, turns a blocking
- * waitpid() into one that gives up at a deadline. */
-static void alarm_noop(int sig)
-{
-	(void)sig;
-}
-
-static void alarm_arm(uint64_t deadline)
-{
-	static bool installed;
-	struct itimerval it = {0};
-	uint64_t now = hp_now_ns(), left;
-
-	if (!installed) {
-		struct sigaction sa = {.sa_handler = alarm_noop};
-
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGALRM, &sa, NULL);
-		installed = true;
-	}
-	left = deadline > now ? deadline - now : 1000;
-	it.it_value.tv_sec = (time_t)(left / 1000000000ull);
-	it.it_value.tv_usec = (suseconds_t)((left % 1000000000ull) / 1000);
-	if (!it.it_value.tv_sec && !it.it_value.tv_usec)
-		it.it_value.tv_usec = 1;
-	/* Re-fire every 10 ms so that a wait started just after a shot still
-	 * returns close to the deadline. */
-	it.it_interval.tv_usec = 10000;
-	setitimer(ITIMER_REAL, &it, NULL);
-}
-
-static void alarm_disarm(void)
-{
-	struct itimerval it = {0};
-
-	setitimer(ITIMER_REAL, &it, NULL);
-}
-
-static int read_stat_fields(pid_t pid, char *comm, size_t commsz, char *state, uint64_t *start)
-{
-	char path[64], *buf = NULL, *p;
-	int r;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	r = hp_read_file(path, &buf, NULL);
-	if (r < 0)
-		return r;
-	/* comm may contain spaces and parentheses: the last ')' ends it. */
-	p = strrchr(buf, ')');
-	if (!p || p[1] != ' ') {
-		free(buf);
-		return -EINVAL;
-	}
-	if (comm) {
-		char *o = strchr(buf, '(');
-		size_t len = o ? (size_t)(p - o - 1) : 0;
-
-		snprintf(comm, commsz, "%.*s", (int)len, o ? o + 1 : "");
-	}
-	if (state)
-		*state = p[2];
-	if (start) {
-		/* field 3 is the state; start time is field 22 */
-		char *f = p + 2;
-		for (int i = 3; i < 22 && f; i++) {
-			f = strchr(f, ' ');
-			if (f)
-				f++;
-		}
-		*start = f ? strtoull(f, NULL, 10) : 0;
-	}
-	free(buf);
-	return 0;
-}
-
-int hp_task_state(pid_t pid, pid_t tid, char *state)
-{
-	char path[64], buf[512], *p;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -EIO;
-	buf[n] = 0;
-	p = strrchr(buf, ')');
-	if (!p || p[1] != ' ')
-		return -EIO;
-	*state = p[2];
-	return 0;
-}
-
-/* The value of "Key:" in the text of a status file. */
-static int status_value(const char *text, const char *key, char *out, size_t outsz)
-{
-	size_t klen = strlen(key);
-
-	for (const char *line = text; line && *line;
-	     line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
-		if (!strncmp(line, key, klen) && line[klen] == ':') {
-			const char *v = line + klen + 1, *e;
-
-			while (*v == ' ' || *v == '\t')
-				v++;
-			e = strchr(v, '\n');
-			snprintf(out, outsz, "%.*s", (int)(e ? e - v : (long)strlen(v)), v);
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
-
-static int read_status(pid_t pid, pid_t tid, char **ret)
-{
-	char path[64];
-
-	if (tid)
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
-	else
-		snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	return hp_read_file(path, ret, NULL);
-}
-
-int hp_status_field(pid_t pid, pid_t tid, const char *key, char *out, size_t outsz)
-{
-	char *buf = NULL;
-	int r = read_status(pid, tid, &buf);
-
-	if (r == 0)
-		r = status_value(buf, key, out, outsz);
-	free(buf);
-	return r;
-}
-
 int hp_target_open(struct hp_target *t, pid_t pid)
 {
 	char path[64], state = 0, buf[64];
@@ -217,7 +78,7 @@ int hp_target_open(struct hp_target *t, pid_t pid)
 		return hp_fail(-EINVAL, "invalid pid %d", pid);
 	if (pid == getpid())
 		return hp_fail(-EINVAL, "pid %d is hotpatch itself", pid);
-	r = read_stat_fields(pid, t->comm, sizeof(t->comm), &state, &t->start_time);
+	r = hp_proc_stat(pid, t->comm, sizeof(t->comm), &state, &t->start_time);
 	if (r == -ENOENT)
 		return hp_fail(-ESRCH, "no such process: %d", pid);
 	if (r < 0)
@@ -235,7 +96,7 @@ int hp_target_open(struct hp_target *t, pid_t pid)
 		struct pollfd pf = {.fd = t->pidfd, .events = POLLIN};
 		uint64_t again = 0;
 
-		if (read_stat_fields(pid, NULL, 0, NULL, &again) < 0 || again != t->start_time ||
+		if (hp_proc_stat(pid, NULL, 0, NULL, &again) < 0 || again != t->start_time ||
 		    poll(&pf, 1, 0) != 0)
 			return hp_fail(-ESRCH, "process %d exited while hotpatch looked at it",
 				       pid);
@@ -363,7 +224,7 @@ int hp_explain_seize_error(struct hp_target *t, pid_t tid, int err)
 	if (hp_status_field(t->pid, tid == t->pid ? 0 : tid, "TracerPid", tracer, sizeof(tracer)) ==
 		    0 &&
 	    atoi(tracer) != 0 && atoi(tracer) != getpid()) {
-		read_stat_fields(atoi(tracer), tcomm, sizeof(tcomm), NULL, NULL);
+		hp_proc_stat(atoi(tracer), tcomm, sizeof(tcomm), NULL, NULL);
 		return hp_fail(-HP_ETRACER,
 			       "cannot attach to thread %d of pid %d (%s): another tracer is "
 			       "attached (TracerPid %s, %s); detach it (e.g. quit gdb or strace) "
@@ -494,29 +355,76 @@ static bool late_step_trap(struct hp_thread *th)
 }
 
 /*
+ * Nothing interrupts a blocking waitpid() at a deadline short of a signal,
+ * and a library must not own a process-wide timer or handler.  A tracee's
+ * stop sends its tracer SIGCHLD: with it blocked in this thread only, for
+ * a batch of waits, sigtimedwait() sleeps until one comes or the time is
+ * up, and a polling waitpid() then looks.  A SIGCHLD missed (a caller
+ * ignoring SIGCHLD gets none; another thread may take it) costs at most a
+ * 1 ms nap.  One taken is raised again before the caller's mask returns,
+ * for its own use.
+ */
+struct waits {
+	sigset_t chld, old;
+	bool took;
+};
+
+static void waits_begin(struct waits *ws)
+{
+	sigemptyset(&ws->chld);
+	sigaddset(&ws->chld, SIGCHLD);
+	ws->took = false;
+	pthread_sigmask(SIG_BLOCK, &ws->chld, &ws->old);
+}
+
+static void waits_end(struct waits *ws)
+{
+	if (ws->took)
+		raise(SIGCHLD);
+	pthread_sigmask(SIG_SETMASK, &ws->old, NULL);
+}
+
+/* The next wait status of `th`, by the deadline: 1 and `status`, 0 when
+ * the thread is no longer ours to wait for (it is gone), or -HP_ETIMEOUT. */
+static int wait_status(struct hp_target *t, struct hp_thread *th, uint64_t deadline,
+		       struct waits *ws, int *status)
+{
+	for (;;) {
+		pid_t w = waitpid(th->tid, status, __WALL | WNOHANG);
+		uint64_t now = hp_now_ns(), nap;
+
+		if (w > 0 || (w < 0 && errno == ECHILD))
+			return w > 0;
+		if (w < 0 && errno != EINTR)
+			return hp_fail(-errno, "waitpid(%d): %m", th->tid);
+		if (now >= deadline)
+			return hp_fail(-HP_ETIMEOUT,
+				       "thread %d of pid %d did not stop in time "
+				       "(uninterruptible sleep?)",
+				       th->tid, t->pid);
+		nap = HP_MIN(deadline - now, 1000000ull);
+		struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)nap};
+		if (sigtimedwait(&ws->chld, NULL, &ts) == SIGCHLD)
+			ws->took = true;
+	}
+}
+
+/*
  * Waits until `th` is in a stop and says which.  Clone events add the new
  * thread (already attached by the kernel); signals are held for later.
  */
-static int wait_stop(struct hp_target *t, struct hp_thread *th, uint64_t deadline, bool stepping)
+static int wait_stop(struct hp_target *t, struct hp_thread *th, uint64_t deadline, bool stepping,
+		     struct waits *ws)
 {
 	for (;;) {
 		int status = 0;
-		pid_t w = waitpid(th->tid, &status, __WALL);
+		int w = wait_status(t, th, deadline, ws, &status);
 
-		if (w < 0) {
-			if (errno == EINTR) {
-				if (hp_now_ns() >= deadline)
-					return hp_fail(-HP_ETIMEOUT,
-						       "thread %d of pid %d did not stop in time "
-						       "(uninterruptible sleep?)",
-						       th->tid, t->pid);
-				continue;
-			}
-			if (errno == ECHILD) {
-				th->gone = true;
-				return 0;
-			}
-			return hp_fail(-errno, "waitpid(%d): %m", th->tid);
+		if (w < 0)
+			return w;
+		if (w == 0) {
+			th->gone = true;
+			return 0;
 		}
 		if (WIFEXITED(status) || WIFSIGNALED(status)) {
 			th->gone = true;
@@ -567,6 +475,7 @@ static int wait_stop(struct hp_target *t, struct hp_thread *th, uint64_t deadlin
 
 int hp_thread_stop(struct hp_target *t, struct hp_thread *th, uint64_t deadline)
 {
+	struct waits ws;
 	size_t idx = (size_t)(th - t->th);
 	long r;
 	int rr;
@@ -580,14 +489,15 @@ int hp_thread_stop(struct hp_target *t, struct hp_thread *th, uint64_t deadline)
 	}
 	if (r < 0)
 		return (int)r;
-	alarm_arm(deadline);
-	rr = wait_stop(t, &t->th[idx], deadline, false);
-	alarm_disarm();
+	waits_begin(&ws);
+	rr = wait_stop(t, &t->th[idx], deadline, false, &ws);
+	waits_end(&ws);
 	return rr;
 }
 
 int hp_threads_stop(struct hp_target *t, pid_t *tids, size_t n, uint64_t deadline)
 {
+	struct waits ws;
 	int r = 0;
 
 	/* every interrupt first: the threads come to their stops together,
@@ -604,19 +514,20 @@ int hp_threads_stop(struct hp_target *t, pid_t *tids, size_t n, uint64_t deadlin
 		if (!th->gone && hp_ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL) == -ESRCH)
 			th->gone = true;
 	}
-	alarm_arm(deadline);
+	waits_begin(&ws);
 	for (size_t i = 0; i < n && r == 0; i++) {
 		struct hp_thread *th = hp_target_find(t, tids[i]);
 
 		if (th && th->seized && !th->stopped && !th->gone)
-			r = wait_stop(t, th, deadline, false);
+			r = wait_stop(t, th, deadline, false, &ws);
 	}
-	alarm_disarm();
+	waits_end(&ws);
 	return r;
 }
 
 int hp_target_stop_all(struct hp_target *t, uint64_t deadline)
 {
+	struct waits ws;
 	int r = 0;
 
 	/* Interrupt threads that were running last, so they keep running while
@@ -631,15 +542,15 @@ int hp_target_stop_all(struct hp_target *t, uint64_t deadline)
 			if (hp_ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL) == -ESRCH)
 				th->gone = true;
 		}
-	alarm_arm(deadline);
+	waits_begin(&ws);
 	for (size_t i = 0; i < t->n; i++) { /* t->n grows as clones are caught */
 		if (!t->th[i].seized || t->th[i].stopped || t->th[i].gone)
 			continue;
-		r = wait_stop(t, &t->th[i], deadline, false);
+		r = wait_stop(t, &t->th[i], deadline, false, &ws);
 		if (r < 0)
 			break;
 	}
-	alarm_disarm();
+	waits_end(&ws);
 	return r;
 }
 
@@ -671,6 +582,7 @@ int hp_thread_setregs(struct hp_target *t, struct hp_thread *th)
 
 int hp_thread_step(struct hp_target *t, struct hp_thread *th, uint64_t deadline)
 {
+	struct waits ws;
 	size_t idx = (size_t)(th - t->th);
 	long r;
 	int rr;
@@ -686,10 +598,24 @@ int hp_thread_step(struct hp_target *t, struct hp_thread *th, uint64_t deadline)
 	th->step_pending = true;
 	th->stopped = false;
 	th->regs_valid = false;
-	alarm_arm(deadline);
-	rr = wait_stop(t, &t->th[idx], deadline, true);
-	alarm_disarm();
+	waits_begin(&ws);
+	rr = wait_stop(t, &t->th[idx], deadline, true, &ws);
+	waits_end(&ws);
 	return rr;
+}
+
+int hp_thread_keep_running(struct hp_target *t, struct hp_thread *th)
+{
+	int status;
+	pid_t w = waitpid(th->tid, &status, WNOHANG | __WALL);
+
+	if (w != th->tid || !WIFSTOPPED(status))
+		return 0;
+	th->stopped = true;
+	th->regs_valid = false;
+	if ((status >> 16) == 0 && WSTOPSIG(status) != SIGTRAP)
+		hp_thread_hold_signal(th, WSTOPSIG(status));
+	return hp_thread_resume(t, th);
 }
 
 /* Signals beyond the one ptrace injects go back by tgkill.  A full
@@ -799,6 +725,37 @@ int hp_target_detach_all(struct hp_target *t)
 	return r;
 }
 
+/*
+ * Touching a page of a file-backed mapping may have to read the file.  When
+ * some of the target's files live on a filesystem that may never answer
+ * (FUSE, NFS, ...), every access runs on a helper thread within the
+ * command's deadline; otherwise directly.
+ */
+int hp_target_transfer(struct hp_target *t, uint64_t addr, void *buf, size_t len, bool write)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n;
+
+		if (t->slow_fs)
+			n = hp_io_transfer(t->mem_fd, (char *)buf + done, len - done,
+					   (off_t)(addr + done), write, t->deadline);
+		else if (write)
+			n = pwrite(t->mem_fd, (char *)buf + done, len - done, (off_t)(addr + done));
+		else
+			n = pread(t->mem_fd, (char *)buf + done, len - done, (off_t)(addr + done));
+		if (n < 0 && !t->slow_fs)
+			n = -errno;
+		if (n == -EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? (int)n : -EFAULT;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
 /* Syscalls that return EINTR after any stop, ptrace's included (signal(7)). */
 static bool returns_eintr_on_stop(long nr)
 {
@@ -828,10 +785,10 @@ static bool has_deliverable_signal(struct hp_target *t, struct hp_thread *th)
 	char thread_pnd[32], shared_pnd[32], blocked[32], *buf = NULL;
 	bool known;
 
-	known = read_status(t->pid, th->tid, &buf) == 0 &&
-		status_value(buf, "SigPnd", thread_pnd, sizeof(thread_pnd)) == 0 &&
-		status_value(buf, "ShdPnd", shared_pnd, sizeof(shared_pnd)) == 0 &&
-		status_value(buf, "SigBlk", blocked, sizeof(blocked)) == 0;
+	known = hp_proc_status(t->pid, th->tid, &buf) == 0 &&
+		hp_status_value(buf, "SigPnd", thread_pnd, sizeof(thread_pnd)) == 0 &&
+		hp_status_value(buf, "ShdPnd", shared_pnd, sizeof(shared_pnd)) == 0 &&
+		hp_status_value(buf, "SigBlk", blocked, sizeof(blocked)) == 0;
 	free(buf);
 	if (!known)
 		return true; /* cannot tell: do not rewind */
@@ -853,7 +810,8 @@ int hp_thread_undo_eintr(struct hp_target *t, struct hp_thread *th, bool *ret_re
 	if ((long)th->regs.orig_rax < 0 || (long)th->regs.rax != -EINTR ||
 	    !returns_eintr_on_stop((long)th->regs.orig_rax))
 		return 0;
-	if (hp_mem_pread(t, th->regs.rip - 2, insn, 2) < 0 || insn[0] != 0x0f || insn[1] != 0x05)
+	if (hp_target_transfer(t, th->regs.rip - 2, insn, 2, false) < 0 || insn[0] != 0x0f ||
+	    insn[1] != 0x05)
 		return 0;
 	if (has_deliverable_signal(t, th))
 		return 0; /* the program's own signal: EINTR is what it expects */
@@ -862,37 +820,4 @@ int hp_thread_undo_eintr(struct hp_target *t, struct hp_thread *th, bool *ret_re
 	th->regs_dirty = true;
 	*ret_rewound = true;
 	return 0;
-}
-
-static bool read_schedstat(pid_t pid, pid_t tid, uint64_t *run_ns, uint64_t *slices)
-{
-	char path[64], buf[128];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", pid, tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = 0;
-	return sscanf(buf, "%" SCNu64 " %*u %" SCNu64, run_ns, slices) == 2;
-}
-
-void hp_thread_wait_ran(pid_t pid, pid_t tid, unsigned max_us)
-{
-	uint64_t run0, sl0, run, sl, end = hp_now_ns() + (uint64_t)max_us * 1000;
-
-	if (!read_schedstat(pid, tid, &run0, &sl0)) {
-		hp_sleep_us(HP_MIN(max_us, 1000u));
-		return;
-	}
-	while (hp_now_ns() < end) {
-		hp_sleep_us(50);
-		if (!read_schedstat(pid, tid, &run, &sl) || (sl > sl0 && run > run0 + 20000))
-			return;
-	}
 }

@@ -7,6 +7,8 @@
 #include <sys/types.h>
 #include <sys/user.h>
 
+#include "proc.h" /* the /proc readers, which callers of target.h use too */
+
 struct hp_thread {
 	pid_t tid;
 	bool seized;	   /* we are its tracer */
@@ -78,6 +80,13 @@ int hp_thread_setregs(struct hp_target *t, struct hp_thread *th);
 int hp_thread_step(struct hp_target *t, struct hp_thread *th, uint64_t deadline);
 /* Lets a stopped thread run on, still traced. */
 int hp_thread_resume(struct hp_target *t, struct hp_thread *th);
+/*
+ * For a thread let run traced (hp_thread_resume): if it stopped on the way
+ * (a signal, a new job-control stop), keeps its signal for later and lets
+ * it run on.  Never blocks; 0 when it was not stopped or runs again, else
+ * the resume's error.  Every other wait is inside target.c too.
+ */
+int hp_thread_keep_running(struct hp_target *t, struct hp_thread *th);
 /* Writes back registers, hands back held signals, detaches (and resumes). */
 int hp_thread_detach(struct hp_target *t, struct hp_thread *th);
 int hp_target_detach_all(struct hp_target *t);
@@ -88,17 +97,17 @@ int hp_target_detach_all(struct hp_target *t);
  * go, whichever path stopped it; t->rewound counts them. */
 int hp_thread_undo_eintr(struct hp_target *t, struct hp_thread *th, bool *ret_rewound);
 
-/* Waits until thread `tid` has been on a CPU again (per schedstat), or
- * `max_us` passed: cheaper than stopping the whole process to find out. */
-void hp_thread_wait_ran(pid_t pid, pid_t tid, unsigned max_us);
-
 /* Keeps a signal the thread took in a stop, to hand it back later. */
 void hp_thread_hold_signal(struct hp_thread *th, int sig);
 
-/* The value of "Key:" in /proc/PID[/task/TID]/status (tid 0: the process). */
-int hp_status_field(pid_t pid, pid_t tid, const char *key, char *out, size_t outsz);
-/* The state letter of a thread (R, S, D, T, Z, ...) from its stat file. */
-int hp_task_state(pid_t pid, pid_t tid, char *state);
+/*
+ * Moves `len` bytes between `buf` and the target's memory at `addr`
+ * through /proc/PID/mem, within t->deadline when t->slow_fs; returns 0 or
+ * a negative errno (a short transfer is -EFAULT) and records no error.
+ * memory.c words the errors; hotpatch's own reads of registers' context
+ * (hp_thread_undo_eintr) use it directly.
+ */
+int hp_target_transfer(struct hp_target *t, uint64_t addr, void *buf, size_t len, bool write);
 
 /* Why a seize failed, in words (another tracer, permissions, ...). */
 int hp_explain_seize_error(struct hp_target *t, pid_t tid, int err);
