@@ -248,6 +248,31 @@ static int bail(struct hp_target *t, struct hp_flip_stats *st, int r)
 	return r;
 }
 
+/*
+ * The opt-in flip through the freezer: every thread frozen, their pcs
+ * checked against `forbid`, written, thawed.  -EAGAIN (nothing written)
+ * when a thread sits in a window or the freeze does not complete quickly:
+ * the caller then uses ptrace, which can single-step.
+ */
+static int flip_frozen(struct hp_target *t, struct hp_write *w, size_t nw,
+		       const struct hp_range *forbid, size_t nforbid, struct hp_flip_stats *st)
+{
+	struct hp_freeze fz;
+	int r;
+
+	r = hp_freezer_freeze(&fz, t, st);
+	for (size_t i = 0; r == 0 && i < fz.npc; i++) {
+		uint64_t pc = 0;
+		int k = hp_freezer_pc(&fz, i, &pc);
+
+		if (k < 0 || (k == 0 && forbidden(forbid, nforbid, pc)))
+			r = -EAGAIN; /* in a window: it needs a single step */
+	}
+	if (r == 0)
+		r = hp_flip_write(t, w, nw);
+	return hp_freezer_thaw(&fz, st, r);
+}
+
 int hp_flip(struct hp_target *t, struct hp_write *w, size_t nw, struct hp_range *forbid,
 	    size_t nforbid, hp_flip_check after, void *ctx, uint64_t deadline,
 	    struct hp_flip_stats *st)
@@ -260,7 +285,7 @@ int hp_flip(struct hp_target *t, struct hp_write *w, size_t nw, struct hp_range 
 	if (nw)
 		qsort(w, nw, sizeof(*w), cmp_write);
 	if (t->use_freezer && !after) {
-		r = hp_freezer_flip(t, w, nw, forbid, nforbid, deadline, st);
+		r = flip_frozen(t, w, nw, forbid, nforbid, st);
 		if (r != -EAGAIN)
 			return r;
 		st->freezer_fallback = true; /* a thread in a window: ptrace can step it */

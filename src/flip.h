@@ -7,33 +7,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "writes.h"
+
 struct hp_target;
-
-struct hp_write {
-	uint64_t addr;
-	uint8_t len;
-	uint8_t phase; /* all of phase 0 is written before any of phase 1 */
-	uint8_t old[8], new[8];
-};
-
-/* No thread may be stopped with rip in [lo, hi): it would resume in the
- * middle of an instruction we rewrite. */
-struct hp_range {
-	uint64_t lo, hi;
-	const char *what;
-};
-
-struct hp_flip_stats {
-	uint64_t pause_ns; /* first interrupt to last resume */
-	uint64_t stop_ns;  /* until every thread was stopped */
-	uint64_t seize_ns; /* attaching, before the pause */
-	size_t threads;
-	unsigned stepped;      /* threads single-stepped out of a window */
-	unsigned rewound;      /* EINTRs our stop caused, undone */
-	unsigned attempts;     /* stops it took (the check may ask to retry) */
-	int sched_token;       /* hotpatch's own priority while it holds the stop */
-	bool freezer_fallback; /* --freezer could not do it; ptrace did */
-};
 
 /* Writes `w` (sorted by phase, then address) as verified spans, with every
  * thread already held still; on failure puts the old bytes back. */

@@ -14,7 +14,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "flip.h"
 #include "target.h"
 #include "util.h"
 
@@ -154,14 +153,6 @@ static int frozen_pc(int fd, uint64_t *pc)
 	return 0;
 }
 
-static bool in_ranges(const struct hp_range *f, size_t n, uint64_t ip)
-{
-	for (size_t i = 0; i < n; i++)
-		if (ip >= f[i].lo && ip < f[i].hi)
-			return true;
-	return false;
-}
-
 /* Opens /proc/PID/task/TID/syscall of every thread, before the freeze:
  * inside it, reading each costs one pread. */
 static int open_pc_files(pid_t pid, int **ret, size_t *n)
@@ -197,106 +188,123 @@ static int open_pc_files(pid_t pid, int **ret, size_t *n)
 	return 0;
 }
 
-int hp_freezer_flip(struct hp_target *t, struct hp_write *w, size_t nw, struct hp_range *forbid,
-		    size_t nforbid, uint64_t deadline, struct hp_flip_stats *st)
+/* Its own freezer cgroup, a watchdog that puts it back should we die, the
+ * target moved in, and what reads the pcs and the state opened: all
+ * before the pause. */
+static int prepare(struct hp_freeze *fz, pid_t pid)
 {
-	char orig[PATH_MAX], ours[128], path[PATH_MAX + 64], state[16];
-	int wd_fd = -1, r, state_fd = -1, token = 0, *pcfd = NULL;
-	size_t npc = 0;
-	pid_t wd;
-	uint64_t t1 = 0, until;
-	bool frozen = false;
+	char path[PATH_MAX + 64];
+	int r;
 
-	(void)deadline;
-	r = current_cgroup(t->pid, orig, sizeof(orig));
+	r = current_cgroup(pid, fz->orig, sizeof(fz->orig));
 	if (r < 0)
-		return hp_fail(r, "cannot read the freezer cgroup of pid %d", t->pid);
-	snprintf(ours, sizeof(ours), "/hotpatch-%d-%d", t->pid, getpid());
-	snprintf(path, sizeof(path), "%s%s", FREEZER, ours);
+		return hp_fail(r, "cannot read the freezer cgroup of pid %d", pid);
+	snprintf(fz->ours, sizeof(fz->ours), "/hotpatch-%d-%d", pid, getpid());
+	snprintf(path, sizeof(path), "%s%s", FREEZER, fz->ours);
 	if (mkdir(path, 0700) < 0 && errno != EEXIST)
 		return hp_fail(-errno, "cannot make freezer cgroup %s: %m", path);
-	wd = start_watchdog(ours, orig, t->pid, &wd_fd);
-	if (wd < 0) {
+	fz->wd = start_watchdog(fz->ours, fz->orig, pid, &fz->wd_fd);
+	if (fz->wd < 0) {
 		rmdir(path);
 		return hp_fail(-errno, "cannot start the freezer watchdog: %m");
 	}
-	r = move_to(ours, t->pid);
-	if (r < 0) {
-		hp_fail(r, "cannot move pid %d into %s: %s", t->pid, ours, strerror(-r));
-		goto out;
-	}
-	r = open_pc_files(t->pid, &pcfd, &npc);
+	r = move_to(fz->ours, pid);
 	if (r < 0)
-		goto out;
-	snprintf(path, sizeof(path), "%s%s/freezer.state", FREEZER, ours);
-	state_fd = open(path, O_RDWR | O_CLOEXEC);
-	if (state_fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	st->attempts++;
-	t1 = hp_now_ns();
-	/* ---- the pause starts ---- */
-	if (pwrite(state_fd, "FROZEN", 6, 0) < 0) {
-		r = -errno;
-		goto out;
-	}
-	frozen = true;
-	hp_fault_point("freezer:freezing");
-	until = t1 + FREEZE_WAIT_NS;
+		return hp_fail(r, "cannot move pid %d into %s: %s", pid, fz->ours, strerror(-r));
+	r = open_pc_files(pid, &fz->pcfd, &fz->npc);
+	if (r < 0)
+		return r;
+	snprintf(path, sizeof(path), "%s%s/freezer.state", FREEZER, fz->ours);
+	fz->state_fd = open(path, O_RDWR | O_CLOEXEC);
+	return fz->state_fd < 0 ? -errno : 0;
+}
+
+/* Threads the freezer woke must run to freeze themselves: let them, up to
+ * FREEZE_WAIT_NS; a thread in an unfreezable sleep, or one the busy
+ * machine did not run in time, makes it ptrace. */
+static int wait_frozen(struct hp_freeze *fz, pid_t pid)
+{
+	uint64_t until = fz->t1 + FREEZE_WAIT_NS;
+	char state[16];
+
 	for (;;) {
-		ssize_t n = pread(state_fd, state, sizeof(state) - 1, 0);
+		ssize_t n = pread(fz->state_fd, state, sizeof(state) - 1, 0);
 
 		if (n > 0 && !strncmp(state, "FROZEN", 6))
-			break;
+			return 0;
 		if (hp_now_ns() > until) {
-			/* a thread in an unfreezable sleep, or one the busy machine
-			 * did not run in time: ptrace it is */
 			hp_note("the freezer did not freeze pid %d within %llu ms (a thread in an "
 				"uninterruptible sleep, or a busy machine): the flip used ptrace",
-				t->pid, FREEZE_WAIT_NS / 1000000);
-			r = -EAGAIN;
-			goto out;
+				pid, FREEZE_WAIT_NS / 1000000);
+			return -EAGAIN;
 		}
-		/* threads the freezer woke must run to freeze themselves: let them */
 		sched_yield();
 	}
+}
+
+int hp_freezer_freeze(struct hp_freeze *fz, struct hp_target *t, struct hp_flip_stats *st)
+{
+	int r;
+
+	*fz = (struct hp_freeze){.wd = -1, .wd_fd = -1, .state_fd = -1, .pid = t->pid};
+	r = prepare(fz, t->pid);
+	if (r < 0)
+		return r;
+	st->attempts++;
+	fz->t1 = hp_now_ns();
+	/* ---- the pause starts ---- */
+	if (pwrite(fz->state_fd, "FROZEN", 6, 0) < 0)
+		return -errno;
+	fz->frozen = true;
+	hp_fault_point("freezer:freezing");
+	r = wait_frozen(fz, t->pid);
+	if (r < 0)
+		return r;
 	/* frozen: from here on nothing else of the target runs, go fast */
 	hp_fault_point("freezer:frozen");
-	token = hp_sched_boost();
-	st->stop_ns += hp_now_ns() - t1;
-	st->threads = npc;
-	for (size_t i = 0; i < npc; i++) {
-		uint64_t pc = 0;
+	fz->token = hp_sched_boost();
+	st->stop_ns += hp_now_ns() - fz->t1;
+	st->threads = fz->npc;
+	return 0;
+}
 
-		r = frozen_pc(pcfd[i], &pc);
-		if (r == -ENOENT || r == -ESRCH)
-			continue; /* exited before the freeze */
-		if (r < 0 || in_ranges(forbid, nforbid, pc)) {
-			r = -EAGAIN; /* in a window: it needs a single step */
-			goto out;
-		}
+int hp_freezer_pc(struct hp_freeze *fz, size_t i, uint64_t *ret)
+{
+	uint64_t pc = 0;
+	int r = frozen_pc(fz->pcfd[i], &pc);
+
+	if (r == -ENOENT || r == -ESRCH)
+		return 1; /* exited before the freeze */
+	if (r < 0)
+		return -EAGAIN;
+	*ret = pc;
+	return 0;
+}
+
+int hp_freezer_thaw(struct hp_freeze *fz, struct hp_flip_stats *st, int r)
+{
+	if (fz->wd < 0)
+		return r; /* nothing was made, or prepare() took it back */
+	if (fz->frozen) {
+		if (pwrite(fz->state_fd, "THAWED", 6, 0) < 0)
+			undo(fz->ours, fz->orig, fz->pid);
+		st->pause_ns += hp_now_ns() - fz->t1;
 	}
-	r = hp_flip_write(t, w, nw);
-out:
-	if (frozen) {
-		if (pwrite(state_fd, "THAWED", 6, 0) < 0)
-			undo(ours, orig, t->pid);
-		st->pause_ns += hp_now_ns() - t1;
-	}
-	if (token)
-		hp_sched_restore(token);
-	if (state_fd >= 0)
-		close(state_fd);
-	for (size_t i = 0; i < npc; i++)
-		close(pcfd[i]);
-	free(pcfd);
-	undo(ours, orig, t->pid);
-	if (wd_fd >= 0) {
-		if (write(wd_fd, "d", 1) < 0)
+	if (fz->token)
+		hp_sched_restore(fz->token);
+	if (fz->state_fd >= 0)
+		close(fz->state_fd);
+	for (size_t i = 0; i < fz->npc; i++)
+		close(fz->pcfd[i]);
+	free(fz->pcfd);
+	undo(fz->ours, fz->orig, fz->pid);
+	if (fz->wd_fd >= 0) {
+		if (write(fz->wd_fd, "d", 1) < 0)
 			r = r ? r : -errno;
-		close(wd_fd);
-		waitpid(wd, NULL, 0);
+		close(fz->wd_fd);
+		waitpid(fz->wd, NULL, 0);
 	}
+	memset(fz, 0, sizeof(*fz));
+	fz->wd = -1;
 	return r;
 }
