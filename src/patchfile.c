@@ -59,6 +59,109 @@ static bool in_segment(struct hp_elf *e, uint64_t vaddr, uint32_t want_flag)
 	return in_segment_len(e, vaddr, 1, want_flag);
 }
 
+/* A record's fixed header: magic, ABI, kind. */
+static int record_header(const uint8_t *raw, const char *name, size_t i, uint16_t *ret_kind)
+{
+	uint32_t magic;
+	uint16_t abi, kind;
+
+	memcpy(&magic, raw, 4);
+	memcpy(&abi, raw + 4, 2);
+	memcpy(&kind, raw + 6, 2);
+	if (magic != HOTPATCH_MAGIC)
+		return hp_fail(-HP_EBADPATCH, "%s: record %zu has a bad magic number (0x%08x)",
+			       name, i, magic);
+	if (abi != HOTPATCH_ABI)
+		return hp_fail(-HP_EBADPATCH,
+			       "%s: record %zu was written for hotpatch ABI %u; this hotpatch reads "
+			       "ABI %d: rebuild the patch with this hotpatch.h",
+			       name, i, abi, HOTPATCH_ABI);
+	if (kind < HOTPATCH_KIND_REPLACE || kind > HOTPATCH_KIND_TLS)
+		return hp_fail(-HP_EBADPATCH, "%s: record %zu has unknown kind %u", name, i, kind);
+	*ret_kind = kind;
+	return 0;
+}
+
+/* The object and symbol names the record points at. */
+static int record_names(struct hp_elf *e, uint64_t va, const char *name, size_t i,
+			struct hp_patch_rec *r)
+{
+	uint64_t obj_va, sym_va;
+
+	if (hp_elf_read_ptr(e, va + REC_OFF_OBJECT, &obj_va) < 0 ||
+	    hp_elf_read_ptr(e, va + REC_OFF_SYMBOL, &sym_va) < 0)
+		return hp_fail(-HP_EBADPATCH, "%s: record %zu: cannot resolve its strings", name,
+			       i);
+	r->object = "";
+	if (obj_va && hp_elf_read_str(e, obj_va, &r->object) < 0)
+		return hp_fail(-HP_EBADPATCH, "%s: record %zu: object name is not in the file",
+			       name, i);
+	if (!sym_va || hp_elf_read_str(e, sym_va, &r->symbol) < 0 || !r->symbol[0])
+		return hp_fail(-HP_EBADPATCH, "%s: record %zu: symbol name is missing", name, i);
+	if (strlen(r->symbol) > 1024 || strlen(r->object) > PATH_MAX)
+		return hp_fail(-HP_EBADPATCH, "%s: record %zu: name too long", name, i);
+	return 0;
+}
+
+/* What each kind points at must be there, of the right sort. */
+static int record_body(struct hp_patchfile *pf, uint64_t va, const char *name,
+		       struct hp_patch_rec *r)
+{
+	struct hp_elf *e = &pf->elf;
+
+	if (r->kind == HOTPATCH_KIND_REPLACE) {
+		const struct hp_sym *fs;
+
+		if (hp_elf_read_ptr(e, va + REC_OFF_REPLACEMENT, &r->replacement) < 0 ||
+		    !r->replacement || !in_segment(e, r->replacement, PF_X))
+			return hp_fail(-HP_EBADPATCH,
+				       "%s: the replacement for %s is not a function defined in the "
+				       "patch",
+				       name, r->symbol);
+		fs = hp_elf_func_at(e, r->replacement);
+		r->replacement_name = fs && fs->value == r->replacement ? fs->name : NULL;
+		pf->nreplace++;
+	} else if (r->kind == HOTPATCH_KIND_ORIGINAL || r->kind == HOTPATCH_KIND_SYMBOL) {
+		if (hp_elf_read_ptr(e, va + REC_OFF_SLOT, &r->slot) < 0 || !r->slot ||
+		    !in_segment(e, r->slot, PF_W))
+			return hp_fail(-HP_EBADPATCH,
+				       "%s: the pointer to fill for %s is not a writable variable of "
+				       "the patch",
+				       name, r->symbol);
+	} else if (r->kind == HOTPATCH_KIND_TLS) {
+		if (hp_elf_read_ptr(e, va + REC_OFF_SLOT, &r->slot) < 0 || !r->slot ||
+		    r->slot % 8 || !in_segment_len(e, r->slot, TLS_INDEX_SIZE, PF_W))
+			return hp_fail(-HP_EBADPATCH,
+				       "%s: the index to fill for %s is not a writable struct "
+				       "hotpatch_tls_index (%d bytes) of the patch",
+				       name, r->symbol, TLS_INDEX_SIZE);
+	} else if (r->kind == HOTPATCH_KIND_BUILD_ID) {
+		size_t l = strlen(r->symbol);
+
+		if (l < 2 || l > 128 || l % 2 || strspn(r->symbol, "0123456789abcdefABCDEF") != l)
+			return hp_fail(-HP_EBADPATCH,
+				       "%s: HOTPATCH_BUILD_ID(\"%s\", \"%s\"): not a hex build-id",
+				       name, r->object, r->symbol);
+	}
+	return 0;
+}
+
+/* Pointers may be named by several records; a function, a build-id or a
+ * TLS variable only once. */
+static int record_unique(const struct hp_patchfile *pf, const char *name,
+			 const struct hp_patch_rec *r)
+{
+	if (r->kind == HOTPATCH_KIND_ORIGINAL || r->kind == HOTPATCH_KIND_SYMBOL ||
+	    r->kind == HOTPATCH_KIND_TLS)
+		return 0;
+	for (size_t j = 0; j < pf->nrec; j++)
+		if (pf->rec[j].kind == r->kind && !strcmp(pf->rec[j].symbol, r->symbol) &&
+		    !strcmp(pf->rec[j].object, r->object))
+			return hp_fail(-HP_EBADPATCH, "%s: %s is named twice by %s records", name,
+				       r->symbol, hp_kind_name(r->kind));
+	return 0;
+}
+
 static int parse_records(struct hp_patchfile *pf, const char *name)
 {
 	struct hp_elf *e = &pf->elf;
@@ -81,83 +184,19 @@ static int parse_records(struct hp_patchfile *pf, const char *name)
 	if (!pf->rec)
 		return hp_fail(-ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {
-		const uint8_t *raw = sec + i * REC_SIZE;
-		uint64_t va = sh.sh_addr + i * REC_SIZE, obj_va, sym_va;
+		uint64_t va = sh.sh_addr + i * REC_SIZE;
 		struct hp_patch_rec *r = &pf->rec[pf->nrec];
-		uint32_t magic;
-		uint16_t abi, kind;
+		uint16_t kind = 0;
+		int rr;
 
-		memcpy(&magic, raw, 4);
-		memcpy(&abi, raw + 4, 2);
-		memcpy(&kind, raw + 6, 2);
-		if (magic != HOTPATCH_MAGIC)
-			return hp_fail(-HP_EBADPATCH,
-				       "%s: record %zu has a bad magic number (0x%08x)", name, i,
-				       magic);
-		if (abi != HOTPATCH_ABI)
-			return hp_fail(-HP_EBADPATCH,
-				       "%s: record %zu was written for hotpatch ABI %u; this "
-				       "hotpatch reads ABI %d: rebuild the patch with this hotpatch.h",
-				       name, i, abi, HOTPATCH_ABI);
-		if (kind < HOTPATCH_KIND_REPLACE || kind > HOTPATCH_KIND_TLS)
-			return hp_fail(-HP_EBADPATCH, "%s: record %zu has unknown kind %u", name, i,
-				       kind);
+		rr = record_header(sec + i * REC_SIZE, name, i, &kind);
+		if (rr < 0)
+			return rr;
 		r->kind = kind;
-		if (hp_elf_read_ptr(e, va + REC_OFF_OBJECT, &obj_va) < 0 ||
-		    hp_elf_read_ptr(e, va + REC_OFF_SYMBOL, &sym_va) < 0)
-			return hp_fail(-HP_EBADPATCH, "%s: record %zu: cannot resolve its strings",
-				       name, i);
-		r->object = "";
-		if (obj_va && hp_elf_read_str(e, obj_va, &r->object) < 0)
-			return hp_fail(-HP_EBADPATCH,
-				       "%s: record %zu: object name is not in the file", name, i);
-		if (!sym_va || hp_elf_read_str(e, sym_va, &r->symbol) < 0 || !r->symbol[0])
-			return hp_fail(-HP_EBADPATCH, "%s: record %zu: symbol name is missing",
-				       name, i);
-		if (strlen(r->symbol) > 1024 || strlen(r->object) > PATH_MAX)
-			return hp_fail(-HP_EBADPATCH, "%s: record %zu: name too long", name, i);
-		if (kind == HOTPATCH_KIND_REPLACE) {
-			const struct hp_sym *fs;
-
-			if (hp_elf_read_ptr(e, va + REC_OFF_REPLACEMENT, &r->replacement) < 0 ||
-			    !r->replacement || !in_segment(e, r->replacement, PF_X))
-				return hp_fail(-HP_EBADPATCH,
-					       "%s: the replacement for %s is not a function defined "
-					       "in the patch",
-					       name, r->symbol);
-			fs = hp_elf_func_at(e, r->replacement);
-			r->replacement_name = fs && fs->value == r->replacement ? fs->name : NULL;
-			pf->nreplace++;
-		} else if (kind == HOTPATCH_KIND_ORIGINAL || kind == HOTPATCH_KIND_SYMBOL) {
-			if (hp_elf_read_ptr(e, va + REC_OFF_SLOT, &r->slot) < 0 || !r->slot ||
-			    !in_segment(e, r->slot, PF_W))
-				return hp_fail(-HP_EBADPATCH,
-					       "%s: the pointer to fill for %s is not a writable "
-					       "variable of the patch",
-					       name, r->symbol);
-		} else if (kind == HOTPATCH_KIND_TLS) {
-			if (hp_elf_read_ptr(e, va + REC_OFF_SLOT, &r->slot) < 0 || !r->slot ||
-			    r->slot % 8 || !in_segment_len(e, r->slot, TLS_INDEX_SIZE, PF_W))
-				return hp_fail(-HP_EBADPATCH,
-					       "%s: the index to fill for %s is not a writable struct "
-					       "hotpatch_tls_index (%d bytes) of the patch",
-					       name, r->symbol, TLS_INDEX_SIZE);
-		} else if (kind == HOTPATCH_KIND_BUILD_ID) {
-			size_t l = strlen(r->symbol);
-
-			if (l < 2 || l > 128 || l % 2 ||
-			    strspn(r->symbol, "0123456789abcdefABCDEF") != l)
-				return hp_fail(-HP_EBADPATCH,
-					       "%s: HOTPATCH_BUILD_ID(\"%s\", \"%s\"): not a hex build-id",
-					       name, r->object, r->symbol);
-		}
-		for (size_t j = 0; j < pf->nrec; j++)
-			if (pf->rec[j].kind == r->kind && !strcmp(pf->rec[j].symbol, r->symbol) &&
-			    !strcmp(pf->rec[j].object, r->object) &&
-			    kind != HOTPATCH_KIND_ORIGINAL && kind != HOTPATCH_KIND_SYMBOL &&
-			    kind != HOTPATCH_KIND_TLS)
-				return hp_fail(-HP_EBADPATCH, "%s: %s is named twice by %s records",
-					       name, r->symbol, hp_kind_name(kind));
+		if ((rr = record_names(e, va, name, i, r)) < 0 ||
+		    (rr = record_body(pf, va, name, r)) < 0 ||
+		    (rr = record_unique(pf, name, r)) < 0)
+			return rr;
 		pf->nrec++;
 	}
 	if (!pf->nreplace)
