@@ -114,14 +114,68 @@ static bool spare_pad(const uint8_t *pad)
 	return true;
 }
 
+/* The window, disassembled: whole no-op instructions covering at least 2
+ * bytes; which compiler's (or attribute's) it is. */
+static int disasm_window(const struct hp_cs *cs, const uint8_t *buf, size_t len, uint64_t buf_addr,
+			 uint64_t entry, size_t woff, struct hp_prologue *p)
+{
+	cs_insn *insn = NULL;
+	size_t n;
+
+	n = cs->disasm(cs->handle, buf + woff, len - woff, p->window, 2, &insn);
+	for (size_t i = 0; i < n && p->window_len < HP_WIN_LEN; i++) {
+		if (!is_noop(&insn[i])) {
+			cs->free(insn, n);
+			return not_patchable(buf, len, buf_addr, entry,
+					     p->window_len
+						     ? "the no-op at the entry is only 1 byte long"
+						     : "no 2-byte no-op at the entry");
+		}
+		p->window_len += insn[i].size;
+	}
+	if (n && p->window_len >= HP_WIN_LEN) {
+		if (insn[0].id == X86_INS_LEA)
+			p->layout = "ms_hook_prologue";
+		else if (n >= 2 && insn[0].size == 1 && insn[1].size == 1 && buf[woff] == 0x90)
+			p->layout = "gcc";
+		else if (insn[0].size == 2 && buf[woff] == 0x66 && buf[woff + 1] == 0x90)
+			p->layout = "clang";
+		else
+			p->layout = "nop";
+	}
+	if (insn)
+		cs->free(insn, n);
+	if (p->window_len < HP_WIN_LEN)
+		return not_patchable(buf, len, buf_addr, entry, "no 2-byte no-op at the entry");
+	p->body = p->window + p->window_len;
+	return 0;
+}
+
+/* A pad of no-op instructions that end exactly at the entry. */
+static bool noop_pad(const struct hp_cs *cs, const uint8_t *pad, uint64_t addr)
+{
+	cs_insn *insn = NULL;
+	size_t covered = 0, n;
+	bool ok;
+
+	n = cs->disasm(cs->handle, pad, HP_PAD_LEN, addr, HP_PAD_LEN, &insn);
+	ok = n > 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!is_noop(&insn[i]))
+			ok = false;
+		covered += insn[i].size;
+	}
+	if (insn)
+		cs->free(insn, n);
+	return ok && covered == HP_PAD_LEN;
+}
+
 int hp_prologue_analyze(const uint8_t *buf, size_t len, uint64_t buf_addr, uint64_t entry,
 			struct hp_prologue *ret)
 {
 	struct hp_prologue p = {0};
 	const struct hp_cs *cs = NULL;
 	size_t off, woff;
-	cs_insn *insn = NULL;
-	size_t n;
 	int r;
 
 	if (entry < buf_addr + HP_PRO_BEFORE || entry + HP_PRO_AFTER > buf_addr + len)
@@ -159,57 +213,11 @@ int hp_prologue_analyze(const uint8_t *buf, size_t len, uint64_t buf_addr, uint6
 	p.layout = NULL;
 	p.window_len = 0;
 	r = hp_cs_get(&cs);
+	if (r == 0)
+		r = disasm_window(cs, buf, len, buf_addr, entry, woff, &p);
 	if (r < 0)
 		return r;
-
-	/* The window: whole no-op instructions covering at least 2 bytes. */
-	n = cs->disasm(cs->handle, buf + woff, len - woff, p.window, 2, &insn);
-	for (size_t i = 0; i < n && p.window_len < HP_WIN_LEN; i++) {
-		if (!is_noop(&insn[i])) {
-			cs->free(insn, n);
-			return not_patchable(buf, len, buf_addr, entry,
-					     p.window_len
-						     ? "the no-op at the entry is only 1 byte long"
-						     : "no 2-byte no-op at the entry");
-		}
-		p.window_len += insn[i].size;
-	}
-	if (n && p.window_len >= HP_WIN_LEN) {
-		if (insn[0].id == X86_INS_LEA)
-			p.layout = "ms_hook_prologue";
-		else if (n >= 2 && insn[0].size == 1 && insn[1].size == 1 && buf[woff] == 0x90)
-			p.layout = "gcc";
-		else if (insn[0].size == 2 && buf[woff] == 0x66 && buf[woff + 1] == 0x90)
-			p.layout = "clang";
-		else
-			p.layout = "nop";
-	}
-	if (insn)
-		cs->free(insn, n);
-	if (p.window_len < HP_WIN_LEN)
-		return not_patchable(buf, len, buf_addr, entry, "no 2-byte no-op at the entry");
-	p.body = p.window + p.window_len;
-
-	/* The pad: five spare bytes (nop or int3) or no-op instructions that
-	 * end exactly at the entry. */
-	bool pad_ok = spare_pad(buf + off - HP_PAD_LEN);
-	if (!pad_ok) {
-		size_t covered = 0;
-
-		n = cs->disasm(cs->handle, buf + off - HP_PAD_LEN, HP_PAD_LEN, p.pad, HP_PAD_LEN,
-			       &insn);
-		pad_ok = n > 0;
-		for (size_t i = 0; i < n; i++) {
-			if (!is_noop(&insn[i]))
-				pad_ok = false;
-			covered += insn[i].size;
-		}
-		if (covered != HP_PAD_LEN)
-			pad_ok = false;
-		if (insn)
-			cs->free(insn, n);
-	}
-	if (!pad_ok)
+	if (!spare_pad(buf + off - HP_PAD_LEN) && !noop_pad(cs, buf + off - HP_PAD_LEN, p.pad))
 		return not_patchable(buf, len, buf_addr, entry,
 				     "no 5 spare bytes (nop or int3) right before the entry");
 	p.state = HP_PRO_UNPATCHED;
