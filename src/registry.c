@@ -219,6 +219,82 @@ static char *get_str(struct reader *r)
 	return s;
 }
 
+static void decode_func(struct reader *r, struct hp_reg_func *f)
+{
+	f->symbol = get_str(r);
+	f->object = get_str(r);
+	f->replacement_name = get_str(r);
+	f->entry = get_u64(r);
+	f->pad = get_u64(r);
+	f->window = get_u64(r);
+	f->body = get_u64(r);
+	f->window_len = get_u8(r);
+	f->endbr = get_u8(r);
+	get(r, f->old_pad, HP_PAD_LEN);
+	get(r, f->old_win, HP_WIN_LEN);
+	get(r, f->new_pad, HP_PAD_LEN);
+	get(r, f->new_win, HP_WIN_LEN);
+	f->replacement = get_u64(r);
+	f->slot = get_u64(r);
+}
+
+/* A count of `size`-byte items that the rest of the buffer must hold. */
+static bool count_fits(struct reader *r, uint32_t cnt, uint32_t max, unsigned size)
+{
+	if (r->bad || cnt > max || cnt * (unsigned long long)size > r->len - r->off)
+		r->bad = true;
+	return !r->bad;
+}
+
+/* The patch's lists, trampolines then functions; r->bad on damage. */
+static void decode_lists(struct reader *r, struct hp_reg_patch *p)
+{
+	uint32_t cnt = get_u32(r);
+
+	if (!count_fits(r, cnt, 4096, 16))
+		return;
+	p->tramps = calloc(cnt ? cnt : 1, sizeof(*p->tramps));
+	if (!p->tramps) {
+		r->bad = true;
+		return;
+	}
+	for (uint32_t k = 0; k < cnt; k++) {
+		p->tramps[k].addr = get_u64(r);
+		p->tramps[k].len = get_u64(r);
+	}
+	p->ntramps = cnt;
+	cnt = get_u32(r);
+	if (!count_fits(r, cnt, REG_MAX_FUNCS, 60))
+		return;
+	p->funcs = calloc(cnt ? cnt : 1, sizeof(*p->funcs));
+	if (!p->funcs) {
+		r->bad = true;
+		return;
+	}
+	for (uint32_t k = 0; k < cnt && !r->bad; k++)
+		decode_func(r, &p->funcs[p->nfuncs++]);
+}
+
+static void decode_patch(struct reader *r, struct hp_reg_patch *p)
+{
+	p->id = get_u32(r);
+	p->state = get_u32(r);
+	p->handle = get_u64(r);
+	p->base = get_u64(r);
+	p->applied_ns = get_u64(r);
+	get(r, p->sha256, 32);
+	p->build_id_len = get_u8(r);
+	if (p->build_id_len > sizeof(p->build_id)) {
+		r->bad = true;
+		return;
+	}
+	get(r, p->build_id, p->build_id_len);
+	p->path = get_str(r);
+	p->text.addr = get_u64(r);
+	p->text.len = get_u64(r);
+	decode_lists(r, p);
+}
+
 int hp_registry_decode(const uint8_t *buf, size_t len, struct hp_registry *reg)
 {
 	struct reader r = {.b = buf, .len = len};
@@ -231,70 +307,8 @@ int hp_registry_decode(const uint8_t *buf, size_t len, struct hp_registry *reg)
 	reg->p = calloc(n ? n : 1, sizeof(*reg->p));
 	if (!reg->p)
 		return -ENOMEM;
-	for (uint32_t i = 0; i < n && !r.bad; i++) {
-		struct hp_reg_patch *p = &reg->p[reg->n++];
-		uint32_t cnt;
-
-		p->id = get_u32(&r);
-		p->state = get_u32(&r);
-		p->handle = get_u64(&r);
-		p->base = get_u64(&r);
-		p->applied_ns = get_u64(&r);
-		get(&r, p->sha256, 32);
-		p->build_id_len = get_u8(&r);
-		if (p->build_id_len > sizeof(p->build_id)) {
-			r.bad = true;
-			break;
-		}
-		get(&r, p->build_id, p->build_id_len);
-		p->path = get_str(&r);
-		p->text.addr = get_u64(&r);
-		p->text.len = get_u64(&r);
-		cnt = get_u32(&r);
-		if (r.bad || cnt > 4096 || cnt * 16ull > len - r.off) {
-			r.bad = true;
-			break;
-		}
-		p->tramps = calloc(cnt ? cnt : 1, sizeof(*p->tramps));
-		if (!p->tramps) {
-			r.bad = true;
-			break;
-		}
-		for (uint32_t k = 0; k < cnt; k++) {
-			p->tramps[k].addr = get_u64(&r);
-			p->tramps[k].len = get_u64(&r);
-		}
-		p->ntramps = cnt;
-		cnt = get_u32(&r);
-		if (r.bad || cnt > REG_MAX_FUNCS || cnt * 60ull > len - r.off) {
-			r.bad = true;
-			break;
-		}
-		p->funcs = calloc(cnt ? cnt : 1, sizeof(*p->funcs));
-		if (!p->funcs) {
-			r.bad = true;
-			break;
-		}
-		for (uint32_t k = 0; k < cnt && !r.bad; k++) {
-			struct hp_reg_func *f = &p->funcs[p->nfuncs++];
-
-			f->symbol = get_str(&r);
-			f->object = get_str(&r);
-			f->replacement_name = get_str(&r);
-			f->entry = get_u64(&r);
-			f->pad = get_u64(&r);
-			f->window = get_u64(&r);
-			f->body = get_u64(&r);
-			f->window_len = get_u8(&r);
-			f->endbr = get_u8(&r);
-			get(&r, f->old_pad, HP_PAD_LEN);
-			get(&r, f->old_win, HP_WIN_LEN);
-			get(&r, f->new_pad, HP_PAD_LEN);
-			get(&r, f->new_win, HP_WIN_LEN);
-			f->replacement = get_u64(&r);
-			f->slot = get_u64(&r);
-		}
-	}
+	for (uint32_t i = 0; i < n && !r.bad; i++)
+		decode_patch(&r, &reg->p[reg->n++]);
 	if (!r.bad && r.off != len)
 		r.bad = true; /* the length is exact: more bytes mean damage */
 	if (r.bad) {
