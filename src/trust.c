@@ -170,6 +170,66 @@ static int open_patch(const struct walk *w, int dir, const char *name, const cha
 	return fd;
 }
 
+/* The next name on the path still to walk, and the node it makes: 1 for
+ * a "." (nothing to open). */
+static int next_name(struct walk *w, size_t *pos, char name[NAME_MAX + 1], char node[PATH_MAX],
+		     const char **rest)
+{
+	const char *s = w->todo + *pos;
+	size_t len;
+
+	s += strspn(s, "/");
+	if (!*s)
+		return hp_fail(-HP_EBADPATCH,
+			       "patch %s is not a regular file (it names the directory %s)",
+			       w->given, shown(w->here));
+	len = strcspn(s, "/");
+	if (len > NAME_MAX)
+		return hp_fail(-ENAMETOOLONG,
+			       "cannot open patch %s: a name on its path is too long", w->given);
+	memcpy(name, s, len);
+	name[len] = 0;
+	*rest = s + len;
+	*pos = (size_t)(*rest - w->todo);
+	if (!strcmp(name, "."))
+		return 1;
+	if (!strcmp(name, "..")) {
+		/* the parent the kernel has, checked like the rest: after a
+		 * symlink it is not the one named before */
+		char *slash = strrchr(w->here, '/');
+
+		snprintf(node, PATH_MAX, "%.*s", slash ? (int)(slash - w->here) : 0, w->here);
+	} else if ((size_t)snprintf(node, PATH_MAX, "%s/%s", w->here, name) >= PATH_MAX) {
+		return hp_fail(-ENAMETOOLONG, "cannot open patch %s: its path is too long",
+			       w->given);
+	}
+	return 0;
+}
+
+/* The last name: the patch itself, opened for reading; its fd. */
+static int open_leaf(struct walk *w, int dir, const char *name, const char *node, const char *rest,
+		     const struct stat *st, char **ret_real)
+{
+	int fd;
+
+	if (*rest) /* "fix.so/..." or "fix.so/": as the kernel, not a directory */
+		return hp_fail(-HP_EBADPATCH, "cannot open patch %s: %s is not a directory",
+			       w->given, node);
+	if (!S_ISREG(st->st_mode))
+		return hp_fail(-HP_EBADPATCH, "patch %s is not a regular file", w->given);
+	fd = open_patch(w, dir, name, node);
+	if (fd < 0)
+		return fd;
+	*ret_real = hp_fd_path(fd);
+	if (!*ret_real)
+		*ret_real = hp_strdup(node);
+	if (!*ret_real) {
+		close(fd);
+		return hp_fail(-ENOMEM, "out of memory");
+	}
+	return fd;
+}
+
 static int walk(struct walk *w, char **ret_real)
 {
 	_cleanup_close_ int dir = -1;
@@ -182,39 +242,15 @@ static int walk(struct walk *w, char **ret_real)
 	w->here[0] = 0;
 	for (;;) {
 		char name[NAME_MAX + 1], node[PATH_MAX];
-		const char *s = w->todo + pos, *rest;
+		const char *rest = "";
 		_cleanup_close_ int fd = -1;
 		struct stat st;
-		size_t len;
 
-		s += strspn(s, "/");
-		if (!*s)
-			return hp_fail(-HP_EBADPATCH,
-				       "patch %s is not a regular file (it names the directory %s)",
-				       w->given, shown(w->here));
-		len = strcspn(s, "/");
-		if (len > NAME_MAX)
-			return hp_fail(-ENAMETOOLONG,
-				       "cannot open patch %s: a name on its path is too long",
-				       w->given);
-		memcpy(name, s, len);
-		name[len] = 0;
-		rest = s + len;
-		pos = (size_t)(rest - w->todo);
-		if (!strcmp(name, "."))
+		r = next_name(w, &pos, name, node, &rest);
+		if (r < 0)
+			return r;
+		if (r > 0)
 			continue;
-		if (!strcmp(name, "..")) {
-			/* the parent the kernel has, checked like the rest:
-			 * after a symlink it is not the one named before */
-			char *slash = strrchr(w->here, '/');
-
-			snprintf(node, sizeof(node), "%.*s", slash ? (int)(slash - w->here) : 0,
-				 w->here);
-		} else if ((size_t)snprintf(node, sizeof(node), "%s/%s", w->here, name) >=
-			   sizeof(node)) {
-			return hp_fail(-ENAMETOOLONG, "cannot open patch %s: its path is too long",
-				       w->given);
-		}
 		fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			return open_failed(w, shown(node));
@@ -248,22 +284,7 @@ static int walk(struct walk *w, char **ret_real)
 			memcpy(w->here, node, sizeof(node));
 			continue;
 		}
-		if (*rest) /* "fix.so/..." or "fix.so/": as the kernel, not a directory */
-			return hp_fail(-HP_EBADPATCH, "cannot open patch %s: %s is not a directory",
-				       w->given, node);
-		if (!S_ISREG(st.st_mode))
-			return hp_fail(-HP_EBADPATCH, "patch %s is not a regular file", w->given);
-		r = open_patch(w, dir, name, node);
-		if (r < 0)
-			return r;
-		*ret_real = hp_fd_path(r);
-		if (!*ret_real)
-			*ret_real = hp_strdup(node);
-		if (!*ret_real) {
-			close(r);
-			return hp_fail(-ENOMEM, "out of memory");
-		}
-		return r;
+		return open_leaf(w, dir, name, node, rest, &st, ret_real);
 	}
 }
 
