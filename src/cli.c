@@ -9,6 +9,7 @@
 
 #include "apply.h"
 #include "audit.h"
+#include "cs.h"
 #include "escape.h"
 #include "freezer.h"
 #include "json.h"
@@ -1168,5 +1169,6 @@ int main(int argc, char **argv)
 	free(c.pids);
 	hp_notes_clear();
 	vis_free();
+	hp_cs_close();
 	return code;
 }

@@ -20,3 +20,6 @@ struct hp_cs {
 /* 0, or -HP_EUNSUPPORTED when Capstone cannot be loaded (the reason is
  * in the error message). */
 int hp_cs_get(const struct hp_cs **ret);
+/* Closes the handle and unloads Capstone (at exit; a later hp_cs_get()
+ * loads it again). */
+void hp_cs_close(void);
