@@ -6,6 +6,7 @@
 
 #include "freezer.h"
 #include "memory.h"
+#include "plan.h"
 #include "target.h"
 #include "util.h"
 
@@ -13,41 +14,6 @@
 #define MAX_STEPS 64
 /* Flips started over because signals kept a thread in a window. */
 #define MAX_RESTARTS 200
-
-static int cmp_range(const void *a, const void *b)
-{
-	const struct hp_range *x = a, *y = b;
-
-	return x->lo < y->lo ? -1 : x->lo > y->lo;
-}
-
-static int cmp_write(const void *a, const void *b)
-{
-	const struct hp_write *x = a, *y = b;
-
-	if (x->phase != y->phase)
-		return x->phase - y->phase;
-	return x->addr < y->addr ? -1 : x->addr > y->addr;
-}
-
-static const struct hp_range *forbidden(const struct hp_range *f, size_t n, uint64_t ip)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) { /* first range with lo > ip */
-		size_t mid = (lo + hi) / 2;
-
-		if (f[mid].lo <= ip)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	/* ranges do not overlap much: look back a few */
-	for (size_t i = lo; i-- > 0 && lo - i <= 4;)
-		if (ip >= f[i].lo && ip < f[i].hi)
-			return &f[i];
-	return NULL;
-}
 
 static void running_hints(struct hp_target *t)
 {
@@ -59,29 +25,14 @@ static void running_hints(struct hp_target *t)
 	}
 }
 
-#define PAGE 4096ull
-
-/* Writes in the same page of the same phase go as one span: read it, put
- * every write into it, write it once, read it back once.  A span never
- * crosses a page, so one write is one copy the kernel does whole, and the
- * pad-before-window order holds between phases. */
-static size_t span_end(const struct hp_write *w, size_t nw, size_t i)
-{
-	size_t j = i + 1;
-
-	while (j < nw && w[j].phase == w[i].phase &&
-	       (w[j].addr & ~(PAGE - 1)) == (w[i].addr & ~(PAGE - 1)) &&
-	       ((w[j].addr + w[j].len - 1) & ~(PAGE - 1)) == (w[i].addr & ~(PAGE - 1)))
-		j++;
-	return j;
-}
+#define PAGE HP_PLAN_PAGE
 
 static int write_spans(struct hp_target *t, struct hp_write *w, size_t nw, bool new_bytes)
 {
 	uint8_t buf[PAGE], back[PAGE];
 
 	for (size_t i = 0; i < nw;) {
-		size_t j = span_end(w, nw, i);
+		size_t j = hp_plan_span_end(w, nw, i);
 		uint64_t lo = w[i].addr, hi = w[j - 1].addr + w[j - 1].len;
 		int r;
 
@@ -157,7 +108,7 @@ static int window_check(struct hp_target *t, const struct hp_range *f, size_t nf
 			}
 			return r;
 		}
-		for (int steps = 0; nf && (in = forbidden(f, nf, th->regs.rip));) {
+		for (int steps = 0; nf && (in = hp_plan_forbidden(f, nf, th->regs.rip));) {
 			uint64_t before = th->regs.rip;
 			size_t held = th->nheld;
 
@@ -265,7 +216,7 @@ static int flip_frozen(struct hp_target *t, struct hp_write *w, size_t nw,
 		uint64_t pc = 0;
 		int k = hp_freezer_pc(&fz, i, &pc);
 
-		if (k < 0 || (k == 0 && forbidden(forbid, nforbid, pc)))
+		if (k < 0 || (k == 0 && hp_plan_forbidden(forbid, nforbid, pc)))
 			r = -EAGAIN; /* in a window: it needs a single step */
 	}
 	if (r == 0)
@@ -280,10 +231,7 @@ int hp_flip(struct hp_target *t, struct hp_write *w, size_t nw, struct hp_range 
 	uint64_t t1;
 	int r, checked = 0;
 
-	if (nforbid)
-		qsort(forbid, nforbid, sizeof(*forbid), cmp_range);
-	if (nw)
-		qsort(w, nw, sizeof(*w), cmp_write);
+	hp_plan_sort(w, nw, forbid, nforbid);
 	if (t->use_freezer && !after) {
 		r = flip_frozen(t, w, nw, forbid, nforbid, st);
 		if (r != -EAGAIN)
@@ -331,7 +279,7 @@ int hp_flip_probe(struct hp_target *t, struct hp_range *forbid, size_t nforbid, 
 	int r;
 
 	if (nforbid)
-		qsort(forbid, nforbid, sizeof(*forbid), cmp_range);
+		hp_plan_sort(NULL, 0, forbid, nforbid);
 	r = stop_world(t, deadline, st, &t1);
 	if (r < 0)
 		return bail(t, st, r);
@@ -343,7 +291,7 @@ int hp_flip_probe(struct hp_target *t, struct hp_range *forbid, size_t nforbid, 
 		r = hp_thread_getregs(t, th);
 		if (r < 0 && r != -ESRCH)
 			return bail(t, st, r);
-		if (r == 0 && forbidden(forbid, nforbid, th->regs.rip))
+		if (r == 0 && hp_plan_forbidden(forbid, nforbid, th->regs.rip))
 			inside++;
 	}
 	*ret_inside = inside;

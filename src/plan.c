@@ -116,3 +116,62 @@ void hp_plan_free(struct hp_plan *p)
 	free(p->forbid);
 	memset(p, 0, sizeof(*p));
 }
+
+static int cmp_range(const void *a, const void *b)
+{
+	const struct hp_range *x = a, *y = b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+static int cmp_write(const void *a, const void *b)
+{
+	const struct hp_write *x = a, *y = b;
+
+	if (x->phase != y->phase)
+		return x->phase - y->phase;
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+void hp_plan_sort(struct hp_write *w, size_t nw, struct hp_range *f, size_t nf)
+{
+	if (nf)
+		qsort(f, nf, sizeof(*f), cmp_range);
+	if (nw)
+		qsort(w, nw, sizeof(*w), cmp_write);
+}
+
+/*
+ * Binary search for the first range that starts after ip, then a look at
+ * the few before it.  Four is enough: a range is a pad's last 4 bytes or a
+ * window's bytes after the first, of functions whose entries lie at least
+ * 7 bytes apart, so a range overlaps at most its neighbours.
+ */
+const struct hp_range *hp_plan_forbidden(const struct hp_range *f, size_t n, uint64_t ip)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (f[mid].lo <= ip)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i-- > 0 && lo - i <= 4;)
+		if (ip >= f[i].lo && ip < f[i].hi)
+			return &f[i];
+	return NULL;
+}
+
+size_t hp_plan_span_end(const struct hp_write *w, size_t nw, size_t i)
+{
+	uint64_t page = w[i].addr & ~(HP_PLAN_PAGE - 1);
+	size_t j = i + 1;
+
+	while (j < nw && w[j].phase == w[i].phase && (w[j].addr & ~(HP_PLAN_PAGE - 1)) == page &&
+	       ((w[j].addr + w[j].len - 1) & ~(HP_PLAN_PAGE - 1)) == page)
+		j++;
+	return j;
+}

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "flip.h"
+#include "writes.h"
 #include "prologue.h"
 
 /* What a function's pad and window hold, against one record of it. */
@@ -73,3 +73,16 @@ int hp_plan_build(enum hp_plan_dir dir, const struct hp_plan_func *f, size_t n,
 /* The same stop, the other way: what puts the bytes back (pad before window). */
 int hp_plan_invert(const struct hp_plan *p, struct hp_plan *ret);
 void hp_plan_free(struct hp_plan *p);
+
+/* The flip's order: writes by phase then address, ranges by start. */
+void hp_plan_sort(struct hp_write *w, size_t nw, struct hp_range *f, size_t nf);
+/* The range of `f` (sorted) that holds ip, or NULL. */
+const struct hp_range *hp_plan_forbidden(const struct hp_range *f, size_t n, uint64_t ip);
+
+#define HP_PLAN_PAGE 4096ull
+/* Writes in the same page of the same phase go as one span: read it, put
+ * every write into it, write it once, read it back once.  A span never
+ * crosses a page, so one write is one copy the kernel does whole, and the
+ * pad-before-window order holds between phases.  Returns the end of the
+ * span that starts at write i of `w` (sorted). */
+size_t hp_plan_span_end(const struct hp_write *w, size_t nw, size_t i);

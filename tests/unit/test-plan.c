@@ -204,4 +204,73 @@ TEST(empty_plan)
 	hp_plan_free(&p);
 }
 
+TEST(sort_orders_phase_then_address)
+{
+	struct hp_write w[4] = {{.addr = 0x3000, .phase = 1},
+				{.addr = 0x2000, .phase = 0},
+				{.addr = 0x1000, .phase = 1},
+				{.addr = 0x4000, .phase = 0}};
+	struct hp_range f[3] = {{0x30, 0x40, "c"}, {0x10, 0x20, "a"}, {0x20, 0x30, "b"}};
+
+	hp_plan_sort(w, 4, f, 3);
+	/* every pad (phase 0) before any window (phase 1) */
+	ASSERT_EQ(w[0].addr, 0x2000);
+	ASSERT_EQ(w[1].addr, 0x4000);
+	ASSERT_EQ(w[2].addr, 0x1000);
+	ASSERT_EQ(w[3].addr, 0x3000);
+	ASSERT_STREQ(f[0].what, "a");
+	ASSERT_STREQ(f[2].what, "c");
+}
+
+TEST(forbidden_finds_the_range_of_a_pc)
+{
+	/* two functions 7 bytes apart: A's 6-byte window overlaps B's pad */
+	struct hp_range f[4] = {{0x0ffc, 0x1000, "A pad"},
+				{0x1001, 0x1006, "A window"},
+				{0x1003, 0x1007, "B pad"},
+				{0x1008, 0x100a, "B window"}};
+
+	hp_plan_sort(NULL, 0, f, 4);
+	ASSERT_TRUE(hp_plan_forbidden(f, 4, 0x0ffb) == NULL);
+	ASSERT_STREQ(hp_plan_forbidden(f, 4, 0x0ffc)->what, "A pad");
+	ASSERT_STREQ(hp_plan_forbidden(f, 4, 0x0fff)->what, "A pad");
+	/* the first byte of an instruction is where a thread may stand */
+	ASSERT_TRUE(hp_plan_forbidden(f, 4, 0x1000) == NULL);
+	ASSERT_STREQ(hp_plan_forbidden(f, 4, 0x1002)->what, "A window");
+	ASSERT_TRUE(hp_plan_forbidden(f, 4, 0x1004) != NULL); /* both hold it */
+	ASSERT_STREQ(hp_plan_forbidden(f, 4, 0x1006)->what, "B pad");
+	ASSERT_TRUE(hp_plan_forbidden(f, 4, 0x1007) == NULL);
+	ASSERT_STREQ(hp_plan_forbidden(f, 4, 0x1009)->what, "B window");
+	ASSERT_TRUE(hp_plan_forbidden(f, 4, 0x100a) == NULL);
+	ASSERT_TRUE(hp_plan_forbidden(NULL, 0, 0x1000) == NULL);
+}
+
+TEST(forbidden_among_many)
+{
+	static struct hp_range f[1000];
+
+	for (size_t i = 0; i < 1000; i++)
+		f[i] = (struct hp_range){0x10000 + 16 * i + 1, 0x10000 + 16 * i + 2, "w"};
+	for (size_t i = 0; i < 1000; i += 37) {
+		ASSERT_TRUE(hp_plan_forbidden(f, 1000, 0x10000 + 16 * i + 1) == &f[i]);
+		ASSERT_TRUE(hp_plan_forbidden(f, 1000, 0x10000 + 16 * i) == NULL);
+		ASSERT_TRUE(hp_plan_forbidden(f, 1000, 0x10000 + 16 * i + 2) == NULL);
+	}
+}
+
+TEST(spans_group_one_page_of_one_phase)
+{
+	struct hp_write w[6] = {{.addr = 0x1010, .len = 5, .phase = 0},
+				{.addr = 0x1ff0, .len = 5, .phase = 0},
+				{.addr = 0x2000, .len = 5, .phase = 0}, /* the next page */
+				{.addr = 0x2ffe, .len = 5, .phase = 0}, /* crosses into 0x3000 */
+				{.addr = 0x1015, .len = 2, .phase = 1}, /* same page, next phase */
+				{.addr = 0x1ff5, .len = 2, .phase = 1}};
+
+	ASSERT_EQ(hp_plan_span_end(w, 6, 0), 2);
+	ASSERT_EQ(hp_plan_span_end(w, 6, 2), 3);
+	ASSERT_EQ(hp_plan_span_end(w, 6, 3), 4);
+	ASSERT_EQ(hp_plan_span_end(w, 6, 4), 6);
+}
+
 TEST_MAIN()
