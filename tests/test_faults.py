@@ -95,7 +95,7 @@ def test_kill_at_every_apply_step():
 
 
 # What a rollback killed after each of its steps leaves, and what a fresh
-# rollback must then do (rollback.c, rollback_one):
+# rollback must then do (revert.c, hp_revert):
 #   lock:taken, rollback:checked    the record still says applied and the
 #       bytes are the patch's: the fresh rollback is an ordinary one.
 #   flip:stopped                    the record says rolling back (written
