@@ -430,17 +430,19 @@ static int ready_pads(struct apply *a)
 {
 	int r = 0;
 
-	for (; a->npre < a->plan.npre && r == 0; a->npre++) {
-		const struct hp_plan_pre *p = &a->plan.pre[a->npre];
+	for (size_t i = 0; i < a->plan.npre && r == 0; i++) {
+		const struct hp_plan_pre *p = &a->plan.pre[i];
 		uint8_t now[8];
 
 		r = hp_mem_read(&a->s.t, p->w.addr, now, p->w.len);
 		if (r == 0 && memcmp(now, p->w.old, p->w.len))
-			return hp_fail(-HP_EMISMATCH, "the %s of %s changed while hotpatch worked",
-				       p->touch ? "entry" : "pad", a->fp[p->func].rec->symbol);
+			r = hp_fail(-HP_EMISMATCH, "the %s of %s changed while hotpatch worked",
+				    p->touch ? "entry" : "pad", a->fp[p->func].rec->symbol);
 		if (r == 0)
 			r = p->touch ? hp_mem_write(&a->s.t, p->w.addr, p->w.new, p->w.len)
 				     : hp_mem_write_verify(&a->s.t, p->w.addr, p->w.new, p->w.len);
+		if (r == 0)
+			a->npre = i + 1; /* what unready() puts back */
 		if (!p->touch)
 			hp_fault_point("apply:pad");
 	}

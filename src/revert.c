@@ -167,7 +167,7 @@ static int put_back(struct hp_session *s, const struct hp_reg_patch *p, const st
 		    const char *reason)
 {
 	struct hp_flip_stats again = {0};
-	struct hp_plan back;
+	struct hp_plan back = {0};
 	int rr;
 
 	rr = hp_plan_invert(plan, &back);
