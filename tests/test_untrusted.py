@@ -8,10 +8,12 @@ import json
 import os
 import shutil
 import stat
+import subprocess
+import types
 import time
 
-from hptest import (BUILD, Fail, Target, User, check, eq, hotpatch, hotpatch_json, patch,
-                    tmpdir, wait_for)
+from hptest import (BUILD, HOTPATCH, Fail, Target, User, check, eq, hotpatch, hotpatch_json,
+                    patch, tmpdir, wait_for, wait_paused)
 from stallfs import StallFS
 
 ATTEMPTS = 30
@@ -41,7 +43,7 @@ def attack_until_fired(t, victims, want_messages, too_late_ok=False):
     before = {v: digest(v) for v in victims}
     for i in range(ATTEMPTS):
         fired = int(t.cmd("count"))
-        r = hotpatch("--timeout", "5", "--pid", t.pid, patch("fix_compute"), timeout=30)
+        r = held_apply(t, fired)
         now = int(t.cmd("count"))
         for v in victims:
             eq(digest(v), before[v], f"attempt {i}: {v} is untouched")
@@ -61,6 +63,31 @@ def attack_until_fired(t, victims, want_messages, too_late_ok=False):
         eq(t.call("compute", 1), 2001, "patched")
         eq(hotpatch("rollback", "--pid", t.pid, patch("fix_compute")).returncode, 0, "rollback")
     raise Fail(f"the attack never fired in time in {ATTEMPTS} applies: this test proved nothing")
+
+
+def held_apply(t, fired):
+    """One apply, held just after it made the memfd (a fault point) until
+    the target's attack fired or a second passed: the race is then decided
+    by the attack, not by how fast this machine happens to be."""
+    env = dict(os.environ, HOTPATCH_PAUSE_AT="apply:memfd", HOTPATCH_FAULT_TRACE="1")
+    p = subprocess.Popen([HOTPATCH, "--timeout", "5", "--pid", str(t.pid), patch("fix_compute")],
+                         env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        said = wait_paused(p, "apply:memfd")
+        try:
+            wait_for(lambda: int(t.cmd("count")) > fired, timeout=1, what="the attack")
+        except Fail:
+            pass  # an attack that waits for a later step
+        out, err = p.communicate(input=b"\n", timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    err = said + err.decode(errors="replace")
+    print(f"$ hotpatch --pid {t.pid} fix_compute.so (held at apply:memfd)\n-> exit {p.returncode}\n"
+          f"{err}", flush=True)
+    return types.SimpleNamespace(returncode=p.returncode, stdout=out.decode(), stderr=err)
 
 
 def root_file(name, mode, data=b"root's own data\n"):
