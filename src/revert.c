@@ -17,6 +17,16 @@
 #include "symbols.h"
 #include "util.h"
 
+/* The first function at `entry` in records [lo, hi). */
+static const struct hp_reg_func *func_in(struct hp_session *s, size_t lo, size_t hi, uint64_t entry)
+{
+	for (size_t j = lo; j < hi; j++)
+		for (size_t q = 0; q < s->reg.p[j].nfuncs; q++)
+			if (s->reg.p[j].funcs[q].entry == entry)
+				return &s->reg.p[j].funcs[q];
+	return NULL;
+}
+
 /* A patch above this one for the same function must go first. */
 static int check_on_top(struct hp_session *s, size_t idx)
 {
@@ -24,14 +34,12 @@ static int check_on_top(struct hp_session *s, size_t idx)
 
 	for (size_t j = idx + 1; j < s->reg.n; j++)
 		for (size_t k = 0; k < p->nfuncs; k++)
-			for (size_t q = 0; q < s->reg.p[j].nfuncs; q++)
-				if (s->reg.p[j].funcs[q].entry == p->funcs[k].entry)
-					return hp_fail(-HP_ESTACKED,
-						       "%s cannot be rolled back in pid %d: %s (id "
-						       "%u) lies on top of it for %s; roll that back "
-						       "first, or use --all",
-						       p->path, s->t.pid, s->reg.p[j].path,
-						       s->reg.p[j].id, p->funcs[k].symbol);
+			if (func_in(s, j, j + 1, p->funcs[k].entry))
+				return hp_fail(-HP_ESTACKED,
+					       "%s cannot be rolled back in pid %d: %s (id %u) lies on "
+					       "top of it for %s; roll that back first, or use --all",
+					       p->path, s->t.pid, s->reg.p[j].path, s->reg.p[j].id,
+					       p->funcs[k].symbol);
 	return 0;
 }
 
@@ -40,15 +48,15 @@ static int check_on_top(struct hp_session *s, size_t idx)
 static int now_bytes(struct hp_session *s, size_t idx, const struct hp_reg_func *f, bool above_gone,
 		     uint8_t pad[HP_PAD_LEN], uint8_t win[HP_WIN_LEN])
 {
+	const struct hp_reg_func *above =
+		above_gone ? func_in(s, idx + 1, s->reg.n, f->entry) : NULL;
 	int r;
 
-	for (size_t j = idx + 1; above_gone && j < s->reg.n; j++)
-		for (size_t q = 0; q < s->reg.p[j].nfuncs; q++)
-			if (s->reg.p[j].funcs[q].entry == f->entry) {
-				memcpy(pad, s->reg.p[j].funcs[q].old_pad, HP_PAD_LEN);
-				memcpy(win, s->reg.p[j].funcs[q].old_win, HP_WIN_LEN);
-				return 0;
-			}
+	if (above) {
+		memcpy(pad, above->old_pad, HP_PAD_LEN);
+		memcpy(win, above->old_win, HP_WIN_LEN);
+		return 0;
+	}
 	if ((r = hp_mem_read(&s->t, f->pad, pad, HP_PAD_LEN)) < 0 ||
 	    (r = hp_mem_read(&s->t, f->window, win, HP_WIN_LEN)) < 0)
 		return r;
@@ -82,10 +90,8 @@ static int check_original(struct hp_session *s, size_t idx, const struct hp_reg_
 	struct hp_object *o;
 	struct hp_elf *e;
 
-	for (size_t j = 0; j < idx; j++)
-		for (size_t q = 0; q < s->reg.p[j].nfuncs; q++)
-			if (s->reg.p[j].funcs[q].entry == f->entry)
-				return 0; /* not the bottom one */
+	if (func_in(s, 0, idx, f->entry))
+		return 0; /* not the bottom one */
 	o = hp_modules_at(&s->m, f->entry);
 	if (!o || hp_object_elf(&s->t, o, &e) < 0 ||
 	    hp_elf_vaddr_read(e, f->pad - o->bias, fpad, HP_PAD_LEN) < 0 ||
