@@ -166,7 +166,8 @@ def wait_served(port, more, w, what, timeout=20):
     base = served(port)
     deadline = time.time() + timeout
     while time.time() < deadline:
-        check(w.poll() is None, f"wrk ended {what}: {w.communicate()[0]}")
+        if w.poll() is not None:
+            raise Fail(f"wrk ended {what}: {w.communicate()[0]}")
         if served(port) >= base + more:
             return
         time.sleep(0.01)
