@@ -443,8 +443,8 @@ static uint8_t cie_encoding(const uint8_t *c, const uint8_t *end)
 	p += strnlen((const char *)p, (size_t)(end - p)) + 1;
 	if (aug[0] != 'z')
 		return 0x00;
-	uleb(&p, end);		/* code alignment */
-	uleb(&p, end);		/* data alignment (sleb, skipped alike) */
+	uleb(&p, end); /* code alignment */
+	uleb(&p, end); /* data alignment (sleb, skipped alike) */
 	if (version == 1)
 		p++;
 	else
@@ -564,7 +564,9 @@ static int codeindex_get(struct hp_elf *e, struct hp_codeindex **ret)
 	return 0;
 }
 
-/* The first reference into [lo, hi) whose source is outside [xlo, xhi). */
+/* The first reference into [lo, hi), but for direct branches from inside
+ * [xlo, xhi): the displaced bytes, whose copy the relocator re-targets
+ * (a jump table's or a pointer's "source" names no code that moves). */
 static const struct ref *ref_into(const struct hp_codeindex *ix, uint64_t lo, uint64_t hi,
 				  uint64_t xlo, uint64_t xhi)
 {
@@ -579,7 +581,8 @@ static const struct ref *ref_into(const struct hp_codeindex *ix, uint64_t lo, ui
 			b = m;
 	}
 	for (; a < ix->nrefs && ix->refs[a].target < hi; a++)
-		if (ix->refs[a].source < xlo || ix->refs[a].source >= xhi)
+		if (ix->refs[a].source < xlo || ix->refs[a].source >= xhi ||
+		    (ix->refs[a].kind != REF_CALL && ix->refs[a].kind != REF_JMP))
 			return &ix->refs[a];
 	return NULL;
 }
@@ -888,7 +891,8 @@ static uint32_t insn_writes(const cs_insn *in)
 	for (int i = 0; i < d->regs_write_count; i++)
 		m |= reg_bit(d->regs_write[i]);
 	for (int i = 0; i < d->x86.op_count; i++)
-		if (d->x86.operands[i].type == X86_OP_REG && (d->x86.operands[i].access & CS_AC_WRITE))
+		if (d->x86.operands[i].type == X86_OP_REG &&
+		    (d->x86.operands[i].access & CS_AC_WRITE))
 			m |= reg_bit(d->x86.operands[i].reg);
 	return m;
 }
@@ -929,8 +933,8 @@ static void clobber_one(struct ctx *c, struct clobber *k, uint64_t a)
 	cs_insn *in = NULL;
 	size_t n;
 
-	if (!func_extent(c->e, c->ix, a, &lo, &hi) || hi - lo > (1u << 20) ||
-	    hp_cs_get(&cs) < 0 || !(code = malloc(hi - lo))) {
+	if (!func_extent(c->e, c->ix, a, &lo, &hi) || hi - lo > (1u << 20) || hp_cs_get(&cs) < 0 ||
+	    !(code = malloc(hi - lo))) {
 		hp_error_clear();
 		k->unknown = true;
 		return;
@@ -1001,8 +1005,7 @@ static bool ipa_ra_ok(struct ctx *c)
 	       "callers in the same object (e.g. %s) may keep %s live across calls to %s: "
 	       "GCC's -fipa-ra; a replacement may clobber them%s. Patch the callers too, or "
 	       "rebuild with -fno-ipa-ra or -fpatchable-function-entry",
-	       src, regs, c->fn->name,
-	       k.unknown ? " (some callees could not be followed)" : "");
+	       src, regs, c->fn->name, k.unknown ? " (some callees could not be followed)" : "");
 	return false;
 }
 
@@ -1024,8 +1027,7 @@ static int read_around(struct ctx *c)
 			c->len = len;
 			return 0;
 		}
-	return hp_fail(-EFAULT, "%s: the file has no bytes at 0x%" PRIx64, c->e->path,
-		       c->p->entry);
+	return hp_fail(-EFAULT, "%s: the file has no bytes at 0x%" PRIx64, c->e->path, c->p->entry);
 }
 
 /* The function's extent, the window, and refusals known before any tier. */
