@@ -25,8 +25,11 @@
  *   functions it calls or jumps to directly, 64 at most) misses a SysV
  *   caller-saved register is refused: those callers may keep it live.  An
  *   indirect call or jump, or one through the PLT, means the full set.
- *   The DWARF refinement (callers in another translation unit, or a
- *   producer with -fno-ipa-ra) is not done: such functions are refused.
+ *   DWARF producer strings (.debug_str, of the object or its debug file)
+ *   that all record -fno-ipa-ra or -fpatchable-function-entry clear the
+ *   whole object.  Not done: proving, from the compile units' address
+ *   ranges, that every caller is in another translation unit (GCC applies
+ *   IPA-RA only within one); such functions are refused.
  */
 #include "classify.h"
 
@@ -70,7 +73,7 @@ struct hp_codeindex {
 		uint64_t lo, hi;
 	} exec[32], plt[4]; /* executable sections; PLT stubs */
 	size_t nexec, nplt;
-	bool gcc;
+	bool ipa_ra; /* GCC's, and not switched off */
 };
 
 static int add_ref(struct hp_codeindex *ix, uint64_t target, uint64_t source, int kind)
@@ -305,7 +308,6 @@ static void sections(struct hp_elf *e, struct hp_codeindex *ix)
 {
 	Elf_Scn *scn = NULL;
 	size_t shstrndx = 0;
-	const uint8_t *c;
 	GElf_Shdr sh;
 
 	elf_getshdrstrndx(e->elf, &shstrndx);
@@ -324,17 +326,53 @@ static void sections(struct hp_elf *e, struct hp_codeindex *ix)
 			ix->plt[ix->nplt++].hi = sh.sh_addr + sh.sh_size;
 		}
 	}
-	/* the producer: this file's .comment, or its debug file's */
-	ix->gcc = true;
-	c = hp_elf_section(e, ".comment", &sh);
-	if (!c && e->debug)
-		c = hp_elf_section(e->debug, ".comment", &sh);
+}
+
+/* A section of the file, or else of its debug file. */
+static const uint8_t *section_any(struct hp_elf *e, const char *name, GElf_Shdr *sh)
+{
+	const uint8_t *d = hp_elf_section(e, name, sh);
+
+	if (!d && e->debug)
+		d = hp_elf_section(e->debug, name, sh);
+	if (d && (sh->sh_flags & SHF_COMPRESSED))
+		return NULL;
+	return d;
+}
+
+/*
+ * The producer.  .comment without "GCC:" (clang alone) has no IPA-RA; no
+ * .comment is taken as GCC.  DWARF producer strings (in .debug_str, GCC
+ * records its switches there) that all say -fno-ipa-ra or
+ * -fpatchable-function-entry switch it off for the whole object.
+ */
+static void producer(struct hp_elf *e, struct hp_codeindex *ix)
+{
+	GElf_Shdr sh;
+	const uint8_t *c = section_any(e, ".comment", &sh);
+	size_t gnu = 0, off = 0;
+
+	ix->ipa_ra = true;
 	if (c) {
-		ix->gcc = false;
+		ix->ipa_ra = false;
 		for (size_t i = 0; i + 4 <= sh.sh_size; i++)
 			if (!memcmp(c + i, "GCC:", 4))
-				ix->gcc = true;
+				ix->ipa_ra = true;
 	}
+	c = section_any(e, ".debug_str", &sh);
+	if (!ix->ipa_ra || !c || !sh.sh_size || c[sh.sh_size - 1])
+		return;
+	for (size_t i = 0; i < sh.sh_size; i += strlen((const char *)c + i) + 1) {
+		const char *str = (const char *)c + i;
+
+		if (strncmp(str, "GNU C", 5) && strncmp(str, "GNU GIMPLE", 10))
+			continue;
+		gnu++;
+		if (strstr(str, "-fno-ipa-ra") || strstr(str, "-fpatchable-function-entry"))
+			off++;
+	}
+	if (gnu && off == gnu)
+		ix->ipa_ra = false;
 }
 
 static int symbol_starts(struct hp_elf *e, struct hp_codeindex *ix)
@@ -547,6 +585,8 @@ static int codeindex_get(struct hp_elf *e, struct hp_codeindex **ret)
 		return hp_fail(-ENOMEM, "out of memory");
 	sections(e, ix);
 	r = symbol_starts(e, ix);
+	if (r == 0)
+		producer(e, ix);
 	if (r == 0)
 		r = parse_eh_frame(e, ix);
 	if (r == 0)
@@ -975,7 +1015,7 @@ static bool ipa_ra_ok(struct ctx *c)
 	char src[160], regs[256];
 	size_t o = 0;
 
-	if (!c->ix->gcc)
+	if (!c->ix->ipa_ra)
 		return true;
 	for (const struct ref *q = ref_into(c->ix, c->p->entry, c->p->entry + 1, c->lo, c->hi);
 	     q && q < c->ix->refs + c->ix->nrefs && q->target == c->p->entry; q++)
@@ -1009,25 +1049,21 @@ static bool ipa_ra_ok(struct ctx *c)
 	return false;
 }
 
-/* The file's bytes around the entry, as many as it has. */
+/* The file's bytes around the entry, as many as it has (a segment may
+ * begin just before it or end just after it). */
 static int read_around(struct ctx *c)
 {
-	uint64_t a = c->p->entry - HP_PRO_BEFORE;
+	uint64_t e = c->p->entry;
 
-	for (size_t len = sizeof(c->buf); len >= HP_PRO_BEFORE + 8; len -= 8)
-		if (hp_elf_vaddr_read(c->e, a, c->buf, len) == 0) {
-			c->buf_addr = a;
-			c->len = len;
-			return 0;
-		}
-	/* at the start of a segment: nothing before the entry */
-	for (size_t len = 64; len >= 8; len -= 8)
-		if (hp_elf_vaddr_read(c->e, c->p->entry, c->buf, len) == 0) {
-			c->buf_addr = c->p->entry;
-			c->len = len;
-			return 0;
-		}
-	return hp_fail(-EFAULT, "%s: the file has no bytes at 0x%" PRIx64, c->e->path, c->p->entry);
+	for (uint64_t from = e - HP_PRO_BEFORE; from <= e; from += HP_PRO_BEFORE)
+		for (size_t len = sizeof(c->buf) - (size_t)(from - (e - HP_PRO_BEFORE));
+		     len > (size_t)(e - from); len--)
+			if (hp_elf_vaddr_read(c->e, from, c->buf, len) == 0) {
+				c->buf_addr = from;
+				c->len = len;
+				return 0;
+			}
+	return hp_fail(-EFAULT, "%s: the file has no bytes at 0x%" PRIx64, c->e->path, e);
 }
 
 /* The function's extent, the window, and refusals known before any tier. */
