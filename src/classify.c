@@ -391,6 +391,33 @@ static int symbol_starts(struct hp_elf *e, struct hp_codeindex *ix)
 	return 0;
 }
 
+/* A non-PIE object's pointers to code carry no relocation: every aligned
+ * 8-byte value in its data that falls inside an executable section. */
+static int absolute_pointers(struct hp_elf *e, struct hp_codeindex *ix)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+
+	while (e->ehdr.e_type == ET_EXEC && (scn = elf_nextscn(e->elf, scn))) {
+		Elf_Data *d;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
+		    !(sh.sh_flags & SHF_ALLOC) || (sh.sh_flags & SHF_EXECINSTR))
+			continue;
+		d = elf_getdata(scn, NULL);
+		if (!d || !d->d_buf || d->d_size != sh.sh_size)
+			continue;
+		for (uint64_t o = (8 - sh.sh_addr % 8) % 8; o + 8 <= sh.sh_size; o += 8) {
+			uint64_t v;
+
+			memcpy(&v, (const uint8_t *)d->d_buf + o, 8);
+			if (in_exec(ix, v) && add_ref(ix, v, sh.sh_addr + o, REF_DATA) < 0)
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
 static int data_refs(struct hp_elf *e, struct hp_codeindex *ix)
 {
 	const struct hp_elf_rel *rl;
@@ -409,7 +436,7 @@ static int data_refs(struct hp_elf *e, struct hp_codeindex *ix)
 		if (in_exec(ix, t) && add_ref(ix, t, rl[i].offset, REF_DATA) < 0)
 			return -ENOMEM;
 	}
-	return 0;
+	return absolute_pointers(e, ix);
 }
 
 /* A DWARF-encoded pointer of .eh_frame at p (vaddr `at`); false if unknown. */
