@@ -1102,8 +1102,9 @@ static bool setup(struct ctx *c)
 	if (c->fn->type == STT_GNU_IFUNC) {
 		refuse(c->p, "ifunc",
 		       "%s is an IFUNC: its symbol is the resolver, not the function; patch "
-		       "the implementation the resolver picks (e.g. %s_avx2) by its name",
-		       c->fn->name, c->fn->name);
+		       "the implementation the resolver picks, by its own name (glibc's are "
+		       "__%s_avx2, __%s_sse2 and the like)",
+		       c->fn->name, c->fn->name, c->fn->name);
 		return false;
 	}
 	c->lo = c->fn->value;
