@@ -12,11 +12,15 @@
  *   or an unwinder would see the trampoline);
  * - IPA-RA: an object whose .comment (or its debug file's) does not say
  *   GCC is not affected (clang has no IPA-RA by default); an object with
- *   no .comment is taken as GCC's.  A function with direct callers in the
+ *   no .comment is taken as GCC's.  (A linked clang object usually has
+ *   GCC's start files, and their "GCC:", too: taken as GCC, which errs on
+ *   the side of refusing.)  A function with direct callers in the
  *   object whose transitive clobber set (its own writes and those of the
  *   functions it calls or jumps to directly, 64 at most) misses a SysV
  *   caller-saved register is refused: those callers may keep it live.  An
- *   indirect call or jump, or one through the PLT, means the full set.
+ *   indirect call or jump, or one through the PLT, means the full set; a
+ *   callee whose extent is unknown, or a 65th, means "cannot tell" and a
+ *   refusal if the set is not full by then.
  *   DWARF producer strings (.debug_str, of the object or its debug file)
  *   that all record -fno-ipa-ra or -fpatchable-function-entry clear the
  *   whole object.  Not done: proving, from the compile units' address
