@@ -105,6 +105,8 @@ static bool rip_target(const cs_insn *in, uint64_t *ret)
 	return true;
 }
 
+static size_t fde_before(const struct hp_codeindex *ix, uint64_t x);
+
 /* The extent of the function holding `a`: its symbol, else its FDE. */
 bool hp_ix_extent(struct hp_elf *e, struct hp_codeindex *ix, uint64_t a, uint64_t *lo, uint64_t *hi)
 {
@@ -115,12 +117,14 @@ bool hp_ix_extent(struct hp_elf *e, struct hp_codeindex *ix, uint64_t a, uint64_
 		*hi = s->value + s->size;
 		return true;
 	}
-	for (size_t i = 0; i < ix->nfdes; i++) /* rare: no symbol */
-		if (a >= ix->fdes[i].start && a < ix->fdes[i].end) {
-			*lo = ix->fdes[i].start;
-			*hi = ix->fdes[i].end;
-			return true;
-		}
+	/* no symbol (a stripped object's static function): the last FDE
+	 * that starts at or before `a`, if it reaches past it */
+	size_t i = fde_before(ix, a + 1);
+	if (i && a < ix->fdes[i - 1].end) {
+		*lo = ix->fdes[i - 1].start;
+		*hi = ix->fdes[i - 1].end;
+		return true;
+	}
 	return false;
 }
 
