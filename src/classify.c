@@ -137,6 +137,8 @@ static bool precheck(struct ctx *c, size_t min, bool *short_fn)
 	return ok;
 }
 
+#define REBUILD "; rebuild it with -fpatchable-function-entry=7,5 to patch it"
+
 /* The displaced region (window, window + len) and the filler past the
  * function's end: nothing may start in, point into or cover them. */
 static bool region_ok(struct ctx *c, const struct hp_reloc *rel)
@@ -149,7 +151,7 @@ static bool region_ok(struct ctx *c, const struct hp_reloc *rel)
 	    (end > c->hi && hp_ix_sym_in(c->ix, HP_MAX(c->hi, w + 1), end))) {
 		refuse(c->p, "symbol-inside",
 		       "%s: a symbol starts inside the %u bytes a jump at 0x%" PRIx64
-		       " would displace (another entry point or a label)",
+		       " would displace (another entry point or a label)" REBUILD,
 		       c->fn->name, rel->len, w);
 		return false;
 	}
@@ -157,7 +159,7 @@ static bool region_ok(struct ctx *c, const struct hp_reloc *rel)
 	    (end > c->hi && hp_ix_fde_covers(c->ix, c->hi, end))) {
 		refuse(c->p, "fde-inside",
 		       "%s: an unwind entry (.eh_frame FDE) starts inside the %u bytes a jump at "
-		       "0x%" PRIx64 " would displace",
+		       "0x%" PRIx64 " would displace" REBUILD,
 		       c->fn->name, rel->len, w);
 		return false;
 	}
@@ -167,7 +169,7 @@ static bool region_ok(struct ctx *c, const struct hp_reloc *rel)
 		refuse(c->p, r->kind == HP_REF_TABLE ? "jump-table" : "branch-into",
 		       "%s: %s at %s targets %s+%" PRIu64
 		       ", inside the %u bytes a jump would displace: a thread that takes it "
-		       "would run the middle of the jump",
+		       "would run the middle of the jump" REBUILD,
 		       c->fn->name, kind_name(r->kind), src, c->fn->name, r->target - c->p->entry,
 		       rel->len);
 		return false;

@@ -3,8 +3,8 @@
  * The classifier on real objects: classify-cases.so (one crafted function
  * per verdict), classify-ipa.so (GCC's -fipa-ra), and every function of
  * the libc.so.6 this machine has.  Arguments: the cases, the GCC IPA-RA
- * object, the same with -g, with -g -fno-ipa-ra, and optionally built by
- * clang.
+ * object, the same with -g, with -g -fno-ipa-ra, a non-PIE executable,
+ * and optionally the IPA-RA object built by clang.
  */
 #include <stdio.h>
 
@@ -208,13 +208,27 @@ TEST(ipa_ra_clang_accepted)
 {
 	struct hp_patchability p;
 
-	if (!hp_test_argv[5]) {
+	if (!hp_test_argv[6]) {
 		printf("  skipped: no clang\n");
 		return;
 	}
 	/* the same leaf and caller, but clang has no IPA-RA by default */
-	p = classify_file(hp_test_argv[5], "ipa_leaf");
+	p = classify_file(hp_test_argv[6], "ipa_leaf");
 	ASSERT_TRUE(p.method == HP_METHOD_RELOCATE || p.method == HP_METHOD_PADDING);
+}
+
+TEST(non_pie_absolute_table_and_pointer)
+{
+	struct hp_patchability p = classify_file(hp_test_argv[5], "n_jtable");
+
+	ASSERT_EQ(p.method, HP_METHOD_REFUSED);
+	ASSERT_STREQ(p.code, "jump-table");
+	ASSERT_CONTAINS(p.reason, "n_jtable+2");
+	p = classify_file(hp_test_argv[5], "n_pointed");
+	ASSERT_EQ(p.method, HP_METHOD_REFUSED);
+	ASSERT_STREQ(p.code, "branch-into");
+	ASSERT_CONTAINS(p.reason, "a pointer in data");
+	ASSERT_EQ(classify_file(hp_test_argv[5], "n_plain").method, HP_METHOD_RELOCATE);
 }
 
 /* Every function of `path`: no failure, the counts by verdict. */
