@@ -12,18 +12,20 @@
  *   stats        -> "calls N wrong W"
  *   held         -> how many threads SIGUSR1 holds in its handler
  *   release      -> lets them go
- *   sigstorm     -> a thread sends SIGALRM and SIGUSR2 to every worker
- *                   non-stop; "storming"
+ *   sigstorm     -> SIGALRM and SIGUSR2 to every worker, each every
+ *                   100 us, from then on; "storming"
  *   signals      -> how many storm signals were handled
  *   quit
  * It prints "ready PID" once its threads run.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -91,6 +93,10 @@ static const struct {
 #define NFN (sizeof(table) / sizeof(table[0]))
 
 static atomic_long calls, wrong, storm_signals;
+static pthread_t *th;
+static atomic_int *tids;
+static timer_t *timers;
+static int nthreads, ntimers;
 static atomic_int stop, held, released;
 
 static int is_wrong(int i, int x, int r)
@@ -106,6 +112,7 @@ static void *worker(void *arg)
 {
 	int base = (int)(long)arg;
 
+	atomic_store(&tids[base / 100000], (int)syscall(SYS_gettid));
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
 		long bad = 0;
 
@@ -146,22 +153,25 @@ static void on_storm(int sig)
 	atomic_fetch_add(&storm_signals, 1);
 }
 
-static pthread_t *th;
-static int nthreads;
-
-static void *storm(void *arg)
+/* A storm the kernel makes (the machine is busy: a thread that sent the
+ * signals would rarely run): per worker, two timers every 100 us, one
+ * SIGALRM and one SIGUSR2, each to that very thread. */
+static void start_storm(void)
 {
-	struct timespec pause = {0, 50 * 1000};
+	if (ntimers)
+		return;
+	for (int i = 0; i < nthreads; i++)
+		for (int k = 0; k < 2; k++) {
+			struct sigevent ev = {.sigev_notify = SIGEV_THREAD_ID,
+					      .sigev_signo = k ? SIGUSR2 : SIGALRM};
+			struct itimerspec every = {{0, 100 * 1000}, {0, 100 * 1000}};
+			timer_t tm;
 
-	(void)arg;
-	for (;;) {
-		for (int i = 0; i < nthreads; i++) {
-			pthread_kill(th[i], SIGALRM);
-			pthread_kill(th[i], SIGUSR2);
+			ev._sigev_un._tid = atomic_load(&tids[i]);
+			if (timer_create(CLOCK_MONOTONIC, &ev, &tm) ||
+			    timer_settime(tm, 0, &every, NULL))
+				abort();
 		}
-		nanosleep(&pause, NULL);
-	}
-	return NULL;
 }
 
 static void command(const char *line)
@@ -184,9 +194,7 @@ static void command(const char *line)
 		atomic_store(&released, 1);
 		printf("released\n");
 	} else if (!strncmp(line, "sigstorm", 8)) {
-		pthread_t t;
-
-		pthread_create(&t, NULL, storm, NULL);
+		start_storm();
 		printf("storming\n");
 	} else if (!strncmp(line, "signals", 7)) {
 		printf("%ld\n", atomic_load(&storm_signals));
@@ -202,6 +210,8 @@ int main(int argc, char **argv)
 
 	nthreads = argc > 1 ? atoi(argv[1]) : 8;
 	th = calloc((size_t)nthreads + 1, sizeof(*th));
+	tids = calloc((size_t)nthreads + 1, sizeof(*tids));
+	timers = calloc(2 * (size_t)nthreads + 1, sizeof(*timers));
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
@@ -210,8 +220,10 @@ int main(int argc, char **argv)
 	sigaction(SIGUSR2, &sa, NULL);
 	for (int i = 0; i < nthreads; i++)
 		pthread_create(&th[i], NULL, worker, (void *)(long)(i * 100000));
-	/* the main thread (and the storm's, made by it) reads commands: the
-	 * storm is for the workers */
+	for (int i = 0; i < nthreads; i++)
+		while (!atomic_load(&tids[i]))
+			sched_yield();
+	/* the main thread reads commands: the storm is for the workers */
 	sigset_t s;
 	sigemptyset(&s);
 	sigaddset(&s, SIGALRM);
@@ -220,6 +232,8 @@ int main(int argc, char **argv)
 	printf("ready %d\n", getpid());
 	while (fgets(line, sizeof(line), stdin) && strncmp(line, "quit", 4))
 		command(line);
+	for (int i = 0; i < ntimers; i++)
+		timer_delete(timers[i]);
 	atomic_store(&stop, 1);
 	for (int i = 0; i < nthreads; i++)
 		pthread_join(th[i], NULL);
