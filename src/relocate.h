@@ -35,7 +35,7 @@ struct hp_reloc {
 	uint8_t size;
 	struct hp_reloc_fix fix[HP_RELOC_MAXINSN + 1];
 	uint8_t nfix;
-	bool ends_function; /* a ret or jmp ended the copy; filler followed */
+	bool ends_function;	     /* a ret or jmp ended the copy; filler followed */
 	uint64_t reach_lo, reach_hi; /* every fix target lies in [lo, hi] */
 };
 
