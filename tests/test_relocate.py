@@ -599,26 +599,26 @@ def libc_path(t):
 
 
 def test_stock_libc():
-    """abs() of the stock libc.so.6 (Debian's, not rebuilt): list says how,
-    HOTPATCH_REPLACE_IN patches it, the replacement calls the original
+    """abs() of the stock libc.so.6 (Debian's, not rebuilt): a dry run says
+    how, HOTPATCH_REPLACE_IN patches it, the replacement calls the original
     through its relocated copy, rollback is byte-exact."""
     t = plain()
     lib = libc_path(t)
-    code, doc = hotpatch_json("list", "--pid", t.pid, "--relocate", "--lib", "libc.so.6")
-    eq(code, 0, "list --relocate --lib libc.so.6")
-    objs = doc["processes"][0]["objects"]
-    eq(len(objs), 1, "one object")
-    f = {f["name"]: f for f in objs[0]["functions"]}.get("abs")
-    check(f is not None, "abs is listed")
+    disk = file_bytes(lib, sym(lib, "abs", dynamic=True), 2)
+    check(disk not in (bytes.fromhex("6690"), bytes.fromhex("9090")),
+          "libc's abs has no hot-patch prologue")
+    r = hotpatch("--pid", t.pid, patch("reloc_libc"))
+    eq(r.returncode, EXIT_NOT_PATCHABLE, "without --relocate")
+    check("no hot-patch prologue" in r.stderr and "--relocate" in r.stderr, r.stderr)
+    code, doc = hotpatch_json("--dry-run", "--pid", t.pid, "--relocate", patch("reloc_libc"))
+    eq(code, 0, "dry run")
+    f = fn_doc(doc, "abs")
     check(f["method"] in ("padding", "relocate"), f"abs is patchable: {f}")
     eq(int(f["address"], 16), t.bias(lib) + sym(lib, "abs", dynamic=True), "abs address")
-    disk = file_bytes(lib, sym(lib, "abs", dynamic=True), 2)
-    check(disk != bytes.fromhex("6690") and disk != bytes.fromhex("9090"),
-          "libc's abs has no hot-patch prologue")
     got = apply_rollback(t, "reloc_libc", "libc_abs", 5, 5, 2005,
                          (f["method"], f["displaced"], f["instructions"]), path=lib,
                          dynamic=True, symbol="abs")
-    eq(got["symbol"], "abs", "the function patched")
+    eq(got["object"], os.path.realpath(lib), "in libc")
     # a negative argument goes through the original's copy (neg, cmovs)
     eq(hotpatch("--pid", t.pid, "--relocate", patch("reloc_libc")).returncode, 0, "apply again")
     eq(t.call("libc_abs", -7), 2007, "abs(-7) + 2000 through the relocated copy")
@@ -626,4 +626,33 @@ def test_stock_libc():
     eq(t.call("libc_abs", -7), 7, "abs(-7)")
     live, disk = around(t, "abs", lib, True)
     eq(live.hex(), disk.hex(), "libc's bytes exact")
+    t.assert_healthy()
+
+
+def test_list_stock_libc():
+    """list --relocate --lib libc.so.6 of a process: every exported
+    function of the stock libc with its method or refusal, within
+    --timeout, and abs among the patchable ones, as the apply finds it."""
+    t = plain(threads=1)
+    lib = libc_path(t)
+    start = time.monotonic()
+    try:
+        code, doc = hotpatch_json("list", "--pid", t.pid, "--relocate", "--lib", "libc.so.6",
+                                  "--timeout", "30", timeout=90)
+    except subprocess.TimeoutExpired:
+        raise Fail("list --relocate --lib libc.so.6 --timeout 30 still ran after 90 s")
+    took = time.monotonic() - start
+    eq(code, 0, "list --relocate --lib libc.so.6")
+    check(took < 40, f"within its --timeout 30 ({took:.1f} s)")
+    objs = doc["processes"][0]["objects"]
+    eq([os.path.realpath(o["path"]) for o in objs], [os.path.realpath(lib)], "libc only")
+    fns = {f["name"]: f for f in objs[0]["functions"]}
+    exported = nm(lib, dynamic=True)
+    check(len(fns) >= len(exported) // 2, f"{len(fns)} functions of {len(exported)} exported")
+    check(fns.get("abs", {}).get("method") in ("padding", "relocate"), f"abs: {fns.get('abs')}")
+    counts = objs[0]["counts"]
+    print("libc.so.6:", {k: counts[k] for k in ("prologue", "padding", "relocate")},
+          "refused", counts["refused"])
+    eq(counts["padding"] + counts["relocate"] + counts["prologue"] +
+       sum(counts["refused"].values()), len(objs[0]["functions"]), "counts add up")
     t.assert_healthy()
