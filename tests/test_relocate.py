@@ -518,7 +518,9 @@ def test_signal_frame_busy():
     took = time.monotonic() - start
     eq(r.returncode, EXIT_BUSY, "apply while a signal frame points into the displaced bytes")
     check(1.5 <= took < 10, f"retried until --timeout 2 ({took:.1f} s)")
-    check(str(tid) in r.stderr or "signal" in r.stderr, f"says who: {r.stderr}")
+    check(f"thread {tid}" in r.stderr and "signalled" in r.stderr,
+          f"names the thread and the function: {r.stderr}")
+    check(f"memfd:hotpatch:reloc_signalled" not in t.maps(), "the patch was unloaded")
     eq(around(t, "signalled")[0].hex(), disk.hex(), "nothing written")
     eq(applied(t), [], "nothing recorded")
     eq(t.call("signalled", 5), 1005, "original")
