@@ -129,8 +129,12 @@ static bool precheck(struct ctx *c, size_t min, bool *short_fn)
 			ok = false;
 		}
 		used += in[i].size;
-		if (in[i].id == X86_INS_RET || in[i].id == X86_INS_JMP)
+		if (in[i].id == X86_INS_RET || in[i].id == X86_INS_JMP) {
 			*short_fn = used < min;
+			/* what follows the function's end is not its call */
+			if (*short_fn && in[i].address + in[i].size >= c->hi)
+				break;
+		}
 	}
 	if (in)
 		cs->free(in, n);

@@ -268,7 +268,8 @@ static int stop_clear(struct hp_target *t, struct hp_range *forbid, size_t nforb
 				       "a storm of signals kept a thread of pid %d inside a window "
 				       "through %u tries; nothing was written",
 				       t->pid, storms);
-		if (r == -EINPROGRESS && hp_now_ns() >= deadline)
+		if (r == -EINPROGRESS &&
+		    hp_now_ns() + (200000ull << HP_MIN(saved + 1, 8u)) >= deadline)
 			return saved_busy(fs, t, saved + 1);
 		saved += r == -EINPROGRESS;
 		/* a handler may take a while: look less often the longer it does */
