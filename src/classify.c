@@ -416,21 +416,43 @@ static const struct hp_ref *ipa_ra_caller(struct ctx *c)
 	return NULL;
 }
 
-/* "%r10, %xmm3": the caller-saved registers missing from `mask`. */
+/* "%r10, %r11, %xmm3-%xmm15": the caller-saved registers missing from
+ * `mask`, the numbered ones as runs. */
 static void missing_regs(uint32_t mask, char *regs, size_t size)
 {
 	size_t o = 0;
 
 	regs[0] = 0;
-	for (int i = 0; i < NGPR + 16 && o + 12 < size; i++)
-		if (!(mask & (1u << i))) {
-			if (i < NGPR)
-				o += (size_t)snprintf(regs + o, size - o, "%s%%%s", o ? ", " : "",
-						      reg_names[i]);
-			else
-				o += (size_t)snprintf(regs + o, size - o, "%s%%xmm%d",
-						      o ? ", " : "", i - NGPR);
+	for (int i = 0; i < NGPR + 16 && o + 16 < size; i++) {
+		int j = i;
+
+		if (mask & (1u << i))
+			continue;
+		if (i < NGPR) {
+			o += (size_t)snprintf(regs + o, size - o, "%s%%%s", o ? ", " : "",
+					      reg_names[i]);
+			continue;
 		}
+		while (j + 1 < NGPR + 16 && !(mask & (1u << (j + 1))))
+			j++;
+		o += (size_t)snprintf(regs + o, size - o, "%s%%xmm%d", o ? ", " : "", i - NGPR);
+		if (j > i)
+			o += (size_t)snprintf(regs + o, size - o, "%s%%xmm%d",
+					      j > i + 1 ? "-" : ", ", j - NGPR);
+		i = j;
+	}
+}
+
+/* Why callers anywhere in the object count, if they do. */
+static const char *scope_why(const struct ctx *c)
+{
+	if (!c->ix->cus.dwarf)
+		return " (no DWARF, in the object or a debug file, tells its translation units apart)";
+	if (c->ix->cus.lto)
+		return " (an LTO build, where it reaches across translation units)";
+	if (hp_cunits_at(&c->ix->cus, c->p->entry) == HP_CU_UNKNOWN)
+		return " (the function lies in none of the DWARF's compile units)";
+	return "";
 }
 
 /* GCC's -fipa-ra: callers that rely on fewer clobbers. */
@@ -438,8 +460,8 @@ static bool ipa_ra_ok(struct ctx *c)
 {
 	struct clobber k = {.n = 1, .todo = {c->p->entry}};
 	const struct hp_ref *r;
-	char src[160], regs[256];
-	bool tu;
+	char src[160], regs[200];
+	const char *why;
 
 	if (!c->ix->ipa_ra || !(r = ipa_ra_caller(c)))
 		return true;
@@ -449,12 +471,12 @@ static bool ipa_ra_ok(struct ctx *c)
 		return true;
 	missing_regs(k.mask, regs, sizeof(regs));
 	where(c->e, r->source, src, sizeof(src));
-	tu = units_known(c->ix) && hp_cunits_at(&c->ix->cus, c->p->entry) != HP_CU_UNKNOWN;
+	why = scope_why(c);
 	refuse(c->p, "ipa-ra",
-	       "callers in the same %s (e.g. %s) may keep %s live across calls to %s: "
-	       "GCC's -fipa-ra; a replacement may clobber them%s. Patch the callers too, or "
-	       "rebuild with -fno-ipa-ra or -fpatchable-function-entry",
-	       tu ? "translation unit" : "object", src, regs, c->fn->name,
+	       "callers in the same %s (e.g. %s) may keep %s live across calls to %s: GCC's "
+	       "-fipa-ra%s; a replacement may clobber them%s. Patch the callers too, or rebuild "
+	       "with -fno-ipa-ra or -fpatchable-function-entry",
+	       *why ? "object" : "translation unit", src, regs, c->fn->name, why,
 	       k.unknown ? " (some callees could not be followed)" : "");
 	return false;
 }
