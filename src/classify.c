@@ -21,11 +21,16 @@
  *   indirect call or jump, or one through the PLT, means the full set; a
  *   callee whose extent is unknown, or a 65th, means "cannot tell" and a
  *   refusal if the set is not full by then.
- *   DWARF producer strings (.debug_str, of the object or its debug file)
- *   that all record -fno-ipa-ra or -fpatchable-function-entry clear the
- *   whole object.  Not done: proving, from the compile units' address
- *   ranges, that every caller is in another translation unit (GCC applies
- *   IPA-RA only within one); such functions are refused.
+ *   Which callers count comes from the compile units of the DWARF (the
+ *   object's or its debug file's, cunits.h): GCC applies IPA-RA only in
+ *   callers of the callee's own translation unit, and only where that
+ *   unit's producer has -fipa-ra on (not at -O0/-O1/-Og, nor with
+ *   -fno-ipa-ra, -pg, -fpatchable-function-entry or -flive-patching), so
+ *   callers in other units do not count.  A caller in no unit counts as
+ *   one of the function's unit; without DWARF, in an LTO build, or for a
+ *   function in no unit, every direct caller in the object counts.  An
+ *   object whose GCC units all have IPA-RA off (and whose others are
+ *   assembly or clang) is clear as a whole.
  */
 #include "classify.h"
 
