@@ -137,10 +137,25 @@ static bool is_gcc(const char *p)
 	return p && !strncmp(p, "GNU ", 4) && strncmp(p, "GNU AS", 6);
 }
 
-static int add_unit(struct hp_cunits *u, Dwarf_Die *cudie, const struct execs *x)
+/* The producer of a unit.  A string in a supplementary file (dwz) is read
+ * only from a debug file of root's: libdw would open whatever path the
+ * object's .gnu_debugaltlink names (a FIFO would block). */
+static const char *unit_producer(Dwarf_Die *cudie, bool trusted)
 {
 	Dwarf_Attribute attr;
-	const char *prod = dwarf_formstring(dwarf_attr_integrate(cudie, DW_AT_producer, &attr));
+	unsigned form;
+
+	if (!dwarf_attr(cudie, DW_AT_producer, &attr))
+		return NULL;
+	form = dwarf_whatform(&attr);
+	if (!trusted && (form == DW_FORM_GNU_strp_alt || form == DW_FORM_strp_sup))
+		return NULL;
+	return dwarf_formstring(&attr);
+}
+
+static int add_unit(struct hp_cunits *u, Dwarf_Die *cudie, const struct execs *x, bool trusted)
+{
+	const char *prod = unit_producer(cudie, trusted);
 	Dwarf_Addr base, lo, hi;
 	ptrdiff_t off = 0;
 	bool lto;
@@ -162,17 +177,18 @@ static int add_unit(struct hp_cunits *u, Dwarf_Die *cudie, const struct execs *x
 	return 0;
 }
 
-static int read_units(struct hp_cunits *u, Dwarf *dw, const struct execs *x)
+/* The units' top DIEs; no split unit is looked for (no subdie asked). */
+static int read_units(struct hp_cunits *u, Dwarf *dw, const struct execs *x, bool trusted)
 {
 	Dwarf_CU *cu = NULL;
-	Dwarf_Die cudie, subdie;
+	Dwarf_Die cudie;
 	Dwarf_Half version;
 	uint8_t type;
 	int r = 0;
 
-	while (r == 0 && dwarf_get_units(dw, cu, &cu, &version, &type, &cudie, &subdie) == 0)
+	while (r == 0 && dwarf_get_units(dw, cu, &cu, &version, &type, &cudie, NULL) == 0)
 		if (type == DW_UT_compile || type == DW_UT_skeleton)
-			r = add_unit(u, &cudie, x);
+			r = add_unit(u, &cudie, x, trusted);
 	return r;
 }
 
@@ -200,11 +216,27 @@ static void sort_ranges(struct hp_cunits *u)
 	}
 }
 
+/* An Elf of its own for libdw, so that the sections it decompresses go
+ * with it at elf_end: the debug file's descriptor again, or the object's
+ * bytes read into memory; else the hp_elf's own. */
+static Elf *dwarf_elf(struct hp_elf *src, bool *own)
+{
+	Elf *elf = NULL;
+
+	if (src->debug_mapped && src->fd >= 0)
+		elf = elf_begin(src->fd, ELF_C_READ_MMAP, NULL);
+	else if (src->owned && src->image)
+		elf = elf_memory((char *)src->image, src->size);
+	*own = elf != NULL;
+	return elf ? elf : src->elf;
+}
+
 int hp_cunits_load(struct hp_elf *e, struct hp_cunits *u)
 {
 	struct hp_elf *src = e;
 	struct execs x = {.n = 0};
-	bool info = false, dinfo = false;
+	bool info = false, dinfo = false, own;
+	Elf *elf;
 	Dwarf *dw;
 	int r;
 
@@ -214,10 +246,15 @@ int hp_cunits_load(struct hp_elf *e, struct hp_cunits *u)
 		src = hp_elf_debug_file(e);
 	if (src && src != e)
 		u->lto |= scan_sections(src->elf, NULL, &dinfo);
-	if (!src || !(dw = dwarf_begin_elf(src->elf, DWARF_C_READ, NULL)))
+	if (!src)
 		return 0;
-	r = read_units(u, dw, &x);
-	dwarf_end(dw);
+	elf = dwarf_elf(src, &own);
+	dw = dwarf_begin_elf(elf, DWARF_C_READ, NULL);
+	r = dw ? read_units(u, dw, &x, src->debug_mapped) : 0;
+	if (dw)
+		dwarf_end(dw);
+	if (own)
+		elf_end(elf);
 	if (r < 0) {
 		hp_cunits_free(u);
 		return r;
