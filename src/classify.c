@@ -21,11 +21,16 @@
  *   indirect call or jump, or one through the PLT, means the full set; a
  *   callee whose extent is unknown, or a 65th, means "cannot tell" and a
  *   refusal if the set is not full by then.
- *   DWARF producer strings (.debug_str, of the object or its debug file)
- *   that all record -fno-ipa-ra or -fpatchable-function-entry clear the
- *   whole object.  Not done: proving, from the compile units' address
- *   ranges, that every caller is in another translation unit (GCC applies
- *   IPA-RA only within one); such functions are refused.
+ *   Which callers count comes from the compile units of the DWARF (the
+ *   object's or its debug file's, cunits.h): GCC applies IPA-RA only in
+ *   callers of the callee's own translation unit, and only where that
+ *   unit's producer has -fipa-ra on (not at -O0/-O1/-Og, nor with
+ *   -fno-ipa-ra, -pg, -fpatchable-function-entry or -flive-patching), so
+ *   callers in other units do not count.  A caller in no unit counts as
+ *   one of the function's unit; without DWARF, in an LTO build, or for a
+ *   function in no unit, every direct caller in the object counts.  An
+ *   object whose GCC units all have IPA-RA off (and whose others are
+ *   assembly or clang) is clear as a whole.
  */
 #include "classify.h"
 
@@ -381,46 +386,103 @@ static void clobber_one(struct ctx *c, struct clobber *k, uint64_t a)
 	free(code);
 }
 
-/* GCC's -fipa-ra: callers in the object that rely on fewer clobbers. */
+/* Whether the compile units tell where IPA-RA reaches: DWARF, and no LTO. */
+static bool units_known(const struct hp_codeindex *ix)
+{
+	return ix->cus.dwarf && !ix->cus.lto;
+}
+
+/*
+ * The first direct caller from outside the function that may rely on
+ * what IPA-RA knew of it: GCC uses that only in callers of the same
+ * translation unit, and only where that unit has -fipa-ra on.  A caller
+ * whose unit is unknown is taken as one of the function's; a function
+ * whose unit is unknown, or an LTO build, takes every caller.
+ */
+static const struct hp_ref *ipa_ra_caller(struct ctx *c)
+{
+	const struct hp_codeindex *ix = c->ix;
+	uint32_t cu = units_known(ix) ? hp_cunits_at(&ix->cus, c->p->entry) : HP_CU_UNKNOWN;
+
+	for (const struct hp_ref *q =
+		     hp_ix_ref_into(ix, c->p->entry, c->p->entry + 1, c->lo, c->hi);
+	     q && q < ix->refs + ix->nrefs && q->target == c->p->entry; q++) {
+		uint32_t from;
+
+		if ((q->kind != HP_REF_CALL && q->kind != HP_REF_JMP) ||
+		    (q->source >= c->lo && q->source < c->hi))
+			continue;
+		if (cu == HP_CU_UNKNOWN)
+			return q;
+		from = hp_cunits_at(&ix->cus, q->source);
+		if ((from == cu || from == HP_CU_UNKNOWN) && ix->cus.ipa_ra[cu])
+			return q;
+	}
+	return NULL;
+}
+
+/* "%r10, %r11, %xmm3-%xmm15": the caller-saved registers missing from
+ * `mask`, the numbered ones as runs. */
+static void missing_regs(uint32_t mask, char *regs, size_t size)
+{
+	size_t o = 0;
+
+	regs[0] = 0;
+	for (int i = 0; i < NGPR + 16 && o + 16 < size; i++) {
+		int j = i;
+
+		if (mask & (1u << i))
+			continue;
+		if (i < NGPR) {
+			o += (size_t)snprintf(regs + o, size - o, "%s%%%s", o ? ", " : "",
+					      reg_names[i]);
+			continue;
+		}
+		while (j + 1 < NGPR + 16 && !(mask & (1u << (j + 1))))
+			j++;
+		o += (size_t)snprintf(regs + o, size - o, "%s%%xmm%d", o ? ", " : "", i - NGPR);
+		if (j > i)
+			o += (size_t)snprintf(regs + o, size - o, "%s%%xmm%d",
+					      j > i + 1 ? "-" : ", ", j - NGPR);
+		i = j;
+	}
+}
+
+/* Why callers anywhere in the object count, if they do. */
+static const char *scope_why(const struct ctx *c)
+{
+	if (!c->ix->cus.dwarf)
+		return " (no DWARF, in the object or a debug file, tells its translation units apart)";
+	if (c->ix->cus.lto)
+		return " (an LTO build, where it reaches across translation units)";
+	if (hp_cunits_at(&c->ix->cus, c->p->entry) == HP_CU_UNKNOWN)
+		return " (the function lies in none of the DWARF's compile units)";
+	return "";
+}
+
+/* GCC's -fipa-ra: callers that rely on fewer clobbers. */
 static bool ipa_ra_ok(struct ctx *c)
 {
 	struct clobber k = {.n = 1, .todo = {c->p->entry}};
-	const struct hp_ref *r = NULL;
-	char src[160], regs[256];
-	size_t o = 0;
+	const struct hp_ref *r;
+	char src[160], regs[200];
+	const char *why;
 
-	if (!c->ix->ipa_ra)
-		return true;
-	for (const struct hp_ref *q =
-		     hp_ix_ref_into(c->ix, c->p->entry, c->p->entry + 1, c->lo, c->hi);
-	     q && q < c->ix->refs + c->ix->nrefs && q->target == c->p->entry; q++)
-		if ((q->kind == HP_REF_CALL || q->kind == HP_REF_JMP) &&
-		    (q->source < c->lo || q->source >= c->hi)) {
-			r = q;
-			break;
-		}
-	if (!r)
+	if (!c->ix->ipa_ra || !(r = ipa_ra_caller(c)))
 		return true;
 	for (k.done = 0; k.done < k.n && k.mask != ABI_CLOBBER; k.done++)
 		clobber_one(c, &k, k.todo[k.done]);
 	if (k.mask == ABI_CLOBBER)
 		return true;
-	regs[0] = 0;
-	for (int i = 0; i < NGPR + 16 && o + 12 < sizeof(regs); i++)
-		if (!(k.mask & (1u << i))) {
-			if (i < NGPR)
-				o += (size_t)snprintf(regs + o, sizeof(regs) - o, "%s%%%s",
-						      o ? ", " : "", reg_names[i]);
-			else
-				o += (size_t)snprintf(regs + o, sizeof(regs) - o, "%s%%xmm%d",
-						      o ? ", " : "", i - NGPR);
-		}
+	missing_regs(k.mask, regs, sizeof(regs));
 	where(c->e, r->source, src, sizeof(src));
+	why = scope_why(c);
 	refuse(c->p, "ipa-ra",
-	       "callers in the same object (e.g. %s) may keep %s live across calls to %s: "
-	       "GCC's -fipa-ra; a replacement may clobber them%s. Patch the callers too, or "
-	       "rebuild with -fno-ipa-ra or -fpatchable-function-entry",
-	       src, regs, c->fn->name, k.unknown ? " (some callees could not be followed)" : "");
+	       "callers in the same %s (e.g. %s) may keep %s live across calls to %s: GCC's "
+	       "-fipa-ra%s; a replacement may clobber them%s. Patch the callers too, or rebuild "
+	       "with -fno-ipa-ra or -fpatchable-function-entry",
+	       *why ? "object" : "translation unit", src, regs, c->fn->name, why,
+	       k.unknown ? " (some callees could not be followed)" : "");
 	return false;
 }
 

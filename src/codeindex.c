@@ -10,7 +10,8 @@
  * where libdw's dwarf_cfi_addrframe answers one address at a time.  The
  * sweep is Capstone without details (the opcode gives a direct branch's
  * field, the operand text a rip-relative target), restarting at every
- * symbol: libc.so.6's 1.5 MiB of text take about 0.2 s.
+ * symbol: libc.so.6's 1.5 MiB of text take about 0.2 s.  The compile units
+ * of its DWARF (cunits.h) say which translation unit holds a caller.
  */
 #include "codeindex.h"
 
@@ -290,15 +291,15 @@ static const uint8_t *section_any(struct hp_elf *e, const char *name, GElf_Shdr 
 
 /*
  * The producer.  .comment without "GCC:" (clang alone) has no IPA-RA; no
- * .comment is taken as GCC.  DWARF producer strings (in .debug_str, GCC
- * records its switches there) that all say -fno-ipa-ra or
- * -fpatchable-function-entry switch it off for the whole object.
+ * .comment is taken as GCC.  Then the compile units (cunits.h): an object
+ * whose GCC units all say IPA-RA is off (-fno-ipa-ra, -O1, ...) and whose
+ * other units are assembly or clang is clear as a whole.
  */
-static void producer(struct hp_elf *e, struct hp_codeindex *ix)
+static int producer(struct hp_elf *e, struct hp_codeindex *ix)
 {
 	GElf_Shdr sh;
 	const uint8_t *c = section_any(e, ".comment", &sh);
-	size_t gnu = 0, off = 0;
+	int r;
 
 	ix->ipa_ra = true;
 	if (c) {
@@ -307,20 +308,14 @@ static void producer(struct hp_elf *e, struct hp_codeindex *ix)
 			if (!memcmp(c + i, "GCC:", 4))
 				ix->ipa_ra = true;
 	}
-	c = section_any(e, ".debug_str", &sh);
-	if (!ix->ipa_ra || !c || !sh.sh_size || c[sh.sh_size - 1])
-		return;
-	for (size_t i = 0; i < sh.sh_size; i += strlen((const char *)c + i) + 1) {
-		const char *str = (const char *)c + i;
-
-		if (strncmp(str, "GNU C", 5) && strncmp(str, "GNU GIMPLE", 10))
-			continue;
-		gnu++;
-		if (strstr(str, "-fno-ipa-ra") || strstr(str, "-fpatchable-function-entry"))
-			off++;
-	}
-	if (gnu && off == gnu)
+	if (!ix->ipa_ra)
+		return 0;
+	r = hp_cunits_load(e, &ix->cus);
+	if (r < 0)
+		return r;
+	if (ix->cus.dwarf && ix->cus.ngcc && !ix->cus.non)
 		ix->ipa_ra = false;
+	return 0;
 }
 
 static int symbol_starts(struct hp_elf *e, struct hp_codeindex *ix)
@@ -538,6 +533,7 @@ void hp_ix_free(struct hp_codeindex *ix)
 	free(ix->fdes);
 	free(ix->maxend);
 	free(ix->symstart);
+	hp_cunits_free(&ix->cus);
 	free(ix);
 }
 
@@ -561,7 +557,7 @@ int hp_ix_get(struct hp_elf *e, struct hp_codeindex **ret)
 	sections(e, ix);
 	r = symbol_starts(e, ix);
 	if (r == 0)
-		producer(e, ix);
+		r = producer(e, ix);
 	if (r == 0)
 		r = parse_eh_frame(e, ix);
 	if (r == 0)

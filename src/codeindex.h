@@ -3,13 +3,15 @@
  * What is known of an object's code as a whole, for the classifier: every
  * reference into code (direct branches, rip-relative operands, jump tables,
  * pointers in data), every symbol's start, every unwind entry, the
- * producer.  Built once per hp_elf and kept with it.
+ * producer and the compile units.  Built once per hp_elf and kept with it.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "cunits.h"
 
 struct hp_elf;
 
@@ -42,7 +44,8 @@ struct hp_codeindex {
 		uint64_t lo, hi;
 	} exec[32], plt[4]; /* executable sections; PLT stubs */
 	size_t nexec, nplt;
-	bool ipa_ra; /* GCC's, and not switched off */
+	bool ipa_ra;	      /* GCC's, and not switched off */
+	struct hp_cunits cus; /* read only when ipa_ra */
 };
 
 /* The index of `e`, built on first use (0, or a negative errno). */

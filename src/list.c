@@ -14,16 +14,20 @@
 #include "target.h"
 #include "util.h"
 
+static void free_object(struct hp_listed_object *lo)
+{
+	for (size_t k = 0; k < lo->nfuncs; k++) {
+		free(lo->funcs[k].name);
+		free(lo->funcs[k].reason);
+	}
+	free(lo->funcs);
+	free(lo->path);
+}
+
 void hp_listing_free(struct hp_listing *l)
 {
-	for (size_t i = 0; i < l->nobjs; i++) {
-		for (size_t k = 0; k < l->objs[i].nfuncs; k++) {
-			free(l->objs[i].funcs[k].name);
-			free(l->objs[i].funcs[k].reason);
-		}
-		free(l->objs[i].funcs);
-		free(l->objs[i].path);
-	}
+	for (size_t i = 0; i < l->nobjs; i++)
+		free_object(&l->objs[i]);
 	free(l->objs);
 	memset(l, 0, sizeof(*l));
 }
@@ -98,7 +102,7 @@ static int add_listed(struct hp_listed_object *lo, size_t *cap, const char *name
 }
 
 /* --relocate: every function of the file, as the classifier sees it. */
-static int list_classified(struct hp_elf *e, const struct hp_object *ob,
+static int list_classified(struct hp_target *t, struct hp_elf *e, const struct hp_object *ob,
 			   struct hp_listed_object *lo)
 {
 	struct hp_sym *const *funcs;
@@ -111,6 +115,11 @@ static int list_classified(struct hp_elf *e, const struct hp_object *ob,
 
 		if (lo->nfuncs && lo->funcs[lo->nfuncs - 1].addr == ob->bias + f->value)
 			continue; /* an alias */
+		if ((k & 63) == 0 && hp_now_ns() >= t->deadline)
+			return hp_fail(-HP_ETIMEOUT,
+				       "classifying the functions of %s took longer than --timeout "
+				       "(%zu of %zu done); give a longer one, or --object NAME",
+				       ob->path, k, nf);
 		if (hp_classify(e, f, &c) < 0) {
 			if (hp_err.code == -HP_ETIMEOUT)
 				return hp_err.code;
@@ -159,7 +168,7 @@ static int list_object(struct hp_target *t, const struct hp_modules *m, struct h
 	}
 	if (relocate) {
 		free(pads);
-		return list_classified(e, ob, lo);
+		return list_classified(t, e, ob, lo);
 	}
 	read_text(t, m, ob, &tc, &ntc);
 	/* what the compiler listed ... */
@@ -231,13 +240,13 @@ int hp_list(pid_t pid, const struct hp_options *o, struct hp_listing *ret)
 			continue;
 		r = list_object(&t, &m, &m.obj[i], o->relocate, &lo);
 		if (r < 0 || !lo.nfuncs) {
-			free(lo.funcs);
+			free_object(&lo);
 			continue;
 		}
 		lo.path = hp_strdup(m.obj[i].path);
 		no = realloc(ret->objs, (ret->nobjs + 1) * sizeof(*no));
 		if (!no) {
-			hp_listing_free(&(struct hp_listing){.objs = &lo, .nobjs = 1});
+			free_object(&lo);
 			break;
 		}
 		ret->objs = no;

@@ -339,6 +339,39 @@ out:
 	return r;
 }
 
+/* The debug file of `e` by build-id, root's and not writable by others,
+ * opened; NULL when there is none (no error left set). */
+static struct hp_elf *find_debug_file(struct hp_elf *e)
+{
+	char path[4096], hex[160];
+	struct stat st;
+	struct hp_elf *dbg;
+
+	if (e->build_id_len < 2)
+		return NULL;
+	hp_build_id_hex(e->build_id, e->build_id_len, hex, sizeof(hex));
+	snprintf(path, sizeof(path), "/usr/lib/debug/.build-id/%.2s/%s.debug", hex, hex + 2);
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH)))
+		return NULL;
+	dbg = calloc(1, sizeof(*dbg));
+	if (dbg && open_debug_file(path, dbg) == 0)
+		return dbg;
+	if (dbg) {
+		hp_elf_close(dbg);
+		free(dbg);
+	}
+	hp_error_clear();
+	return NULL;
+}
+
+struct hp_elf *hp_elf_debug_file(struct hp_elf *e)
+{
+	if (!e->debug)
+		e->debug = find_debug_file(e);
+	return e->debug;
+}
+
 int hp_elf_load_symbols(struct hp_elf *e)
 {
 	size_t cap = 0;
@@ -352,29 +385,17 @@ int hp_elf_load_symbols(struct hp_elf *e)
 		return r;
 	if (r > 0) {
 		e->has_symtab = true;
-	} else if (e->build_id_len >= 2) {
+	} else {
 		/* A stripped object may have its .symtab in a debug package. */
-		char path[4096], hex[160];
-		struct stat st;
+		struct hp_elf *dbg = find_debug_file(e);
 
-		hp_build_id_hex(e->build_id, e->build_id_len, hex, sizeof(hex));
-		snprintf(path, sizeof(path), "/usr/lib/debug/.build-id/%.2s/%s.debug", hex,
-			 hex + 2);
-		if (stat(path, &st) == 0) {
-			struct hp_elf *dbg = calloc(1, sizeof(*dbg));
-
-			if (dbg && S_ISREG(st.st_mode) && st.st_uid == 0 &&
-			    !(st.st_mode & (S_IWGRP | S_IWOTH)) &&
-			    open_debug_file(path, dbg) == 0 &&
-			    load_table(e, dbg->elf, SHT_SYMTAB, &cap) > 0) {
-				e->debug = dbg;
-				e->has_symtab = true;
-				e->symtab_source = hp_strdup(path);
-			} else if (dbg) {
-				hp_elf_close(dbg);
-				free(dbg);
-				hp_error_clear();
-			}
+		if (dbg && load_table(e, dbg->elf, SHT_SYMTAB, &cap) > 0) {
+			e->debug = dbg;
+			e->has_symtab = true;
+			e->symtab_source = hp_strdup(dbg->path);
+		} else if (dbg) {
+			hp_elf_close(dbg);
+			free(dbg);
 		}
 	}
 	if (!e->has_symtab) {

@@ -75,6 +75,10 @@ void hp_elf_close(struct hp_elf *e);
 
 /* Reads .symtab (or a debug file's, found by build-id) or else .dynsym. */
 int hp_elf_load_symbols(struct hp_elf *e);
+/* The separate debug file of `e` (by build-id, under root's
+ * /usr/lib/debug/.build-id), opened on first use and kept as e->debug;
+ * NULL when there is none. */
+struct hp_elf *hp_elf_debug_file(struct hp_elf *e);
 /* All symbols named `name`; *ret points into e->syms. */
 size_t hp_elf_lookup(struct hp_elf *e, const char *name, const struct hp_sym **ret);
 /* How many symbols are called "name.<something>" (compiler-made clones);

@@ -426,7 +426,7 @@ def test_json_fields():
 def test_list_relocate():
     """list --relocate says of each function of plain what the apply does."""
     t = plain(threads=2)
-    code, doc = hotpatch_json("list", "--pid", t.pid, "--relocate")
+    code, doc = hotpatch_json("list", "--pid", t.pid, "--relocate", "--timeout", "120", timeout=150)
     eq(code, 0, "list --relocate")
     objs = {os.path.basename(o["path"]): o for o in doc["processes"][0]["objects"]}
     check("plain" in objs, f"the executable is listed: {list(objs)}")
@@ -451,7 +451,7 @@ def test_list_relocate():
         eq(counts[m], got, f"counts.{m}")
     eq(sum(counts["refused"].values()), sum(1 for f in fns.values() if f["refused"]),
        "counts.refused")
-    r = hotpatch("list", "--pid", t.pid, "--relocate")
+    r = hotpatch("list", "--pid", t.pid, "--relocate", "--timeout", "120", timeout=150)
     eq(r.returncode, 0, "human list")
     # "  NAME  0xADDRESS  HOW" (the contract put the address first: either)
     lines = {}
@@ -632,19 +632,19 @@ def test_stock_libc():
 
 
 def test_list_stock_libc():
-    """list --relocate --lib libc.so.6 of a process: every exported
+    """list --relocate --object libc.so.6 of a process: every exported
     function of the stock libc with its method or refusal, within
     --timeout, and abs among the patchable ones, as the apply finds it."""
     t = plain(threads=1)
     lib = libc_path(t)
     start = time.monotonic()
     try:
-        code, doc = hotpatch_json("list", "--pid", t.pid, "--relocate", "--lib", "libc.so.6",
+        code, doc = hotpatch_json("list", "--pid", t.pid, "--relocate", "--object", "libc.so.6",
                                   "--timeout", "30", timeout=90)
     except subprocess.TimeoutExpired:
-        raise Fail("list --relocate --lib libc.so.6 --timeout 30 still ran after 90 s")
+        raise Fail("list --relocate --object libc.so.6 --timeout 30 still ran after 90 s")
     took = time.monotonic() - start
-    eq(code, 0, "list --relocate --lib libc.so.6")
+    eq(code, 0, "list --relocate --object libc.so.6")
     check(took < 40, f"within its --timeout 30 ({took:.1f} s)")
     objs = doc["processes"][0]["objects"]
     eq([os.path.realpath(o["path"]) for o in objs], [os.path.realpath(lib)], "libc only")

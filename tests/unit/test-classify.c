@@ -4,16 +4,29 @@
  * per verdict), classify-ipa.so (GCC's -fipa-ra), and every function of
  * the libc.so.6 this machine has.  Arguments: the cases, the GCC IPA-RA
  * object, the same with -g, with -g -fno-ipa-ra, a non-PIE executable,
- * and optionally the IPA-RA object built by clang.
+ * the objects of ipa_xleaf and its caller (ARG_X* below), and optionally
+ * the IPA-RA object built by clang.
  */
 #include <stdio.h>
+#include <time.h>
 
 #include "classify.h"
+#include "cunits.h"
 #include "symbols.h"
 #include "tests.h"
 #include "util.h"
 
 #define LIBC "/lib/x86_64-linux-gnu/libc.so.6"
+
+enum {
+	ARG_XTU = 6,	 /* leaf and caller in two units, -O2 -g */
+	ARG_XTU_NODWARF, /* the same without -g */
+	ARG_XONE,	 /* in one unit, -O2 -g */
+	ARG_XLTO,	 /* in two units, -O2 -g -flto */
+	ARG_XNOIPARA,	 /* in one unit at -O2 -fno-ipa-ra, with classify-ipa.c at -O2 */
+	ARG_XO1,	 /* in one unit at -O1, with classify-ipa.c at -O2 */
+	ARG_CLANG,
+};
 
 static struct hp_elf cases;
 static bool cases_open;
@@ -208,13 +221,105 @@ TEST(ipa_ra_clang_accepted)
 {
 	struct hp_patchability p;
 
-	if (!hp_test_argv[6]) {
+	if (!hp_test_argv[ARG_CLANG]) {
 		printf("  skipped: no clang\n");
 		return;
 	}
 	/* the same leaf and caller, but clang has no IPA-RA by default */
-	p = classify_file(hp_test_argv[6], "ipa_leaf");
+	p = classify_file(hp_test_argv[ARG_CLANG], "ipa_leaf");
 	ASSERT_TRUE(p.method == HP_METHOD_RELOCATE || p.method == HP_METHOD_PADDING);
+}
+
+static void expect_ipa_ra(int arg, const char *name, const char *scope, const char *words)
+{
+	struct hp_patchability p = classify_file(hp_test_argv[arg], name);
+
+	ASSERT_EQ(p.method, HP_METHOD_REFUSED);
+	ASSERT_STREQ(p.code, "ipa-ra");
+	ASSERT_CONTAINS(p.reason, scope);
+	ASSERT_CONTAINS(p.reason, words);
+}
+
+static void expect_patchable(int arg, const char *name)
+{
+	struct hp_patchability p = classify_file(hp_test_argv[arg], name);
+
+	ASSERT_TRUE(p.method == HP_METHOD_RELOCATE || p.method == HP_METHOD_PADDING);
+}
+
+TEST(ipa_ra_caller_in_another_unit_accepted)
+{
+	/* the same code is refused where no DWARF tells the units apart */
+	expect_patchable(ARG_XTU, "ipa_xleaf");
+	expect_ipa_ra(ARG_XTU_NODWARF, "ipa_xleaf", "callers in the same object (e.g. ipa_xcaller+",
+		      "no DWARF");
+}
+
+TEST(ipa_ra_caller_in_the_same_unit_refused)
+{
+	expect_ipa_ra(ARG_XONE, "ipa_xleaf",
+		      "callers in the same translation unit (e.g. ipa_xcaller+", "%r10");
+	expect_ipa_ra(ARG_XLTO, "ipa_xleaf", "callers in the same object (e.g. ipa_xcaller+",
+		      "an LTO build");
+}
+
+TEST(ipa_ra_unit_without_it_accepted)
+{
+	/* the unit of classify-ipa.c, at -O2, still has it */
+	for (int arg = ARG_XNOIPARA; arg <= ARG_XO1; arg++) {
+		expect_patchable(arg, "ipa_xleaf");
+		expect_ipa_ra(arg, "ipa_leaf",
+			      "callers in the same translation unit (e.g. ipa_caller+", "%r10");
+	}
+}
+
+/* What producers say of -fipa-ra, as GCC 12 and others record them. */
+TEST(ipa_ra_producers)
+{
+	static const struct {
+		const char *producer;
+		bool ipa_ra, lto;
+	} cases[] = {
+		{"GNU C17 12.2.0 -mtune=generic -march=x86-64 -g -O2 -fPIC", true, false},
+		{"GNU C17 12.2.0 -mtune=generic -march=x86-64 -g -O2 -fno-ipa-ra", false, false},
+		{"GNU C17 12.2.0 -mtune=generic -march=x86-64 -O1 -g", false, false},
+		{"GNU C17 12.2.0 -mtune=generic -march=x86-64 -O", false, false},
+		{"GNU C17 12.2.0 -mtune=generic -march=x86-64 -Og", false, false},
+		{"GNU C17 12.2.0 -mtune=generic -march=x86-64 -g", false, false}, /* -O0 */
+		{"GNU C17 12.2.0 -mtune=generic -march=x86-64 -O3 -O1", false, false},
+		{"GNU C17 12.2.0 -mtune=generic -march=x86-64 -O1 -O2", true, false},
+		{"GNU C17 12.2.0 -mtune=generic -march=x86-64 -Os", true, false},
+		{"GNU C17 12.2.0 -mtune=generic -march=x86-64 -Ofast", true, false},
+		{"GNU C17 12.2.0 -mtune=generic -march=x86-64 -O1 -fipa-ra", true, false},
+		{"GNU C17 12.2.0 -mtune=generic -march=x86-64 -O2 -pg", false, false},
+		{"GNU C17 12.2.0 -mtune=generic -march=x86-64 -O2 -fpatchable-function-entry=7,5",
+		 false, false},
+		{"GNU C17 12.2.0 -mtune=generic -march=x86-64 -O2 -fpatchable-function-entry=0",
+		 true, false},
+		{"GNU C17 12.2.0 -mtune=generic -march=x86-64 -O2 -flive-patching=inline-clone",
+		 false, false},
+		{"GNU C17 12.2.0 -mtune=generic -march=x86-64 -O2 -flto", true, true},
+		{"GNU C17 12.2.0 -mtune=generic -march=x86-64 -O2 -flto=auto -fno-lto", true,
+		 false},
+		{"GNU GIMPLE 12.2.0 -mtune=generic -march=x86-64 -O0 -fltrans", true, true},
+		{"GNU GIMPLE 12.2.0 -mtune=generic -march=x86-64 -fno-ipa-ra -fltrans", false,
+		 true},
+		{"GNU C17 12.2.0", true, false}, /* -gno-record-gcc-switches */
+		{"GNU C++17 12.2.0 -mtune=generic -march=x86-64 -O2", true, false},
+		{"GNU AS 2.40", false, false},
+		{"Debian clang version 14.0.6", false, false},
+		{"some other compiler 1.0", true, false},
+		{NULL, true, false},
+	};
+
+	for (size_t i = 0; i < HP_ARRAY_SIZE(cases); i++) {
+		bool lto = !cases[i].lto;
+
+		if (hp_cunits_producer_ipa_ra(cases[i].producer, &lto) != cases[i].ipa_ra ||
+		    lto != cases[i].lto)
+			FAILX("\"%s\": expected ipa-ra %d lto %d", cases[i].producer ?: "(null)",
+			      cases[i].ipa_ra, cases[i].lto);
+	}
 }
 
 TEST(non_pie_absolute_table_and_pointer)
@@ -243,11 +348,13 @@ static void classify_all(const char *path, size_t *ret_pad, size_t *ret_rel)
 		size_t n;
 	} tags[32];
 	uint64_t t0, t1;
+	clock_t c0;
 
 	if (hp_elf_open(path, false, 0, &e) < 0)
 		FAILX("cannot open %s: %s", path, hp_err.msg);
 	n = hp_elf_funcs(&e, &fns);
 	t0 = hp_now_ns();
+	c0 = clock();
 	for (size_t i = 0; i < n; i++) {
 		struct hp_patchability p;
 
@@ -266,8 +373,9 @@ static void classify_all(const char *path, size_t *ret_pad, size_t *ret_rel)
 		if (k < ntags)
 			tags[k].n++;
 	}
-	printf("  %s: %zu functions in %.3f s (the code index %.3f s of it)\n", path, n,
-	       (double)(hp_now_ns() - t0) / 1e9, n ? (double)(t1 - t0) / 1e9 : 0.0);
+	printf("  %s: %zu functions in %.3f s, %.3f s of CPU (the code index %.3f s of it)\n", path,
+	       n, (double)(hp_now_ns() - t0) / 1e9, (double)(clock() - c0) / CLOCKS_PER_SEC,
+	       n ? (double)(t1 - t0) / 1e9 : 0.0);
 	for (int m = 0; m < 4; m++)
 		printf("    %-9s %zu\n", methods[m], count[m]);
 	for (size_t k = 0; k < ntags; k++)
