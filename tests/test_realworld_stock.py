@@ -262,15 +262,17 @@ def live_bytes(srv, path, vaddr):
 
 def listed(pid, lib, name):
     """list --relocate's verdict on `name` of the object `lib` in `pid`.
-    (Not --lib: that selects every process mapping the library.)"""
-    cmd = [HOTPATCH, "--json", "list", "--pid", str(pid), "--relocate", "--timeout", "120"]
+    (--object, not --lib: that selects every process mapping the library.)"""
+    cmd = [HOTPATCH, "--json", "list", "--pid", str(pid), "--relocate", "--object", lib,
+           "--timeout", "120"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     eq(r.returncode, 0, f"{' '.join(cmd)}: {r.stderr}")
     doc = json.loads(r.stdout)
     fns = [f for p in doc.get("processes", []) for o in p.get("objects", [])
            if os.path.realpath(o.get("path", "")) == lib
            for f in o.get("functions", []) if f.get("name") == name]
-    eq(len(fns), 1, f"list --relocate shows {name} of {lib} once")
+    eq(len(fns), 1, f"list --relocate --object shows {name} of {lib} once")
+    eq(len(doc["processes"][0]["objects"]), 1, "list --object shows that object only")
     return fns[0]
 
 
