@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
 
 from hptest import (HOTPATCH, SOURCE, Fail, Skip, check, eq, file_bytes, hotpatch, hotpatch_json,
                     min_load_vaddr, on_cleanup, patch, tmpdir)
@@ -20,12 +21,55 @@ sys.path.insert(0, os.path.join(SOURCE, "tests"))
 from realworld_nginx import alive, children, free_port, wrk_result  # noqa: E402
 
 NGINX = "/usr/sbin/nginx"
-LIB = "libpcre2-8.so.0"
-FUNC = "pcre2_match_8"
-# what the server answers: the regex rule, or the prefix location after it
-ORIGINAL = {"/rule/legacy": b"rule legacy\n", "/rule/other": b"rule other\n"}
-PATCHED = {"/rule/legacy": b"default\n", "/rule/other": b"rule other\n"}
-LOAD_PATH = "/rule/legacy"
+GZ_TEXT = "hotpatch sent this text uncompressed. " * 24
+
+
+class Case:
+    """One library function of the stock server, its patch, and how the
+    answers tell the original behaviour from the patched one: kind(status,
+    body) for the survey, the same test in Lua (`lua`, the body of a
+    function of status and body) for every answer wrk gets."""
+
+    def __init__(self, lib, func, fix, load, before, after, kind, lua, headers=()):
+        self.lib, self.func, self.fix, self.load = lib, func, fix, load
+        self.before, self.after, self.kind, self.lua = before, after, kind, lua
+        self.headers = list(headers)
+
+
+def pcre2_kind(status, body):
+    return body.decode(errors="replace") if status == 200 else f"status {status}"
+
+
+def gzip_kind(status, body):
+    """Valid gzip of the text either way: "deflated" or "stored"."""
+    if status != 200:
+        return f"status {status}"
+    try:
+        text = zlib.decompress(body, 31).decode()
+    except zlib.error as e:
+        return f"not gzip: {e}"
+    if text != GZ_TEXT:
+        return f"wrong text {text[:40]!r}"
+    if GZ_TEXT.encode() in body:
+        return "stored"
+    return "deflated" if len(body) < len(GZ_TEXT) // 2 else f"{len(body)} bytes, not deflated"
+
+
+# a regex location: a subject naming "legacy" stops matching (pcre2_match_8
+# takes the found padding before it)
+PCRE2 = Case("libpcre2-8.so.0", "pcre2_match_8", "stock_pcre2_match", "/rule/legacy",
+             {"/rule/legacy": "rule legacy\n", "/rule/other": "rule other\n"},
+             {"/rule/legacy": "default\n", "/rule/other": "rule other\n"}, pcre2_kind, r'''
+  if status ~= 200 then return nil end
+  if body == "rule legacy\n" then return "original" end
+  if body == "default\n" then return "patched" end''')
+# gzip: every deflate stream is made at level 0 (deflateInit2_ relocated)
+ZLIB = Case("libz.so.1", "deflateInit2_", "stock_deflate_init", "/gz",
+            {"/gz": "deflated"}, {"/gz": "stored"}, gzip_kind, r'''
+  if status ~= 200 or body:sub(1, 2) ~= "\31\139" then return nil end
+  if body:find(text, 1, true) then return "patched" end
+  if #body < #text / 2 then return "original" end''',
+            headers=["-H", "Accept-Encoding: gzip"])
 
 CONF = """# Debian's stock nginx, run by hotpatch's test_realworld_stock
 worker_processes 2;
@@ -45,19 +89,28 @@ http {{
         add_header X-Worker $pid always;
         location = /status {{ stub_status; }}
         location ~ ^/rule/([a-z]+)$ {{ return 200 "rule $1\\n"; }}
+        location = /gz {{
+            gzip on; gzip_types text/plain; gzip_min_length 1; gzip_comp_level 1;
+            return 200 "{text}";
+        }}
         location / {{ return 200 "default\\n"; }}
     }}
 }}
 """
 
-# wrk counts the bodies it got: the original answer, the patched one, anything else
-WRK_SCRIPT = """
+# wrk sorts every answer it gets: the original, the patched one, anything else
+WRK_SCRIPT = r"""
 original, patched, other = 0, 0, 0
+text = %s
 local threads = {}
+local function kind(status, body)
+%s
+end
 function setup(thread) table.insert(threads, thread) end
 function response(status, headers, body)
-  if status == 200 and body == "%s" then original = original + 1
-  elseif status == 200 and body == "%s" then patched = patched + 1
+  local k = kind(status, body)
+  if k == "original" then original = original + 1
+  elseif k == "patched" then patched = patched + 1
   else other = other + 1 end
 end
 function done(summary, latency, requests)
@@ -65,10 +118,13 @@ function done(summary, latency, requests)
   for _, t in ipairs(threads) do
     o = o + t:get("original"); p = p + t:get("patched"); x = x + t:get("other")
   end
-  io.write(string.format("bodies: original %%d patched %%d other %%d\\n", o, p, x))
+  io.write(string.format("bodies: original %%d patched %%d other %%d\n", o, p, x))
 end
-""" % (ORIGINAL[LOAD_PATH].decode().replace("\n", "\\n"),
-       PATCHED[LOAD_PATH].decode().replace("\n", "\\n"))
+"""
+
+
+def lua_string(text):
+    return '"' + "".join(c if c.isalnum() or c in " .,-" else "\\%d" % ord(c) for c in text) + '"'
 
 
 def prepare():
@@ -90,7 +146,7 @@ class StockNginx:
         self.dir = workdir
         self.port = free_port()
         with open(os.path.join(workdir, "nginx.conf"), "w") as f:
-            f.write(CONF.format(dir=workdir, port=self.port))
+            f.write(CONF.format(dir=workdir, port=self.port, text=GZ_TEXT))
         self.p = subprocess.Popen([NGINX, "-p", workdir, "-e", os.path.join(workdir, "error.log"),
                                    "-c", os.path.join(workdir, "nginx.conf")],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -132,31 +188,31 @@ class StockNginx:
                 os.kill(pid, signal.SIGKILL)
 
 
-def get(port, path):
+def get(port, path, headers=()):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    c.request("GET", path, headers={"Connection": "close"})
+    h = dict(x.split(": ", 1) for x in headers)
+    c.request("GET", path, headers=dict(h, Connection="close"))
     r = c.getresponse()
     body = r.read()
     c.close()
     return r.status, r.getheader("X-Worker"), body
 
 
-def survey(port, n=60):
-    """What each worker answers on each path: {path: {worker: {body}}}."""
+def survey(case, port, n=60):
+    """What each worker answers on each path: {path: {worker: {kind}}}."""
     seen = {}
-    for path in ORIGINAL:
+    for path in case.before:
         for _ in range(n):
-            status, worker, body = get(port, path)
-            seen.setdefault(path, {}).setdefault(int(worker), set()).add(
-                body if status == 200 else f"status {status}".encode())
+            status, worker, body = get(port, path, case.headers[1::2])
+            seen.setdefault(path, {}).setdefault(int(worker), set()).add(case.kind(status, body))
     return seen
 
 
 def answers(seen, want, workers, what):
-    for path, body in want.items():
+    for path, kind in want.items():
         eq(sorted(seen[path]), sorted(workers), f"every worker answered {path} {what}")
-        for w, bodies in seen[path].items():
-            eq(bodies, {body}, f"worker {w} on {path} {what}")
+        for w, kinds in seen[path].items():
+            eq(kinds, {kind}, f"worker {w} on {path} {what}")
 
 
 def served(port):
@@ -175,13 +231,12 @@ def wait_served(port, more, w, what, timeout=20):
     raise Fail(f"nginx did not serve {more} requests {what} within {timeout}s")
 
 
-def wrk(port, seconds):
-    script = os.path.join(tmpdir(), "bodies.lua")
-    if not os.path.exists(script):
-        with open(script, "w") as f:
-            f.write(WRK_SCRIPT)
+def wrk(case, port, seconds):
+    script = os.path.join(tmpdir(), "kinds.lua")
+    with open(script, "w") as f:
+        f.write(WRK_SCRIPT % (lua_string(GZ_TEXT), case.lua))
     return subprocess.Popen(["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency", "-s", script,
-                             f"http://127.0.0.1:{port}{LOAD_PATH}"],
+                             *case.headers, f"http://127.0.0.1:{port}{case.load}"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -197,9 +252,9 @@ def wrk_report(p):
     return r
 
 
-def under_load(port, action):
+def under_load(case, port, action):
     """action() while wrk loads nginx, which served before it and after it."""
-    w = wrk(port, 300)
+    w = wrk(case, port, 300)
     try:
         wait_served(port, 300, w, "before the command")
         got = action()
@@ -251,11 +306,11 @@ def read_mem(pid, addr, n):
 BEFORE, AFTER = 16, 48
 
 
-def live_bytes(srv, path, vaddr):
+def live_bytes(srv, lib, path, vaddr):
     out = {}
     for pid in srv.pids():
-        p, bias = mapped(pid, LIB)
-        eq(os.path.realpath(p), os.path.realpath(path), f"{LIB} in {pid}")
+        p, bias = mapped(pid, lib)
+        eq(os.path.realpath(p), os.path.realpath(path), f"{lib} in {pid}")
         out[pid] = read_mem(pid, bias + vaddr - BEFORE, BEFORE + AFTER)
     return out
 
@@ -276,24 +331,27 @@ def listed(pid, lib, name):
     return fns[0]
 
 
-def test_stock_nginx_relocate_under_load():
+def scenario(case):
+    """The case's function patched with --relocate in the master and both
+    workers under wrk load, then rolled back; everything checked."""
     prepare()
     srv = StockNginx(tmpdir())
     print(f"nginx {srv.pid}, workers {srv.workers}, port {srv.port}", flush=True)
-    lib, _ = mapped(srv.workers[0], LIB)
+    lib, _ = mapped(srv.workers[0], case.lib)
     lib = os.path.realpath(lib)
-    vaddr = dynsym(lib, FUNC)
+    vaddr = dynsym(lib, case.func)
     disk = file_bytes(lib, vaddr - BEFORE, BEFORE + AFTER)
-    for pid, got in live_bytes(srv, lib, vaddr).items():
-        eq(got.hex(), disk.hex(), f"{FUNC} in {pid} before, as in {lib}")
-    fix = patch("stock_pcre2_match")
+    fn = case.func
+    for pid, got in live_bytes(srv, case.lib, lib, vaddr).items():
+        eq(got.hex(), disk.hex(), f"{fn} in {pid} before, as in {lib}")
+    fix = patch(case.fix)
     targets = [a for pid in srv.pids() for a in ("--pid", pid)]
 
-    verdict = listed(srv.workers[0], lib, FUNC)
+    verdict = listed(srv.workers[0], lib, fn)
     print(f"list --relocate: {verdict}", flush=True)
     check(verdict.get("method") in ("padding", "relocate"),
-          f"{FUNC} has no prologue and can be relocated: {verdict}")
-    eq(verdict.get("refused"), None, f"{FUNC} is not refused")
+          f"{fn} has no prologue and can be relocated: {verdict}")
+    eq(verdict.get("refused"), None, f"{fn} is not refused")
 
     # without --relocate: refused, saying what --relocate would do, nothing written
     r = hotpatch(*targets, fix)
@@ -301,56 +359,55 @@ def test_stock_nginx_relocate_under_load():
     check("no hot-patch prologue" in r.stderr, f"the refusal says why: {r.stderr}")
     check(("found padding" if verdict["method"] == "padding" else "relocation") in r.stderr,
           f"the refusal names the method --relocate would use: {r.stderr}")
-    for pid, got in live_bytes(srv, lib, vaddr).items():
-        eq(got.hex(), disk.hex(), f"{FUNC} in {pid} after the refusal")
-    answers(survey(srv.port), ORIGINAL, srv.workers, "before the patch")
-    before = wrk_report(wrk(srv.port, 2))
+    for pid, got in live_bytes(srv, case.lib, lib, vaddr).items():
+        eq(got.hex(), disk.hex(), f"{fn} in {pid} after the refusal")
+    answers(survey(case, srv.port), case.before, srv.workers, "before the patch")
+    before = wrk_report(wrk(case, srv.port, 2))
     no_failures(before, "before the patch")
     eq(before["patched"], 0, "no patched answer before the patch")
 
     (code, doc), during_apply = under_load(
-        srv.port, lambda: hotpatch_json(*targets, "--relocate", fix))
+        case, srv.port, lambda: hotpatch_json(*targets, "--relocate", fix))
     eq(code, 0, "hotpatch --relocate under load")
     procs = doc.get("processes", [])
     eq(sorted(p["pid"] for p in procs), sorted(srv.pids()), "the master and both workers")
     for p in procs:
         eq(p.get("result"), "applied", f"pid {p['pid']}")
-        fns = [f for pa in p.get("patches", [p]) for f in pa.get("functions", [])]
-        check(fns, f"the report of {p['pid']} lists the function: {p}")
+        fns = [f for pa in p.get("patches", []) for f in pa.get("functions", [])]
+        eq(len(fns), 1, f"the report of {p['pid']} lists the function")
         for f in fns:
             eq(f.get("method"), verdict["method"], f"method in {p['pid']} (as list said)")
             eq(f.get("displaced"), verdict["displaced"], f"displaced bytes in {p['pid']}")
             eq(f.get("instructions"), verdict["instructions"], f"instructions in {p['pid']}")
     jump = {"padding": 0xEB, "relocate": 0xE9}[verdict["method"]]
-    for pid, got in live_bytes(srv, lib, vaddr).items():
-        eq(got[BEFORE], jump, f"the jump at {FUNC}'s entry in {pid}")
+    for pid, got in live_bytes(srv, case.lib, lib, vaddr).items():
+        eq(got[BEFORE], jump, f"the jump at {fn}'s entry in {pid}")
         eq(got[BEFORE + verdict["displaced"]:].hex(), disk[BEFORE + verdict["displaced"]:].hex(),
-           f"{FUNC}'s body past the displaced bytes in {pid}")
+           f"{fn}'s body past the displaced bytes in {pid}")
     no_failures(during_apply, "during apply")
     check(during_apply["original"] > 0 and during_apply["patched"] > 0,
           "wrk saw the original answer, then the patched one, while the patch went in")
-    # legacy URIs changed; other URIs still match, through the relocated copy
-    answers(survey(srv.port), PATCHED, srv.workers, "while patched")
+    answers(survey(case, srv.port), case.after, srv.workers, "while patched")
     code, st = hotpatch_json("status", *targets)
     eq(code, 0, "status")
     for p in st.get("processes", []):
         eq(len(p.get("patches", [])), 1, f"pid {p['pid']} records the patch")
-    patched = wrk_report(wrk(srv.port, 2))
+    patched = wrk_report(wrk(case, srv.port, 2))
     no_failures(patched, "while patched")
-    eq(patched["original"], 0, "no original answer on the legacy URI while patched")
+    eq(patched["original"], 0, "no original answer while patched")
 
     (code, doc), during_rollback = under_load(
-        srv.port, lambda: hotpatch_json("rollback", *targets, fix))
+        case, srv.port, lambda: hotpatch_json("rollback", *targets, fix))
     eq(code, 0, "rollback under load")
     eq(set(p.get("result") for p in doc.get("processes", [])), {"rolled-back"},
        "rolled back everywhere")
     no_failures(during_rollback, "during rollback")
     check(during_rollback["original"] > 0 and during_rollback["patched"] > 0,
           "wrk saw the patched answer, then the original one, while the patch went out")
-    for pid, got in live_bytes(srv, lib, vaddr).items():
-        eq(got.hex(), disk.hex(), f"{FUNC} in {pid} after rollback, byte for byte as in {lib}")
-    answers(survey(srv.port), ORIGINAL, srv.workers, "after rollback")
-    after = wrk_report(wrk(srv.port, 2))
+    for pid, got in live_bytes(srv, case.lib, lib, vaddr).items():
+        eq(got.hex(), disk.hex(), f"{fn} in {pid} after rollback, byte for byte as in {lib}")
+    answers(survey(case, srv.port), case.before, srv.workers, "after rollback")
+    after = wrk_report(wrk(case, srv.port, 2))
     no_failures(after, "after rollback")
     eq(after["patched"], 0, "no patched answer after rollback")
     for pid in srv.pids():
@@ -362,18 +419,30 @@ def test_stock_nginx_relocate_under_load():
                                                   after)))
 
 
+def test_stock_nginx_relocate_under_load():
+    """libpcre2-8's pcre2_match_8, by found padding (a regex location)."""
+    scenario(PCRE2)
+
+
+def test_stock_nginx_zlib_relocated_under_load():
+    """zlib's deflateInit2_, by relocation (gzip answers)."""
+    scenario(ZLIB)
+
+
 def test_stock_nginx_harness():
-    """The harness alone, no hotpatch: the stock server answers as the
-    scenario expects, under wrk, and its pcre2_match_8 is the file's."""
+    """The harness alone, no hotpatch: the stock server answers as both
+    scenarios expect, under wrk, and its functions are the files'."""
     prepare()
     srv = StockNginx(tmpdir())
-    lib, _ = mapped(srv.workers[0], LIB)
-    vaddr = dynsym(os.path.realpath(lib), FUNC)
-    disk = file_bytes(os.path.realpath(lib), vaddr - BEFORE, BEFORE + AFTER)
-    for pid, got in live_bytes(srv, lib, vaddr).items():
-        eq(got.hex(), disk.hex(), f"{FUNC} in {pid}, as in {lib}")
-    answers(survey(srv.port), ORIGINAL, srv.workers, "unpatched")
-    _, r = under_load(srv.port, lambda: None)
-    no_failures(r, "unpatched")
-    eq(r["patched"], 0, "no patched answer")
-    check(r["original"] > 0, "wrk counted the original answers")
+    for case in (PCRE2, ZLIB):
+        lib, _ = mapped(srv.workers[0], case.lib)
+        lib = os.path.realpath(lib)
+        vaddr = dynsym(lib, case.func)
+        disk = file_bytes(lib, vaddr - BEFORE, BEFORE + AFTER)
+        for pid, got in live_bytes(srv, case.lib, lib, vaddr).items():
+            eq(got.hex(), disk.hex(), f"{case.func} in {pid}, as in {lib}")
+        answers(survey(case, srv.port), case.before, srv.workers, "unpatched")
+        _, r = under_load(case, srv.port, lambda: None)
+        no_failures(r, "unpatched")
+        eq(r["patched"], 0, "no patched answer")
+        check(r["original"] > 0, "wrk counted the original answers")
