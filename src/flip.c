@@ -232,8 +232,10 @@ int hp_flip(struct hp_target *t, struct hp_write *w, size_t nw, struct hp_range 
 	int r, checked = 0;
 
 	hp_plan_sort(w, nw, forbid, nforbid);
-	if (t->use_freezer && !after) {
+	if (t->use_freezer && !after &&
+	    (!t->freezer_auto || hp_freezer_wins(t->pid, st->choice, sizeof(st->choice)))) {
 		r = flip_frozen(t, w, nw, forbid, nforbid, st);
+		st->by_freezer = r != -EAGAIN;
 		if (r != -EAGAIN)
 			return r;
 		st->freezer_fallback = true; /* a thread in a window: ptrace can step it */

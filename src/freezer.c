@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "freezer.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <stdint.h>
 #include <fcntl.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -82,6 +84,89 @@ static int move_to(const char *cg, pid_t pid)
 	snprintf(path, sizeof(path), "%s%s/cgroup.procs", FREEZER, cg);
 	snprintf(s, sizeof(s), "%d", pid);
 	return write_str(path, s);
+}
+
+/*
+ * --freezer=auto: where the freezer beats ptrace.  Both must have every
+ * thread that runs, or that sleeps where the freezer cannot park it
+ * (read(2), poll, ...), scheduled to stop; the freezer parks threads asleep
+ * in futexes and epoll waits where they are, ptrace wakes every one.  The
+ * freezer pays a fixed cost (the cgroup, reading each thread's pc inside the
+ * stop) that only enough parked threads repay: see README, Performance.
+ */
+#define AUTO_MIN_THREADS 32 /* fewer: ptrace is as fast or faster */
+#define AUTO_MAX_WOKEN	 4  /* of every 16 threads, at most this many woken */
+
+static bool parks_in_place(long nr)
+{
+	switch (nr) {
+	case SYS_futex:
+	case SYS_epoll_wait:
+	case SYS_epoll_pwait:
+#ifdef SYS_epoll_pwait2
+	case SYS_epoll_pwait2:
+#endif
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* How many threads, and how many of them the freezer would have to wake
+ * (running, or asleep elsewhere than a futex or an epoll wait). */
+static int count_threads(pid_t pid, size_t *ret_n, size_t *ret_woken)
+{
+	char path[64], buf[64];
+	size_t n = 0, woken = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	for (struct dirent *de; (de = readdir(d));) {
+		char p[320];
+		int fd;
+		ssize_t k;
+
+		if (atoi(de->d_name) <= 0)
+			continue;
+		snprintf(p, sizeof(p), "/proc/%d/task/%s/syscall", pid, de->d_name);
+		fd = open(p, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue; /* gone */
+		k = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		n++;
+		buf[k > 0 ? k : 0] = 0;
+		/* "running", or "-1 sp pc" outside a syscall: it runs */
+		if (k <= 0 || !isdigit((unsigned char)buf[0]) || !parks_in_place(atol(buf)))
+			woken++;
+	}
+	closedir(d);
+	*ret_n = n;
+	*ret_woken = woken;
+	return 0;
+}
+
+bool hp_freezer_wins(pid_t pid, char *why, size_t whysz)
+{
+	char cause[128];
+	size_t n = 0, woken = 0;
+
+	if (!hp_freezer_usable(cause, sizeof(cause))) {
+		snprintf(why, whysz, "auto: ptrace, %s", cause);
+		return false;
+	}
+	if (count_threads(pid, &n, &woken) < 0) {
+		snprintf(why, whysz, "auto: ptrace, the threads of pid %d cannot be read", pid);
+		return false;
+	}
+	bool wins = n >= AUTO_MIN_THREADS && woken * 16 <= n * AUTO_MAX_WOKEN;
+
+	snprintf(why, whysz, "auto: %s, %zu of %zu threads asleep in futex or epoll waits",
+		 wins ? "freezer" : "ptrace", n - woken, n);
+	return wins;
 }
 
 /* Thaws and puts the target back, and lets the key go; also what the

@@ -13,4 +13,5 @@ struct hp_options {
 	bool keep_loaded;	    /* rollback: leave the patch object loaded */
 	const char *default_object; /* --lib: where records naming no object look */
 	bool freezer;		    /* flip through the cgroup-v1 freezer */
+	bool freezer_auto;	    /* ... only where it beats ptrace */
 };
