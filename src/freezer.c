@@ -21,6 +21,7 @@
 
 #define FREEZER	       "/sys/fs/cgroup/freezer"
 #define FREEZE_WAIT_NS 50000000ull /* a freeze that takes longer: use ptrace */
+#define FREEZE_POLL_US 20
 
 bool hp_freezer_usable(char *why, size_t whysz)
 {
@@ -331,7 +332,10 @@ static int prepare(struct hp_freeze *fz, pid_t pid)
 
 /* Threads the freezer woke must run to freeze themselves: let them, up to
  * FREEZE_WAIT_NS; a thread in an unfreezable sleep, or one the busy
- * machine did not run in time, makes it ptrace. */
+ * machine did not run in time, makes it ptrace.  We hold real-time
+ * priority, so we look in short naps that leave the CPUs to those threads
+ * yet see the freeze complete at once (a yield on a loaded machine could
+ * give our CPU away for a whole time slice, inside the pause). */
 static int wait_frozen(struct hp_freeze *fz, pid_t pid)
 {
 	uint64_t until = fz->t1 + FREEZE_WAIT_NS;
@@ -348,7 +352,7 @@ static int wait_frozen(struct hp_freeze *fz, pid_t pid)
 				pid, FREEZE_WAIT_NS / 1000000);
 			return -EAGAIN;
 		}
-		sched_yield();
+		hp_sleep_us(FREEZE_POLL_US);
 	}
 }
 
@@ -361,6 +365,7 @@ int hp_freezer_freeze(struct hp_freeze *fz, struct hp_target *t, struct hp_flip_
 	if (r < 0)
 		return r;
 	st->attempts++;
+	fz->token = hp_sched_boost();
 	fz->t1 = hp_now_ns();
 	/* ---- the pause starts ---- */
 	if (pwrite(fz->state_fd, "FROZEN", 6, 0) < 0)
@@ -372,7 +377,6 @@ int hp_freezer_freeze(struct hp_freeze *fz, struct hp_target *t, struct hp_flip_
 		return r;
 	/* frozen: from here on nothing else of the target runs, go fast */
 	hp_fault_point("freezer:frozen");
-	fz->token = hp_sched_boost();
 	st->stop_ns += hp_now_ns() - fz->t1;
 	st->threads = fz->npc;
 	return 0;
