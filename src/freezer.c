@@ -20,7 +20,8 @@
 #include "util.h"
 
 #define FREEZER	       "/sys/fs/cgroup/freezer"
-#define FREEZE_WAIT_NS 50000000ull /* a freeze that takes longer: use ptrace */
+#define FREEZE_WAIT_NS 50000000ull   /* a freeze that takes longer: use ptrace */
+#define FREEZE_MAX_NS  1000000000ull /* ... even while its threads wait for a CPU */
 #define FREEZE_POLL_US 20
 
 bool hp_freezer_usable(char *why, size_t whysz)
@@ -330,12 +331,37 @@ static int prepare(struct hp_freeze *fz, pid_t pid)
 	return fz->state_fd < 0 ? -errno : 0;
 }
 
-/* Threads the freezer woke must run to freeze themselves: let them, up to
- * FREEZE_WAIT_NS; a thread in an unfreezable sleep, or one the busy
- * machine did not run in time, makes it ptrace.  We hold real-time
- * priority, so we look in short naps that leave the CPUs to those threads
- * yet see the freeze complete at once (a yield on a loaded machine could
- * give our CPU away for a whole time slice, inside the pause). */
+/* Is a thread of pid runnable, waiting for a CPU?  Then the freeze is
+ * making progress: that thread freezes itself as soon as it runs.  (A
+ * frozen thread shows 'D', as one in an uninterruptible sleep does.) */
+static bool any_runnable(pid_t pid)
+{
+	char path[64];
+	bool found = false;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	if (!d)
+		return false;
+	for (struct dirent *de; !found && (de = readdir(d));) {
+		char state = 0;
+
+		found = atoi(de->d_name) > 0 && hp_task_state(pid, atoi(de->d_name), &state) == 0 &&
+			state == 'R';
+	}
+	closedir(d);
+	return found;
+}
+
+/* Threads the freezer woke must run to freeze themselves: let them.  Every
+ * FREEZE_WAIT_NS without the freeze complete, it goes on only while some
+ * thread waits for a CPU (a loaded machine: ptrace would wait for the same
+ * threads), up to FREEZE_MAX_NS; a thread in an unfreezable sleep makes it
+ * ptrace.  We hold real-time priority, so we look in short naps that
+ * leave the CPUs to those threads yet see the freeze complete at once (a
+ * yield on a loaded machine could give our CPU away for a whole time
+ * slice, inside the pause). */
 static int wait_frozen(struct hp_freeze *fz, pid_t pid)
 {
 	uint64_t until = fz->t1 + FREEZE_WAIT_NS;
@@ -343,13 +369,18 @@ static int wait_frozen(struct hp_freeze *fz, pid_t pid)
 
 	for (;;) {
 		ssize_t n = pread(fz->state_fd, state, sizeof(state) - 1, 0);
+		uint64_t now;
 
 		if (n > 0 && !strncmp(state, "FROZEN", 6))
 			return 0;
-		if (hp_now_ns() > until) {
+		now = hp_now_ns();
+		if (now > until && now < fz->t1 + FREEZE_MAX_NS && any_runnable(pid))
+			until = now + FREEZE_WAIT_NS;
+		if (now > until) {
 			hp_note("the freezer did not freeze pid %d within %llu ms (a thread in an "
-				"uninterruptible sleep, or a busy machine): the flip used ptrace",
-				pid, FREEZE_WAIT_NS / 1000000);
+				"uninterruptible sleep, or a machine too busy to run its threads): "
+				"the flip used ptrace",
+				pid, (unsigned long long)((now - fz->t1) / 1000000));
 			return -EAGAIN;
 		}
 		hp_sleep_us(FREEZE_POLL_US);
