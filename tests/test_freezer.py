@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """--freezer=auto: the freezer where it stops the process faster than
-ptrace (many threads parked in futex or epoll waits), ptrace elsewhere; the
+ptrace (many threads in futex or epoll waits), ptrace elsewhere; the
 report says which path the flip took and why; the patch works either way."""
 import os
 
@@ -86,8 +86,8 @@ def test_auto_takes_the_freezer_for_futex_sleepers():
 
 
 def test_auto_takes_the_freezer_for_epoll_sleepers():
-    """64 threads in epoll_wait: auto takes the freezer, which parks them
-    without the EINTR a ptrace stop would give them."""
+    """64 threads in epoll_wait: auto takes the freezer, whose stop their
+    waits restart from by themselves (ptrace's must undo an EINTR each)."""
     sleepers_take_the_freezer("epoll")
 
 
