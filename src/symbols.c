@@ -132,6 +132,8 @@ int hp_elf_open_mem(const void *buf, size_t len, const char *name, struct hp_elf
 
 void hp_elf_close(struct hp_elf *e)
 {
+	if (e->codeix && e->codeix_free)
+		e->codeix_free(e->codeix);
 	if (e->debug) {
 		hp_elf_close(e->debug);
 		free(e->debug);
@@ -571,7 +573,7 @@ int hp_elf_vaddr_read(struct hp_elf *e, uint64_t vaddr, void *buf, size_t len)
 
 static int cmp_reloc(const void *a, const void *b)
 {
-	const struct hp_reloc *x = a, *y = b;
+	const struct hp_elf_rel *x = a, *y = b;
 
 	return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
@@ -616,7 +618,7 @@ static int load_relocs(struct hp_elf *e)
 				continue;
 			if (hp_grow((void **)&e->relocs, &cap, e->nrelocs, sizeof(*e->relocs)) < 0)
 				return -ENOMEM;
-			e->relocs[e->nrelocs++] = (struct hp_reloc){
+			e->relocs[e->nrelocs++] = (struct hp_elf_rel){
 				.offset = ra.r_offset,
 				.type = (uint32_t)GELF_R_TYPE(ra.r_info),
 				.sym = (uint32_t)GELF_R_SYM(ra.r_info),
@@ -648,7 +650,7 @@ int hp_elf_read_ptr(struct hp_elf *e, uint64_t vaddr, uint64_t *ret)
 			hi = mid;
 	}
 	if (lo < e->nrelocs && e->relocs[lo].offset == vaddr) {
-		const struct hp_reloc *rl = &e->relocs[lo];
+		const struct hp_elf_rel *rl = &e->relocs[lo];
 
 		switch (rl->type) {
 		case R_X86_64_RELATIVE:
@@ -667,6 +669,15 @@ int hp_elf_read_ptr(struct hp_elf *e, uint64_t vaddr, uint64_t *ret)
 	}
 	(void)p;
 	return hp_elf_vaddr_read(e, vaddr, ret, 8);
+}
+
+size_t hp_elf_relocs(struct hp_elf *e, const struct hp_elf_rel **ret)
+{
+	*ret = NULL;
+	if (load_relocs(e) < 0)
+		return 0;
+	*ret = e->relocs;
+	return e->nrelocs;
 }
 
 int hp_elf_read_str(struct hp_elf *e, uint64_t vaddr, const char **ret)
