@@ -6,10 +6,14 @@
    readings) with N sleeping threads and F patched functions: hotpatch's
    ptrace flip, its --freezer flip, the kernel's floor (seize, interrupt,
    resume, detach with nothing done), gdb.
-2. Whole command time.
-3. Tail latency of a loaded request/response server through one apply and
+2. Busy targets (threads spinning on the CPU, or half of them): the pause
+   felt, the floor, how long until the last thread stopped, the command.
+   The freezer against the floor by where the threads sleep (futex, epoll,
+   read), ptrace, --freezer and --freezer=auto side by side.
+3. Whole command time.
+4. Tail latency of a loaded request/response server through one apply and
    one rollback, against a window without patching.
-4. What a call costs through the unpatched prologue and the patched path.
+5. What a call costs through the unpatched prologue and the patched path.
 Medians and ranges over repeated runs; ratios are of medians of one run.
 """
 import argparse
@@ -139,6 +143,75 @@ def pause_case(a, build, hp, floor, threads, patchfile, gdb_expr, sleepers="read
     return {k: stats(v) for k, v in res.items() if v}
 
 
+def flip_case(a, build, hp, floor, threads, kind, patchfile, variants):
+    """One target, every variant of a flip in turn in each repetition: the
+    kernel's floor, hotpatch's ptrace flip, --freezer, --freezer=auto.  For
+    each: the pause felt, the pause and the stop hotpatch measured, the
+    command time, and the path the flip took."""
+    sp = Proc([os.path.join(build, "bench", "spinner"), str(threads), kind])
+    res = {"quiet": []}
+    paths = {}
+    flags = {"ptrace": [], "freezer": ["--freezer"], "auto": ["--freezer=auto"]}
+    try:
+        time.sleep(0.2)
+        for _ in range(a.reps):
+            res["quiet"].append(sp.felt(lambda: time.sleep(0.05))[1])
+            for v in variants:
+                if v == "floor":
+                    (out, us), g = sp.felt(lambda: run([floor, str(sp.pid)]))
+                    pause, stop = map(float, out.split())
+                    path = "ptrace"
+                else:
+                    (out, us), g = sp.felt(lambda: run([hp, "--json", *flags[v], "--pid",
+                                                        str(sp.pid), patchfile]))
+                    doc = json.loads(out)["processes"][0]
+                    if doc["result"] != "applied":
+                        raise RuntimeError(f"apply: {doc}")
+                    pause, stop = doc["timings_us"]["pause"], doc["timings_us"]["stop"]
+                    path = doc["flip_path"]
+                    run([hp, "rollback", "--pid", str(sp.pid), patchfile])
+                for k, x in (("felt", g), ("pause", pause), ("stop", stop), ("command", us / 1000)):
+                    res.setdefault(f"{v}_{k}", []).append(x)
+                paths.setdefault(v, {}).setdefault(path, 0)
+                paths[v][path] += 1
+    finally:
+        sp.stop()
+    out = {k: stats(v) for k, v in res.items() if v}
+    out["paths"] = paths
+    return out
+
+
+def busy_rows(a, build, hp, floor, patchfile, res, m):
+    print(f"{'doing':>6} {'threads':>7} {'quiet':>7} {'floor':>7} {'f.stop':>7} {'hotpatch':>8} "
+          f"{'hp.stop':>7} {'ratio':>6} {'felt fl':>7} {'felt hp':>7} {'cmd ms':>7}   (us)", flush=True)
+    res["busy"] = []
+    for kind, n in [(k, int(n)) for k in a.busy.split(",") for n in a.busy_threads.split(",")]:
+        r = flip_case(a, build, hp, floor, n, kind, patchfile, ["floor", "ptrace"])
+        r.update(threads=n, doing=kind, cpus=os.cpu_count())
+        res["busy"].append(r)
+        print(f"{kind:>6} {n:7d} {m(r, 'quiet'):7.0f} {m(r, 'floor_pause'):7.0f} "
+              f"{m(r, 'floor_stop'):7.0f} {m(r, 'ptrace_pause'):8.0f} {m(r, 'ptrace_stop'):7.0f} "
+              f"{m(r, 'ptrace_pause') / m(r, 'floor_pause'):6.2f} {m(r, 'floor_felt'):7.0f} "
+              f"{m(r, 'ptrace_felt'):7.0f} {m(r, 'ptrace_command'):7.1f}", flush=True)
+
+
+def freezer_rows(a, build, hp, floor, patchfile, res, m):
+    print(f"{'sleep':>6} {'threads':>7} {'floor':>7} {'ptrace':>7} {'freezer':>7} {'fz/fl':>6} "
+          f"{'auto':>7} {'au/fl':>6} {'auto path':>10} {'fz cmd':>7} {'pt cmd':>7}   (felt, us)",
+          flush=True)
+    res["freezer"] = []
+    for kind, n in [(k, int(n)) for k in a.freezer_sleepers.split(",")
+                    for n in a.freezer_threads.split(",")]:
+        r = flip_case(a, build, hp, floor, n, kind, patchfile, ["floor", "ptrace", "freezer", "auto"])
+        r.update(threads=n, sleepers=kind)
+        res["freezer"].append(r)
+        ap = max(r["paths"]["auto"].items(), key=lambda kv: kv[1])[0]
+        print(f"{kind:>6} {n:7d} {m(r, 'floor_felt'):7.0f} {m(r, 'ptrace_felt'):7.0f} "
+              f"{m(r, 'freezer_felt'):7.0f} {m(r, 'freezer_felt') / m(r, 'floor_felt'):6.2f} "
+              f"{m(r, 'auto_felt'):7.0f} {m(r, 'auto_felt') / m(r, 'floor_felt'):6.2f} {ap:>10} "
+              f"{m(r, 'freezer_command'):7.1f} {m(r, 'ptrace_command'):7.1f}", flush=True)
+
+
 def command_case(a, build, hp, patchfile, threads, how):
     """Whole apply and rollback commands on a target whose N threads sleep,
     call the patched function every 50 ms (nap), or without a break (spin)."""
@@ -225,11 +298,23 @@ def main():
     ap.add_argument("--rate", type=float, default=10000)
     ap.add_argument("--no-gdb", dest="gdb", action="store_false")
     ap.add_argument("--no-freezer", dest="freezer", action="store_false")
+    ap.add_argument("--busy", default="spin,mix",
+                    help="busy rows: threads that spin, or half spin and half wait")
+    ap.add_argument("--busy-threads", default="16,64,256")
+    ap.add_argument("--freezer-sleepers", default="futex,epoll,read")
+    ap.add_argument("--freezer-threads", default="1,16,100,256,1024")
     ap.add_argument("--skip", default="",
-                    help="sections to skip: pause,functions,commands,latency,calls")
+                    help="sections to skip: pause,functions,busy,freezer,commands,latency,calls")
+    ap.add_argument("--only", default="",
+                    help="run only these sections (same names as --skip)")
     ap.add_argument("--json", default="bench-results.json")
     a = ap.parse_args()
     skip = set(a.skip.split(","))
+    sections = {"pause", "functions", "busy", "freezer", "commands", "latency", "calls"}
+    if a.only:
+        if not set(a.only.split(",")) <= sections:
+            ap.error(f"--only: sections are {','.join(sorted(sections))}")
+        skip |= sections - set(a.only.split(","))
     hp = os.path.join(a.build, "src", "hotpatch")
     floor = os.path.join(a.build, "bench", "floor")
     a.freezer = a.freezer and os.geteuid() == 0 and os.path.exists("/sys/fs/cgroup/freezer/cgroup.procs")
@@ -244,7 +329,7 @@ def main():
     try:
         one = make_patch(work, 1)
         gdb_expr = None
-        if a.gdb and shutil.which("gdb"):
+        if a.gdb and shutil.which("gdb") and "pause" not in skip:
             if gdb_can_call(a.build, one):
                 gdb_expr = lambda p: f'call (void*)dlopen("{p}", 2)'
                 res["gdb_mode"] = "call dlopen"
@@ -280,6 +365,10 @@ def main():
                       f"{m(r, 'hotpatch') / m(r, 'floor'):6.2f} {m(r, 'hotpatch') - m(r, 'floor'):6.0f} "
                       f"{m(r, 'freezer'):8.0f} {m(r, 'freezer') / m(r, 'floor'):7.2f} "
                       f"{m(r, 'command'):7.1f}", flush=True)
+        if "busy" not in skip:
+            busy_rows(a, a.build, hp, floor, one, res, m)
+        if "freezer" not in skip and a.freezer:
+            freezer_rows(a, a.build, hp, floor, one, res, m)
         if "commands" not in skip:
             print(f"{'threads':>8} {'doing':>6} {'apply ms':>9} {'range':>13} {'rollback ms':>11} "
                   f"{'range':>13} {'load':>6} {'unload':>6}", flush=True)

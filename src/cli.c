@@ -239,6 +239,15 @@ static void human_func(const struct cli *c, const struct hp_patch_report *p,
 	putchar('\n');
 }
 
+/* "; auto: freezer, 250 of 258 threads ...", escaped for the terminal */
+static const char *flip_choice(const struct hp_report *rep)
+{
+	static char buf[160];
+
+	snprintf(buf, sizeof(buf), "; %s", vis(rep->flip.choice));
+	return buf;
+}
+
 static void human_report(const struct cli *c, const struct hp_report *rep)
 {
 	for (size_t i = 0; i < rep->npatches; i++) {
@@ -254,10 +263,14 @@ static void human_report(const struct cli *c, const struct hp_report *rep)
 	if (c->v->id == VERB_STATUS && rep->npatches == 0)
 		printf("pid %d (%s): no patches applied\n", rep->pid, vis(rep->comm));
 	if (rep->flip.attempts)
-		printf("  pause %.0f us (%zu threads stopped%s%s), total %.1f ms\n",
+		printf("  pause %.0f us (%zu threads stopped%s%s%s%s), total %.1f ms\n",
 		       us(rep->flip.pause_ns), rep->flip.threads,
 		       rep->flip.stepped ? ", some single-stepped out of a window" : "",
 		       rep->flip.rewound ? ", interrupted waits restarted" : "",
+		       !c->o.freezer	      ? ""
+		       : rep->flip.by_freezer ? ", by the freezer"
+					      : ", by ptrace",
+		       c->o.freezer_auto && rep->flip.choice[0] ? flip_choice(rep) : "",
 		       (double)rep->total_ns / 1e6);
 }
 
@@ -368,8 +381,9 @@ static void json_flip(struct hp_json *j, const struct cli *c, const struct hp_re
 		hp_json_int(j, "drain_rounds", rep->drain_rounds);
 	}
 	hp_json_int(j, "stop_attempts", rep->flip.attempts);
-	hp_json_str(j, "flip_path",
-		    c->o.freezer && !rep->flip.freezer_fallback ? "freezer" : "ptrace");
+	hp_json_str(j, "flip_path", rep->flip.by_freezer ? "freezer" : "ptrace");
+	if (c->o.freezer_auto)
+		hp_json_str(j, "flip_choice", rep->flip.choice[0] ? rep->flip.choice : NULL);
 	hp_json_int(j, "remote_calls", rep->remote_calls);
 }
 
@@ -888,7 +902,9 @@ static void usage(FILE *f, const struct verb *only)
 		"  --stop-on-error  stop at the first process that fails (default: go on)\n"
 		"  --sha256 HEX     apply only if the patch file has this SHA-256\n"
 		"  --insecure       as root, accept a patch others could have written\n"
-		"  --freezer        flip through the cgroup-v1 freezer, not ptrace (root)\n"
+		"  --freezer[=auto] flip through the cgroup-v1 freezer, not ptrace (root);\n"
+		"                   auto: only where it is faster (many threads asleep in\n"
+		"                   futex or epoll waits), ptrace elsewhere\n"
 		"  --relocate       patch functions without a hot-patch prologue too (found\n"
 		"                   padding, or a jump over relocated first instructions)\n"
 		"  --object NAME    list: only the object NAME (file name, soname or path)\n"
@@ -918,7 +934,7 @@ static const struct cli_option {
 	{"stop-on-error", no_argument, 's', OPT_STOP_ON_ERROR},
 	{"insecure", no_argument, 'i', OPT_INSECURE},
 	{"sha256", required_argument, 'S', OPT_SHA256},
-	{"freezer", no_argument, 'F', OPT_FREEZER},
+	{"freezer", optional_argument, 'F', OPT_FREEZER},
 	{"relocate", no_argument, 'R', OPT_RELOCATE},
 	{"object", required_argument, 'O', OPT_OBJECT},
 	{"help", no_argument, 'h', 0},
@@ -1038,6 +1054,15 @@ static int parse_one(struct cli *c, struct words *w, int opt, const char *arg)
 	case 'S':
 		c->given |= o->bit;
 		return parse_value(c, w, opt, arg);
+	case 'F':
+		c->given |= o->bit;
+		if (arg && strcmp(arg, "auto")) {
+			fprintf(stderr, "hotpatch: --freezer=%s: the only value is auto\n",
+				vis(arg));
+			return HP_EXIT_USAGE;
+		}
+		c->o.freezer_auto = arg != NULL;
+		return -1;
 	case 'O':
 		c->given |= o->bit;
 		c->o.list_object = arg;
@@ -1131,7 +1156,8 @@ static int settle_options(struct cli *c, double timeout)
 	c->insecure = c->given & OPT_INSECURE;
 	c->o.relocate = c->given & OPT_RELOCATE;
 	if (c->given & OPT_FREEZER) {
-		if (!hp_freezer_usable(why, sizeof(why))) {
+		/* auto says in its report why it took ptrace */
+		if (!c->o.freezer_auto && !hp_freezer_usable(why, sizeof(why))) {
 			fprintf(stderr, "hotpatch: --freezer: %s\n", vis(why));
 			return HP_EXIT_USAGE;
 		}

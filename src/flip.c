@@ -290,8 +290,10 @@ int hp_flip(struct hp_target *t, struct hp_write *w, size_t nw, struct hp_range 
 	if (r < 0)
 		return r;
 	/* the freezer reads no stacks: saved pcs need ptrace's stop */
-	if (t->use_freezer && !after && !fs.n) {
+	if (t->use_freezer && !after && !fs.n &&
+	    (!t->freezer_auto || hp_freezer_wins(t->pid, st->choice, sizeof(st->choice)))) {
 		r = flip_frozen(t, w, nw, forbid, nforbid, st);
+		st->by_freezer = r != -EAGAIN;
 		if (r != -EAGAIN)
 			goto out;
 		st->freezer_fallback = true; /* a thread in a window: ptrace can step it */
