@@ -632,19 +632,21 @@ def test_stock_libc():
 
 
 def test_list_stock_libc():
-    """list --relocate --lib libc.so.6 of a process: every exported
-    function of the stock libc with its method or refusal, within
-    --timeout, and abs among the patchable ones, as the apply finds it."""
+    """list --relocate --object libc.so.6 of a process: every function of
+    the stock libc with its method or refusal, within --timeout, and abs
+    among the patchable ones, as the apply finds it.  (--object, not the
+    contract's --lib: --lib selects every process that maps the library.)"""
     t = plain(threads=1)
     lib = libc_path(t)
     start = time.monotonic()
     try:
-        code, doc = hotpatch_json("list", "--pid", t.pid, "--relocate", "--lib", "libc.so.6",
+        code, doc = hotpatch_json("list", "--pid", t.pid, "--relocate", "--object", "libc.so.6",
                                   "--timeout", "30", timeout=90)
     except subprocess.TimeoutExpired:
-        raise Fail("list --relocate --lib libc.so.6 --timeout 30 still ran after 90 s")
+        raise Fail("list --relocate --object libc.so.6 --timeout 30 still ran after 90 s")
     took = time.monotonic() - start
-    eq(code, 0, "list --relocate --lib libc.so.6")
+    eq(code, 0, "list --relocate --object libc.so.6")
+    eq(len(doc["processes"]), 1, "one process")
     check(took < 40, f"within its --timeout 30 ({took:.1f} s)")
     objs = doc["processes"][0]["objects"]
     eq([os.path.realpath(o["path"]) for o in objs], [os.path.realpath(lib)], "libc only")
