@@ -138,6 +138,48 @@ static int check_unhooked(struct hp_session *s, struct fplan *f, struct hp_elf *
 		       f->rec->symbol, f->res.obj->path, s->t.pid, dm, df);
 }
 
+/* Why not, with the bytes at the entry shown as they are in the file. */
+static int refuse_moved(struct fplan *f, struct hp_elf *e, const struct hp_patchability *c,
+			uint64_t bias, const char *was)
+{
+	uint8_t b[24];
+	char dis[384] = "(unreadable)";
+
+	if (hp_elf_vaddr_read(e, c->window, b, sizeof(b)) == 0)
+		hp_disasm(b, sizeof(b), c->window + bias, 3, dis, sizeof(dis));
+	hp_error_clear();
+	if (c->method == HP_METHOD_PROLOGUE)
+		return hp_fail(-HP_ENOTPATCHABLE,
+			       "%s; its file %s has a hot-patch prologue there (%s): a debugger or "
+			       "another tool changed the bytes",
+			       was, f->res.obj->path, dis);
+	return hp_fail(-HP_ENOTPATCHABLE,
+		       "%s. It has no hot-patch prologue, and --relocate cannot patch it either "
+		       "(%s): %s",
+		       was, c->code, c->reason);
+}
+
+static int fill_moved(struct hp_session *s, struct fplan *f, const struct hp_patchability *c,
+		      uint64_t lo, uint64_t bias)
+{
+	int r;
+
+	f->rel = c->rel;
+	rebase(&f->rel, bias);
+	f->method = (uint8_t)c->method;
+	f->pro = (struct hp_prologue){.entry = f->res.addr,
+				      .pad = lo + bias,
+				      .window = c->window + bias,
+				      .window_len = c->rel.len,
+				      .endbr = c->endbr,
+				      .layout = hp_method_name(c->method),
+				      .state = HP_PRO_UNPATCHED};
+	if ((r = hp_mem_read(&s->t, f->pro.pad, f->pro.pad_bytes, HP_PAD_LEN)) < 0 ||
+	    (r = hp_mem_read(&s->t, f->pro.window, f->pro.win_bytes, HP_WIN_LEN)) < 0)
+		return r;
+	return 0;
+}
+
 /* A function without a hot-patch prologue: what the classifier found in
  * its file, if --relocate allows it and the process holds those bytes. */
 static int plan_moved(struct hp_session *s, const struct hp_options *o, struct fplan *f)
@@ -145,49 +187,29 @@ static int plan_moved(struct hp_session *s, const struct hp_options *o, struct f
 	struct hp_patchability c;
 	struct hp_elf *e;
 	uint64_t bias, lo;
-	char dis[384];
+	char dis[384], was[sizeof(hp_err.msg)];
 	int r;
 
+	snprintf(was, sizeof(was), "%s", hp_err.msg);
 	hp_error_clear();
 	if ((r = hp_object_elf(&s->t, f->res.obj, &e)) < 0 ||
 	    (r = hp_classify(e, f->res.sym, &c)) < 0)
 		return r;
 	bias = f->res.addr - f->res.sym->value;
-	if (c.method == HP_METHOD_REFUSED)
-		return hp_fail(-HP_ENOTPATCHABLE,
-			       "%s in %s has no hot-patch prologue, and --relocate cannot patch it "
-			       "either (%s): %s",
-			       f->rec->symbol, f->res.obj->path, c.code, c.reason);
+	if (c.method == HP_METHOD_REFUSED || c.method == HP_METHOD_PROLOGUE)
+		return refuse_moved(f, e, &c, bias, was);
 	lo = c.method == HP_METHOD_PADDING ? c.pad : c.window;
-	r = check_unhooked(s, f, e, &c, c.method == HP_METHOD_PROLOGUE ? c.window : lo, bias);
+	r = check_unhooked(s, f, e, &c, lo, bias);
 	if (r < 0)
 		return r;
-	if (c.method == HP_METHOD_PROLOGUE)
-		return hp_fail(-HP_ENOTPATCHABLE, "internal: %s has a prologue in its file only",
-			       f->rec->symbol);
 	hp_disasm(c.rel.orig, c.rel.len, c.window + bias, c.rel.ninsn, dis, sizeof(dis));
 	if (!o->relocate)
 		return hp_fail(-HP_ENOTPATCHABLE,
-			       "%s in %s has no hot-patch prologue; --relocate would patch it by %s, "
-			       "displacing %u byte%s: %s. Or build the target with "
-			       "-fpatchable-function-entry=7,5",
-			       f->rec->symbol, f->res.obj->path,
-			       c.method == HP_METHOD_PADDING ? "found padding" : "relocation",
+			       "%s. It has no hot-patch prologue: --relocate would patch it by %s, "
+			       "displacing %u byte%s: %s",
+			       was, c.method == HP_METHOD_PADDING ? "found padding" : "relocation",
 			       c.rel.len, c.rel.len == 1 ? "" : "s", dis);
-	f->rel = c.rel;
-	rebase(&f->rel, bias);
-	f->method = (uint8_t)c.method;
-	f->pro = (struct hp_prologue){.entry = f->res.addr,
-				      .pad = lo + bias,
-				      .window = c.window + bias,
-				      .window_len = c.rel.len,
-				      .endbr = c.endbr,
-				      .layout = hp_method_name(c.method),
-				      .state = HP_PRO_UNPATCHED};
-	if ((r = hp_mem_read(&s->t, f->pro.pad, f->pro.pad_bytes, HP_PAD_LEN)) < 0 ||
-	    (r = hp_mem_read(&s->t, f->pro.window, f->pro.win_bytes, HP_WIN_LEN)) < 0)
-		return r;
-	return 0;
+	return fill_moved(s, f, &c, lo, bias);
 }
 
 /* Where the function's jump goes and what it displaces. */
@@ -448,13 +470,44 @@ static int make_plan(struct apply *a)
 	return r < 0 ? hp_fail(r, "out of memory") : 0;
 }
 
+/* Dry run: the relocated copies find room within reach of their targets
+ * (far jumps to the replacement are not known yet; they always find one). */
+static int check_copies(struct apply *a)
+{
+	_cleanup_free_ struct hp_tramp_site *sites = calloc(a->nfp ? a->nfp : 1, sizeof(*sites));
+	struct hp_reg_range *regions = NULL;
+	size_t n = 0, nreg = 0;
+	int r;
+
+	if (!sites)
+		return hp_fail(-ENOMEM, "out of memory");
+	for (size_t i = 0; i < a->nfp; i++)
+		if (!a->fp[i].below && a->fp[i].method != HP_METHOD_PROLOGUE)
+			sites[n++] = (struct hp_tramp_site){.from = a->fp[i].pro.pad,
+							    .to = a->fp[i].pro.pad,
+							    .copy = &a->fp[i].rel};
+	if (!n)
+		return 0;
+	r = hp_tramp_plan(&a->s.m.maps, sites, n, &regions, &nreg);
+	for (size_t i = 0; r == 0 && i < nreg; i++) {
+		uint8_t *img = NULL;
+
+		r = hp_tramp_image(&regions[i], sites, n, &img);
+		free(img);
+	}
+	free(regions);
+	return r;
+}
+
 /* Everything but loading and writing: the threads are stopped and checked
  * against the ranges the flip would forbid, as the flip would. */
 static int dry_run(struct apply *a)
 {
 	int r;
 
-	r = make_plan(a);
+	r = check_copies(a);
+	if (r == 0)
+		r = make_plan(a);
 	if (r == 0)
 		r = hp_remote_probe(&a->s.rc, a->s.deadline);
 	if (r == 0)

@@ -229,6 +229,8 @@ static void human_func(const struct cli *c, const struct hp_patch_report *p,
 	} else {
 		printf(" restored");
 	}
+	if (f->displaced)
+		printf(" [%s: %u bytes displaced]", f->method, f->displaced);
 	if (f->stacked)
 		printf(" [%s]",
 		       c->v->id == VERB_STATUS ? "overridden by a later patch" : "stacked");

@@ -321,26 +321,39 @@ out:
 int hp_flip_probe(struct hp_target *t, struct hp_range *forbid, size_t nforbid, uint64_t deadline,
 		  struct hp_flip_stats *st, unsigned *ret_inside)
 {
+	struct hp_framescan fs;
 	uint64_t t1;
 	unsigned inside = 0;
 	int r;
 
 	if (nforbid)
 		hp_plan_sort(NULL, 0, forbid, nforbid);
-	r = stop_world(t, deadline, st, &t1);
-	if (r < 0)
+	r = hp_framescan_init(&fs, t->pid, forbid, nforbid);
+	if (r == 0)
+		r = stop_world(t, deadline, st, &t1);
+	if (r < 0) {
+		hp_framescan_free(&fs);
 		return bail(t, st, r);
+	}
 	for (size_t i = 0; i < t->n; i++) {
 		struct hp_thread *th = &t->th[i];
 
 		if (!th->stopped || th->gone)
 			continue;
 		r = hp_thread_getregs(t, th);
-		if (r < 0 && r != -ESRCH)
+		if (r < 0 && r != -ESRCH) {
+			hp_framescan_free(&fs);
 			return bail(t, st, r);
+		}
 		if (r == 0 && hp_plan_forbidden(forbid, nforbid, th->regs.rip))
 			inside++;
 	}
+	if (fs.n && hp_framescan_check(&fs, t) == 1)
+		hp_note("thread %d keeps a saved instruction pointer (0x%llx) inside the bytes a "
+			"relocation of %s displaces: the apply would wait for it",
+			fs.tid, (unsigned long long)fs.value, fs.what);
+	hp_error_clear();
+	hp_framescan_free(&fs);
 	*ret_inside = inside;
 	return resume_world(t, st, t1);
 }

@@ -97,6 +97,25 @@ static int64_t rel_field(const cs_insn *in, uint8_t off, uint8_t size)
 	return v32;
 }
 
+/* Where a rip-relative operand's disp32 is.  Capstone 4 leaves
+ * disp_offset 0 for some SSE encodings (movdqa xmm0, [rip + x]); in every
+ * encoding the disp32 is followed by the immediate alone, if any: check
+ * that those bytes are the displacement.  0 when they are not. */
+static uint8_t disp_field(const cs_insn *in)
+{
+	const cs_x86 *x = &in->detail->x86;
+	int32_t want = (int32_t)x->disp, v;
+	int o = (int)in->size - 4 - (int)x->encoding.imm_size;
+
+	if (x->encoding.disp_size == 4 && x->encoding.disp_offset &&
+	    x->encoding.disp_offset + 4 <= in->size)
+		return x->encoding.disp_offset;
+	if (o < 2)
+		return 0;
+	memcpy(&v, in->bytes + o, 4);
+	return v == want ? (uint8_t)o : 0;
+}
+
 /* A rip-relative memory operand: the disp32 to re-base.  Returns 1 when
  * there is one, 0 when there is none. */
 static int classify_rip(const struct build *b, size_t off, const cs_insn *in, struct step *s)
@@ -110,10 +129,10 @@ static int classify_rip(const struct build *b, size_t off, const cs_insn *in, st
 			return refuse(b, off, "a rip-relative operand with a 32-bit address size");
 		if (x->operands[i].mem.base != X86_REG_RIP)
 			continue;
-		if (x->encoding.disp_size != 4 || x->encoding.disp_offset + 4 > in->size)
+		s->field = disp_field(in);
+		if (!s->field)
 			return refuse(b, off, "a rip-relative operand without a disp32");
 		s->kind = STEP_RIP;
-		s->field = x->encoding.disp_offset;
 		s->target = in->address + in->size + (uint64_t)rel_field(in, s->field, 4);
 		return 1;
 	}

@@ -3,7 +3,8 @@
  * The classifier on real objects: classify-cases.so (one crafted function
  * per verdict), classify-ipa.so (GCC's -fipa-ra), and every function of
  * the libc.so.6 this machine has.  Arguments: the cases, the GCC IPA-RA
- * object, and optionally the same built by clang.
+ * object, the same with -g, with -g -fno-ipa-ra, a non-PIE executable,
+ * and optionally the IPA-RA object built by clang.
  */
 #include <stdio.h>
 
@@ -166,34 +167,68 @@ TEST(filler_covered_by_previous_function)
 	ASSERT_EQ(p.pad, 0);
 }
 
-TEST(ipa_ra_gcc_refused)
+static struct hp_patchability classify_file(const char *path, const char *name)
 {
 	struct hp_elf e;
 	struct hp_patchability p;
 
-	ASSERT_EQ(hp_elf_open(hp_test_argv[2], false, 0, &e), 0);
-	p = classify(&e, "ipa_leaf");
+	if (hp_elf_open(path, false, 0, &e) < 0) {
+		fprintf(stderr, "cannot open %s: %s\n", path, hp_err.msg);
+		exit(1);
+	}
+	p = classify(&e, name);
 	hp_elf_close(&e);
-	ASSERT_EQ(p.method, HP_METHOD_REFUSED);
-	ASSERT_STREQ(p.code, "ipa-ra");
-	ASSERT_CONTAINS(p.reason, "ipa_caller+0x");
-	ASSERT_CONTAINS(p.reason, "%r10");
-	ASSERT_CONTAINS(p.reason, "-fipa-ra");
+	return p;
+}
+
+TEST(ipa_ra_gcc_refused)
+{
+	for (int i = 2; i <= 3; i++) {
+		struct hp_patchability p = classify_file(hp_test_argv[i], "ipa_leaf");
+
+		ASSERT_EQ(p.method, HP_METHOD_REFUSED);
+		ASSERT_STREQ(p.code, "ipa-ra");
+		ASSERT_CONTAINS(p.reason, "ipa_caller+0x");
+		ASSERT_CONTAINS(p.reason, "%r10");
+		ASSERT_CONTAINS(p.reason, "-fipa-ra");
+	}
+	/* a caller's own callee-saved use is no hazard: ipa_caller has no
+	 * direct callers */
+	ASSERT_TRUE(classify_file(hp_test_argv[2], "ipa_caller").method != HP_METHOD_REFUSED);
+}
+
+TEST(ipa_ra_switched_off_accepted)
+{
+	struct hp_patchability p = classify_file(hp_test_argv[4], "ipa_leaf");
+
+	ASSERT_TRUE(p.method == HP_METHOD_RELOCATE || p.method == HP_METHOD_PADDING);
 }
 
 TEST(ipa_ra_clang_accepted)
 {
-	struct hp_elf e;
 	struct hp_patchability p;
 
-	if (!hp_test_argv[3]) {
+	if (!hp_test_argv[6]) {
 		printf("  skipped: no clang\n");
 		return;
 	}
-	ASSERT_EQ(hp_elf_open(hp_test_argv[3], false, 0, &e), 0);
-	p = classify(&e, "ipa_caller");
-	hp_elf_close(&e);
+	/* the same leaf and caller, but clang has no IPA-RA by default */
+	p = classify_file(hp_test_argv[6], "ipa_leaf");
 	ASSERT_TRUE(p.method == HP_METHOD_RELOCATE || p.method == HP_METHOD_PADDING);
+}
+
+TEST(non_pie_absolute_table_and_pointer)
+{
+	struct hp_patchability p = classify_file(hp_test_argv[5], "n_jtable");
+
+	ASSERT_EQ(p.method, HP_METHOD_REFUSED);
+	ASSERT_STREQ(p.code, "jump-table");
+	ASSERT_CONTAINS(p.reason, "n_jtable+2");
+	p = classify_file(hp_test_argv[5], "n_pointed");
+	ASSERT_EQ(p.method, HP_METHOD_REFUSED);
+	ASSERT_STREQ(p.code, "branch-into");
+	ASSERT_CONTAINS(p.reason, "a pointer in data");
+	ASSERT_EQ(classify_file(hp_test_argv[5], "n_plain").method, HP_METHOD_RELOCATE);
 }
 
 /* Every function of `path`: no failure, the counts by verdict. */
