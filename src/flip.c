@@ -250,6 +250,8 @@ static int stop_clear(struct hp_target *t, struct hp_range *forbid, size_t nforb
 
 	for (;;) {
 		r = stop_world(t, deadline, st, t1);
+		if (r == -HP_ETIMEOUT && saved) /* the handler outlasted us: say so */
+			r = saved_busy(fs, t, saved);
 		if (r < 0)
 			return bail(t, st, r);
 		r = window_check(t, forbid, nforbid, deadline, st);
