@@ -13,6 +13,7 @@
 #include "escape.h"
 #include "freezer.h"
 #include "json.h"
+#include "objcache.h"
 #include "options.h"
 #include "patchfile.h"
 #include "procsel.h"
@@ -1170,5 +1171,6 @@ int main(int argc, char **argv)
 	hp_notes_clear();
 	vis_free();
 	hp_cs_close();
+	hp_objcache_clear();
 	return code;
 }

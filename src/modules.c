@@ -10,6 +10,7 @@
 
 #include "fileio.h"
 #include "memory.h"
+#include "objcache.h"
 #include "target.h"
 #include "util.h"
 
@@ -234,8 +235,6 @@ uint64_t hp_maps_find_gap(const struct hp_maps *m, uint64_t near_lo, uint64_t ne
 
 static void object_free(struct hp_object *o)
 {
-	if (o->elf_opened)
-		hp_elf_close(&o->elf);
 	free(o->path);
 	free(o->open_path);
 }
@@ -260,11 +259,12 @@ static bool same_file(const struct hp_mapping *mp, const struct hp_object *o)
 
 int hp_object_elf(struct hp_target *t, struct hp_object *o, struct hp_elf **ret)
 {
+	struct hp_elf *e;
 	char path[128];
 	int r;
 
-	if (o->elf_opened) {
-		*ret = &o->elf;
+	if (o->elf) {
+		*ret = o->elf;
 		return 0;
 	}
 	if (o->elf_error)
@@ -277,7 +277,7 @@ int hp_object_elf(struct hp_target *t, struct hp_object *o, struct hp_elf **ret)
 	for (size_t i = 0; i < t->nslow_devs; i++)
 		slow |= t->slow_devs[i].major == o->dev_major &&
 			t->slow_devs[i].minor == o->dev_minor;
-	r = hp_elf_open(path, slow, t->deadline, &o->elf);
+	r = hp_objcache_open(path, slow, t->deadline, &e);
 	if (r == -HP_ETIMEOUT)
 		r = hp_fail(r,
 			    "reading %s, which pid %d maps, did not finish in time: its filesystem "
@@ -285,7 +285,6 @@ int hp_object_elf(struct hp_target *t, struct hp_object *o, struct hp_elf **ret)
 			    o->path, t->pid);
 	if (r == -EACCES || r == -EPERM || r == -ENOENT) {
 		/* map_files is root's: without root, the file by its path */
-		hp_elf_close(&o->elf);
 		if (o->deleted) {
 			o->elf_error =
 				hp_fail(-EACCES,
@@ -294,9 +293,9 @@ int hp_object_elf(struct hp_target *t, struct hp_object *o, struct hp_elf **ret)
 					o->path, t->pid, t->pid);
 			return o->elf_error;
 		}
-		r = hp_elf_open(o->path, slow, t->deadline, &o->elf);
-		if (r == 0 && (o->elf.ino != o->inode || major(o->elf.dev) != o->dev_major ||
-			       minor(o->elf.dev) != o->dev_minor))
+		r = hp_objcache_open(o->path, slow, t->deadline, &e);
+		if (r == 0 && (e->ino != o->inode || major(e->dev) != o->dev_major ||
+			       minor(e->dev) != o->dev_minor))
 			r = hp_fail(-ESTALE,
 				    "%s on disk is not the file pid %d has loaded (it "
 				    "was replaced); run hotpatch as root to read the loaded "
@@ -311,22 +310,21 @@ int hp_object_elf(struct hp_target *t, struct hp_object *o, struct hp_elf **ret)
 		o->open_path = hp_strdup(path);
 	}
 	if (r < 0) {
-		hp_elf_close(&o->elf);
 		o->elf_error = r;
 		return r;
 	}
-	o->elf_opened = true;
+	o->elf = e;
 	/* bias: the mapping at file offset X holds the PT_LOAD whose page
 	 * aligned offset is X */
-	for (size_t i = 0; i < o->elf.phnum; i++) {
-		const GElf_Phdr *p = &o->elf.phdr[i];
+	for (size_t i = 0; i < e->phnum; i++) {
+		const GElf_Phdr *p = &e->phdr[i];
 
 		if (p->p_type == PT_LOAD && (p->p_offset & ~(PAGE - 1)) == o->first_offset) {
 			o->bias = o->lo - (p->p_vaddr & ~(PAGE - 1));
 			break;
 		}
 	}
-	*ret = &o->elf;
+	*ret = e;
 	return 0;
 }
 
@@ -565,13 +563,6 @@ int hp_modules_load(struct hp_target *t, struct hp_modules *ret)
 	}
 	if (exe)
 		order_by_link_map(t, &m, main_dynamic(t, phdr, phnum));
-	/* The ELF handles point into the objects: close them before sorting,
-	 * they reopen on demand. */
-	for (size_t i = 0; i < m.n; i++)
-		if (m.obj[i].elf_opened) {
-			hp_elf_close(&m.obj[i].elf);
-			m.obj[i].elf_opened = false;
-		}
 	qsort(m.obj, m.n, sizeof(*m.obj), cmp_order);
 	*ret = m;
 	hp_error_clear();
