@@ -475,14 +475,24 @@ static bool slow_fstype(const char *type)
  * table (kernel data, in the target's own mount namespace) gives each
  * device's filesystem type; /proc/PID/maps the device of each mapping.
  */
-static void mark_slow_files(struct hp_target *t, const struct hp_maps *maps)
+/* One mount namespace's devices on slow filesystems, and their types. */
+struct slow_ns {
+	char ns[64]; /* the readlink of /proc/PID/ns/mnt */
+	struct hp_dev *devs;
+	char (*types)[64];
+	size_t n;
+};
+
+/* Every process of a pre-forking server shares one mount namespace: its
+ * mount table is read once per command, not once per process. */
+static struct slow_ns slow_cache[8];
+static size_t slow_cached;
+
+static void slow_ns_read(pid_t pid, struct slow_ns *sn)
 {
 	char path[64], *buf = NULL;
 
-	free(t->slow_devs);
-	t->slow_devs = NULL;
-	t->nslow_devs = 0;
-	snprintf(path, sizeof(path), "/proc/%d/mountinfo", t->pid);
+	snprintf(path, sizeof(path), "/proc/%d/mountinfo", pid);
 	if (hp_read_file(path, &buf, NULL) < 0)
 		return;
 	for (char *line = buf, *eol; line && *line; line = eol ? eol + 1 : NULL) {
@@ -496,21 +506,62 @@ static void mark_slow_files(struct hp_target *t, const struct hp_maps *maps)
 		if (!sep || sscanf(line, "%*u %*u %u:%u", &maj, &min) != 2 ||
 		    sscanf(sep + 3, "%63s", type) != 1 || !slow_fstype(type))
 			continue;
-		struct hp_dev *nd = realloc(t->slow_devs, (t->nslow_devs + 1) * sizeof(*nd));
+		struct hp_dev *nd = realloc(sn->devs, (sn->n + 1) * sizeof(*nd));
 		if (!nd)
 			break;
-		t->slow_devs = nd;
-		t->slow_devs[t->nslow_devs++] = (struct hp_dev){maj, min};
+		sn->devs = nd;
+		char(*nt)[64] = realloc(sn->types, (sn->n + 1) * sizeof(*nt));
+		if (!nt)
+			break;
+		sn->types = nt;
+		sn->devs[sn->n] = (struct hp_dev){maj, min};
+		snprintf(sn->types[sn->n++], sizeof(*nt), "%s", type);
+	}
+	free(buf);
+}
+
+static const struct slow_ns *slow_ns_of(pid_t pid, struct slow_ns *uncached)
+{
+	char link[64], ns[64];
+	ssize_t l;
+
+	snprintf(link, sizeof(link), "/proc/%d/ns/mnt", pid);
+	l = readlink(link, ns, sizeof(ns) - 1);
+	ns[l > 0 ? l : 0] = 0;
+	for (size_t i = 0; l > 0 && i < slow_cached; i++)
+		if (!strcmp(slow_cache[i].ns, ns))
+			return &slow_cache[i];
+	struct slow_ns *sn = l > 0 && slow_cached < HP_ARRAY_SIZE(slow_cache)
+				     ? &slow_cache[slow_cached++]
+				     : uncached;
+	snprintf(sn->ns, sizeof(sn->ns), "%s", ns);
+	slow_ns_read(pid, sn);
+	return sn;
+}
+
+static void mark_slow_files(struct hp_target *t, const struct hp_maps *maps)
+{
+	struct slow_ns uncached = {0};
+	const struct slow_ns *sn = slow_ns_of(t->pid, &uncached);
+
+	free(t->slow_devs);
+	t->slow_devs = sn->n ? calloc(sn->n, sizeof(*t->slow_devs)) : NULL;
+	t->nslow_devs = t->slow_devs ? sn->n : 0;
+	for (size_t k = 0; k < t->nslow_devs; k++) {
+		unsigned maj = sn->devs[k].major, min = sn->devs[k].minor;
+
+		t->slow_devs[k] = sn->devs[k];
 		for (size_t i = 0; i < maps->n; i++)
 			if (maps->m[i].path && maps->m[i].inode && maps->m[i].dev_major == maj &&
 			    maps->m[i].dev_minor == min) {
 				t->slow_fs = true;
 				snprintf(t->slow_what, sizeof(t->slow_what), "%s (on %s)",
-					 maps->m[i].path, type);
+					 maps->m[i].path, sn->types[k]);
 				break;
 			}
 	}
-	free(buf);
+	free(uncached.devs);
+	free(uncached.types);
 }
 
 int hp_modules_load(struct hp_target *t, struct hp_modules *ret)
