@@ -12,6 +12,7 @@
 
 #include "memory.h"
 #include "modules.h"
+#include "proc.h"
 #include "stackcheck.h"
 #include "target.h"
 #include "util.h"
@@ -529,6 +530,26 @@ static int pick_once(struct hp_remote *rc, uint64_t deadline, struct hp_thread *
 	return 1;
 }
 
+static bool thread_alive(pid_t pid, pid_t tid)
+{
+	char state;
+
+	if (syscall(SYS_tgkill, pid, tid, 0) != 0)
+		return false;
+	/* a zombie (a killed process not reaped yet, a thread an exec ended)
+	 * still takes signals, and never finishes a call */
+	return hp_task_state(pid, tid, &state) == 0 && state != 'Z' && state != 'X';
+}
+
+/* A process killed meanwhile has none: waiting for one ends now. */
+static bool any_thread_alive(const struct hp_target *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (thread_alive(t->pid, t->th[i].tid))
+			return true;
+	return false;
+}
+
 /* Stops one thread at a safe point; returns it seized and stopped. */
 static int pick_thread(struct hp_remote *rc, uint64_t deadline, struct hp_thread **ret)
 {
@@ -541,6 +562,8 @@ static int pick_thread(struct hp_remote *rc, uint64_t deadline, struct hp_thread
 
 		if (r <= 0)
 			return r;
+		if (!any_thread_alive(t))
+			return hp_fail(-ESRCH, "pid %d exited", t->pid);
 		if (hp_now_ns() >= deadline)
 			return hp_fail(-HP_EBUSY,
 				       "no thread of pid %d (%s) reached a point where loading code "
@@ -684,11 +707,6 @@ static void boost(struct hp_thread *th)
 	struct sched_attr_v1 a = {.size = sizeof(a), .policy = SCHED_OTHER, .nice = -20};
 
 	syscall(SYS_sched_setattr, th->tid, &a, 0);
-}
-
-static bool thread_alive(pid_t pid, pid_t tid)
-{
-	return syscall(SYS_tgkill, pid, tid, 0) == 0;
 }
 
 /* One remote call on its way: the thread, its request and how it runs. */
