@@ -237,13 +237,13 @@ def test_libpulp_stress_shape():
     n = int(os.environ.get("HOTPATCH_STRESS_CHILDREN", "200"))
     d = private_copies("forker")
     exe = os.path.join(d, "forker")
-    parent = Target(exe, threads=1, args=[n])
+    parent = Target(exe, threads=1, args=[str(n)])
     fix = patch("fix_lib")
     timings = {}
     for verb in ("apply", "status", "rollback"):
         t0 = time.monotonic()
-        code, doc = hotpatch_json(verb, "--exe", exe, *([fix] if verb != "status" else []),
-                                  timeout=600)
+        code, doc = hotpatch_json(verb, "--exe", exe, "--timeout", 120,
+                                  *([fix] if verb != "status" else []), timeout=600)
         timings[verb] = time.monotonic() - t0
         eq(code, 0, f"{verb} of {n + 1} processes")
         eq(len(doc["processes"]), n + 1, "the parent and every child")
