@@ -3,6 +3,8 @@
 processes that exit, exec or fork while the command works on them."""
 import json
 import os
+import pty
+import select
 import shutil
 import signal
 import subprocess
@@ -114,6 +116,23 @@ def test_jobs_one_is_the_old_behaviour():
         h3 = hotpatch("status", "--jobs", 3, *args)
         eq((h3.returncode, h3.stdout, h3.stderr), (h1.returncode, h1.stdout, h1.stderr),
            "status text and exit code")
+        # on a terminal, the progress line counts what is done
+        master, slave = pty.openpty()
+        r = subprocess.run([HOTPATCH, "status", "--jobs", "3", *map(str, args)],
+                           stdout=subprocess.PIPE, stderr=slave, timeout=60)
+        os.close(slave)
+        seen = b""
+        while select.select([master], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        os.close(master)
+        check(b"[5/5] done" in seen, f"the progress line on a terminal: {seen!r}")
+        eq(r.stdout.decode(), h1.stdout, "the same report")
     finally:
         helper.kill()
         helper.wait()
