@@ -396,6 +396,16 @@ void hp_unwinder_free(struct hp_unwinder *u)
 	free(u);
 }
 
+static bool read_only_file(const struct hp_unwinder *u, uint64_t page)
+{
+	const struct hp_mapping *mp = u->have_maps ? hp_maps_find(&u->maps, page) : NULL;
+
+	/* not a memfd: hotpatch's own patch may be unloaded and another
+	 * loaded in its place while the unwinder lives */
+	return mp && mp->path && mp->path[0] == '/' && strncmp(mp->path, "/memfd:", 7) &&
+	       mp->inode && !(mp->prot & (HP_PROT_W | HP_PROT_SHARED));
+}
+
 int hp_stack_walk(struct hp_unwinder *u, const struct hp_thread *th, struct hp_stack *st)
 {
 	unw_cursor_t c;
@@ -405,9 +415,13 @@ int hp_stack_walk(struct hp_unwinder *u, const struct hp_thread *th, struct hp_s
 	if (!th->regs_valid)
 		return hp_fail(-EINVAL, "internal: the registers of thread %d were not read",
 			       th->tid);
-	/* the thread ran since the last walk: nothing read then still holds */
+	/* the thread ran since the last walk: what it can write (its stacks,
+	 * its data) may have changed; the unwind tables of its objects, in
+	 * read-only file mappings, are kept (a walk reads the same ones
+	 * again, thread after thread, call after call) */
 	for (size_t i = 0; i < CACHE_PAGES; i++)
-		u->cache[i].addr = 0;
+		if (u->cache[i].addr && !read_only_file(u, u->cache[i].addr - 1))
+			u->cache[i].addr = 0;
 	u->regs = &th->regs;
 	u->budget = WALK_BUDGET;
 	r = unw_init_remote(&c, u->as, u);
