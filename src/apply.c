@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "../include/hotpatch.h"
+#include "classify.h"
 #include "fileio.h"
 #include "load.h"
 #include "memory.h"
@@ -22,6 +23,7 @@
 #include "patchfile.h"
 #include "plan.h"
 #include "procfs.h"
+#include "prologue.h"
 #include "record.h"
 #include "recover.h"
 #include "remote.h"
@@ -46,7 +48,9 @@ struct fplan {
 	const struct hp_reg_func *below; /* the patch this one stacks on */
 	uint8_t window_len;
 	uint64_t body;
-	bool pad_live; /* the pad is reachable now: rewrite it only while stopped */
+	bool pad_live;	     /* the pad is reachable now: rewrite it only while stopped */
+	uint8_t method;	     /* enum hp_method */
+	struct hp_reloc rel; /* without a prologue: what the jump displaces (runtime) */
 	uint64_t replacement;
 	struct hp_tramp_site site;
 	uint8_t new_pad[HP_PAD_LEN], new_win[HP_WIN_LEN];
@@ -61,6 +65,7 @@ struct apply {
 	struct fplan *fp;
 	size_t nfp;
 	uint64_t *ptrs; /* per record: what an ORIGINAL or SYMBOL slot gets */
+	size_t *ptr_fp; /* per record: 1 + the function whose copy an ORIGINAL gets, or 0 */
 	struct hp_tls_plan tp;
 	uint64_t tls_ret[HP_CALL_MAX_OPS];
 	size_t ntls;
@@ -72,10 +77,161 @@ struct apply {
 	uint64_t t0, t1;
 };
 
+/* Stacked on a patch that found padding or relocated: its bytes are the
+ * record's, or someone else changed them. */
+static int plan_on_moved(struct hp_session *s, struct fplan *f, const struct hp_reg_func *top)
+{
+	struct hp_prologue *p = &f->pro;
+	int r;
+
+	*p = (struct hp_prologue){.entry = top->entry,
+				  .pad = top->pad,
+				  .window = top->window,
+				  .window_len = top->window_len,
+				  .body = top->body,
+				  .endbr = top->endbr,
+				  .layout = "patched",
+				  .state = HP_PRO_PATCHED};
+	if ((r = hp_mem_read(&s->t, p->pad, p->pad_bytes, HP_PAD_LEN)) < 0 ||
+	    (r = hp_mem_read(&s->t, p->window, p->win_bytes, HP_WIN_LEN)) < 0)
+		return r;
+	hp_decode_jmp(p->pad_bytes, HP_PAD_LEN, p->pad, &p->dest);
+	f->method = top->method;
+	return 0;
+}
+
+static void rebase(struct hp_reloc *rel, uint64_t bias)
+{
+	rel->addr += bias;
+	rel->reach_lo += bias;
+	rel->reach_hi += bias;
+	for (unsigned i = 0; i < rel->nfix; i++)
+		rel->fix[i].target += bias;
+}
+
+/* The process's bytes must be the file's: anything else is another tool's
+ * breakpoint or hook, and relocating it would copy that. */
+static int check_unhooked(struct hp_session *s, struct fplan *f, struct hp_elf *e,
+			  const struct hp_patchability *c, uint64_t lo, uint64_t bias)
+{
+	uint8_t mem[HP_PAD_LEN + 4 + HP_RELOC_MAXSRC], file[sizeof(mem)];
+	size_t n = (size_t)(c->window + c->rel.len - lo);
+	char dm[256], df[256];
+	int r;
+
+	if (n > sizeof(mem))
+		return hp_fail(-EINVAL, "internal: displaced region too long");
+	r = hp_mem_read(&s->t, lo + bias, mem, n);
+	if (r == 0)
+		r = hp_elf_vaddr_read(e, lo, file, n);
+	if (r < 0)
+		return r;
+	if (!memcmp(mem, file, n))
+		return 0;
+	hp_disasm(mem + (c->window - lo), n - (size_t)(c->window - lo), c->window + bias, 3, dm,
+		  sizeof(dm));
+	hp_disasm(file + (c->window - lo), n - (size_t)(c->window - lo), c->window + bias, 3, df,
+		  sizeof(df));
+	return hp_fail(-HP_ENOTPATCHABLE,
+		       "%s in %s does not hold the bytes of its file (a debugger's breakpoint or "
+		       "another tool's hook?): in pid %d: %s; in the file: %s",
+		       f->rec->symbol, f->res.obj->path, s->t.pid, dm, df);
+}
+
+/* Why not, with the bytes at the entry shown as they are in the file. */
+static int refuse_moved(struct fplan *f, struct hp_elf *e, const struct hp_patchability *c,
+			uint64_t bias, const char *was)
+{
+	uint8_t b[24];
+	char dis[384] = "(unreadable)";
+
+	if (hp_elf_vaddr_read(e, c->window, b, sizeof(b)) == 0)
+		hp_disasm(b, sizeof(b), c->window + bias, 3, dis, sizeof(dis));
+	hp_error_clear();
+	if (c->method == HP_METHOD_PROLOGUE)
+		return hp_fail(-HP_ENOTPATCHABLE,
+			       "%s; its file %s has a hot-patch prologue there (%s): a debugger or "
+			       "another tool changed the bytes",
+			       was, f->res.obj->path, dis);
+	return hp_fail(-HP_ENOTPATCHABLE,
+		       "%s. It has no hot-patch prologue, and --relocate cannot patch it either "
+		       "(%s): %s",
+		       was, c->code, c->reason);
+}
+
+static int fill_moved(struct hp_session *s, struct fplan *f, const struct hp_patchability *c,
+		      uint64_t lo, uint64_t bias)
+{
+	int r;
+
+	f->rel = c->rel;
+	rebase(&f->rel, bias);
+	f->method = (uint8_t)c->method;
+	f->pro = (struct hp_prologue){.entry = f->res.addr,
+				      .pad = lo + bias,
+				      .window = c->window + bias,
+				      .window_len = c->rel.len,
+				      .endbr = c->endbr,
+				      .layout = hp_method_name(c->method),
+				      .state = HP_PRO_UNPATCHED};
+	if ((r = hp_mem_read(&s->t, f->pro.pad, f->pro.pad_bytes, HP_PAD_LEN)) < 0 ||
+	    (r = hp_mem_read(&s->t, f->pro.window, f->pro.win_bytes, HP_WIN_LEN)) < 0)
+		return r;
+	return 0;
+}
+
+/* A function without a hot-patch prologue: what the classifier found in
+ * its file, if --relocate allows it and the process holds those bytes. */
+static int plan_moved(struct hp_session *s, const struct hp_options *o, struct fplan *f)
+{
+	struct hp_patchability c;
+	struct hp_elf *e;
+	uint64_t bias, lo;
+	char dis[384], was[sizeof(hp_err.msg)];
+	int r;
+
+	snprintf(was, sizeof(was), "%s", hp_err.msg);
+	hp_error_clear();
+	if ((r = hp_object_elf(&s->t, f->res.obj, &e)) < 0 ||
+	    (r = hp_classify(e, f->res.sym, &c)) < 0)
+		return r;
+	bias = f->res.addr - f->res.sym->value;
+	if (c.method == HP_METHOD_REFUSED || c.method == HP_METHOD_PROLOGUE)
+		return refuse_moved(f, e, &c, bias, was);
+	lo = c.method == HP_METHOD_PADDING ? c.pad : c.window;
+	r = check_unhooked(s, f, e, &c, lo, bias);
+	if (r < 0)
+		return r;
+	hp_disasm(c.rel.orig, c.rel.len, c.window + bias, c.rel.ninsn, dis, sizeof(dis));
+	if (!o->relocate)
+		return hp_fail(-HP_ENOTPATCHABLE,
+			       "%s. It has no hot-patch prologue: --relocate would patch it by %s, "
+			       "displacing %u byte%s: %s",
+			       was, c.method == HP_METHOD_PADDING ? "found padding" : "relocation",
+			       c.rel.len, c.rel.len == 1 ? "" : "s", dis);
+	return fill_moved(s, f, &c, lo, bias);
+}
+
+/* Where the function's jump goes and what it displaces. */
+static int plan_entry(struct hp_session *s, const struct hp_options *o, struct fplan *f,
+		      const struct hp_reg_func *top)
+{
+	int r;
+
+	f->method = HP_METHOD_PROLOGUE;
+	if (top && top->method != HP_METHOD_PROLOGUE)
+		return plan_on_moved(s, f, top);
+	r = hp_resolve_prologue(&s->t, &f->res, &f->pro);
+	if (r == -HP_ENOTPATCHABLE && !top)
+		r = plan_moved(s, o, f);
+	return r;
+}
+
 static int plan_function(struct hp_session *s, const struct hp_options *o,
 			 const struct hp_patch_rec *rec, struct fplan *f)
 {
 	const struct hp_sym *clones;
+	const struct hp_reg_func *top;
 	struct hp_elf *e;
 	size_t nclones;
 	int r;
@@ -84,10 +240,10 @@ static int plan_function(struct hp_session *s, const struct hp_options *o,
 	r = hp_resolve(&s->t, &s->m, object_of(o, rec), rec->symbol, HP_WANT_FUNC, &f->res);
 	if (r < 0)
 		return r;
-	r = hp_resolve_prologue(&s->t, &f->res, &f->pro);
+	top = hp_registry_top(&s->reg, f->res.addr, NULL);
+	r = plan_entry(s, o, f, top);
 	if (r < 0)
 		return r;
-	const struct hp_reg_func *top = hp_registry_top(&s->reg, f->res.addr, NULL);
 	if (f->pro.state == HP_PRO_PATCHED) {
 		if (!top || memcmp(top->new_pad, f->pro.pad_bytes, HP_PAD_LEN) ||
 		    memcmp(top->new_win, f->pro.win_bytes, HP_WIN_LEN))
@@ -122,7 +278,8 @@ static int plan_function(struct hp_session *s, const struct hp_options *o,
 
 /* The address the ORIGINAL and SYMBOL records ask for. */
 static int plan_pointer(struct hp_session *s, const struct hp_options *o,
-			const struct hp_patch_rec *rec, struct fplan *fp, size_t nfp, uint64_t *ret)
+			const struct hp_patch_rec *rec, struct fplan *fp, size_t nfp, uint64_t *ret,
+			size_t *ret_fp)
 {
 	struct hp_resolved res;
 	struct hp_prologue pro;
@@ -139,6 +296,9 @@ static int plan_pointer(struct hp_session *s, const struct hp_options *o,
 	for (size_t i = 0; i < nfp; i++)
 		if (fp[i].res.addr == res.addr) {
 			*ret = fp[i].body;
+			/* a copy made for this patch: known once it is placed */
+			if (!fp[i].below && fp[i].method != HP_METHOD_PROLOGUE)
+				*ret_fp = i + 1;
 			return 0;
 		}
 	const struct hp_reg_func *top = hp_registry_top(&s->reg, res.addr, NULL);
@@ -168,6 +328,8 @@ static void fill_func_record(struct hp_reg_func *rf, const struct fplan *f, cons
 	rf->body = f->body;
 	rf->window_len = f->window_len;
 	rf->endbr = f->pro.endbr;
+	rf->method = f->method;
+	rf->ninsn = f->below ? f->below->ninsn : f->rel.ninsn;
 	memcpy(rf->old_pad, f->pro.pad_bytes, HP_PAD_LEN);
 	memcpy(rf->old_win, f->pro.win_bytes, HP_WIN_LEN);
 	memcpy(rf->new_pad, f->new_pad, HP_PAD_LEN);
@@ -228,12 +390,14 @@ static int plan_pointers(struct apply *a)
 	int r = 0;
 
 	a->ptrs = calloc(pf->nrec ? pf->nrec : 1, sizeof(*a->ptrs));
-	if (!a->ptrs)
+	a->ptr_fp = calloc(pf->nrec ? pf->nrec : 1, sizeof(*a->ptr_fp));
+	if (!a->ptrs || !a->ptr_fp)
 		return hp_fail(-ENOMEM, "out of memory");
 	for (size_t i = 0; i < pf->nrec && r == 0; i++)
 		if (pf->rec[i].kind == HOTPATCH_KIND_ORIGINAL ||
 		    pf->rec[i].kind == HOTPATCH_KIND_SYMBOL)
-			r = plan_pointer(&a->s, a->o, &pf->rec[i], a->fp, a->nfp, &a->ptrs[i]);
+			r = plan_pointer(&a->s, a->o, &pf->rec[i], a->fp, a->nfp, &a->ptrs[i],
+					 &a->ptr_fp[i]);
 		else if (pf->rec[i].kind == HOTPATCH_KIND_TLS)
 			r = hp_tls_plan_add(&a->tp, &a->s.rc, object_of(a->o, &pf->rec[i]),
 					    pf->rec[i].symbol, pf->rec[i].slot);
@@ -295,7 +459,8 @@ static int make_plan(struct apply *a)
 					      .pad = f->pro.pad,
 					      .window = f->pro.window,
 					      .window_len = f->window_len,
-					      .pad_live = f->pad_live};
+					      .pad_live = f->pad_live,
+					      .method = f->method};
 		memcpy(pf[i].pad_now, f->pro.pad_bytes, HP_PAD_LEN);
 		memcpy(pf[i].win_now, f->pro.win_bytes, HP_WIN_LEN);
 		memcpy(pf[i].pad_want, f->new_pad, HP_PAD_LEN);
@@ -305,13 +470,44 @@ static int make_plan(struct apply *a)
 	return r < 0 ? hp_fail(r, "out of memory") : 0;
 }
 
+/* Dry run: the relocated copies find room within reach of their targets
+ * (far jumps to the replacement are not known yet; they always find one). */
+static int check_copies(struct apply *a)
+{
+	_cleanup_free_ struct hp_tramp_site *sites = calloc(a->nfp ? a->nfp : 1, sizeof(*sites));
+	struct hp_reg_range *regions = NULL;
+	size_t n = 0, nreg = 0;
+	int r;
+
+	if (!sites)
+		return hp_fail(-ENOMEM, "out of memory");
+	for (size_t i = 0; i < a->nfp; i++)
+		if (!a->fp[i].below && a->fp[i].method != HP_METHOD_PROLOGUE)
+			sites[n++] = (struct hp_tramp_site){.from = a->fp[i].pro.pad,
+							    .to = a->fp[i].pro.pad,
+							    .copy = &a->fp[i].rel};
+	if (!n)
+		return 0;
+	r = hp_tramp_plan(&a->s.m.maps, sites, n, &regions, &nreg);
+	for (size_t i = 0; r == 0 && i < nreg; i++) {
+		uint8_t *img = NULL;
+
+		r = hp_tramp_image(&regions[i], sites, n, &img);
+		free(img);
+	}
+	free(regions);
+	return r;
+}
+
 /* Everything but loading and writing: the threads are stopped and checked
  * against the ranges the flip would forbid, as the flip would. */
 static int dry_run(struct apply *a)
 {
 	int r;
 
-	r = make_plan(a);
+	r = check_copies(a);
+	if (r == 0)
+		r = make_plan(a);
 	if (r == 0)
 		r = hp_remote_probe(&a->s.rc, a->s.deadline);
 	if (r == 0)
@@ -349,10 +545,15 @@ static int place_trampolines(struct apply *a)
 		a->fp[i].replacement = a->rp.base + a->fp[i].rec->replacement;
 		sites[i] = (struct hp_tramp_site){.from = a->fp[i].pro.pad,
 						  .to = a->fp[i].replacement};
+		if (!a->fp[i].below && a->fp[i].method != HP_METHOD_PROLOGUE)
+			sites[i].copy = &a->fp[i].rel;
 	}
 	r = hp_load_trampolines(&a->s, sites, a->nfp, &a->rp);
-	for (size_t i = 0; i < a->nfp; i++)
+	for (size_t i = 0; i < a->nfp; i++) {
 		a->fp[i].site = sites[i];
+		if (sites[i].copy)
+			a->fp[i].body = sites[i].copy_at; /* the original, relocated */
+	}
 	return r;
 }
 
@@ -362,6 +563,9 @@ static int write_pointers(struct apply *a)
 	const struct hp_patchfile *pf = a->pf;
 	int r = 0;
 
+	for (size_t i = 0; i < pf->nrec; i++)
+		if (a->ptr_fp[i])
+			a->ptrs[i] = a->fp[a->ptr_fp[i] - 1].body;
 	for (size_t i = 0; r == 0 && i < pf->nrec; i++)
 		if (pf->rec[i].kind == HOTPATCH_KIND_ORIGINAL ||
 		    pf->rec[i].kind == HOTPATCH_KIND_SYMBOL)
@@ -383,9 +587,12 @@ static int encode_jumps(struct apply *a)
 
 		if (hp_jmp_rel32(f->new_pad, f->pro.pad,
 				 f->site.slot ? f->site.slot : f->replacement) < 0 ||
-		    hp_jmp_rel8(f->new_win, f->pro.window, f->pro.pad) < 0)
+		    (f->method != HP_METHOD_RELOCATE &&
+		     hp_jmp_rel8(f->new_win, f->pro.window, f->pro.pad) < 0))
 			return hp_fail(-ERANGE, "internal: jump to 0x%llx out of reach",
 				       (unsigned long long)f->replacement);
+		if (f->method == HP_METHOD_RELOCATE) /* the window is the jump's start */
+			memcpy(f->new_win, f->new_pad, HP_WIN_LEN);
 	}
 	return 0;
 }
@@ -478,6 +685,7 @@ static void commit(struct apply *a)
 	for (size_t i = 0; pr && i < a->nfp && i < pr->nfuncs; i++) {
 		pr->funcs[i].layout =
 			a->fp[i].pro.state == HP_PRO_PATCHED ? "stacked" : a->fp[i].pro.layout;
+		pr->funcs[i].method = hp_method_name(a->fp[i].method);
 		pr->funcs[i].stacked = a->fp[i].below != NULL;
 	}
 	if (r < 0) {
@@ -510,6 +718,7 @@ static void apply_free(struct apply *a)
 	hp_plan_free(&a->plan);
 	free(a->fp);
 	free(a->ptrs);
+	free(a->ptr_fp);
 	a->rep->total_ns = hp_now_ns() - a->t0;
 }
 

@@ -26,6 +26,14 @@ enum hp_method {
 	HP_METHOD_RELOCATE, /* a jmp rel32 over the first instructions */
 };
 
+/* "prologue", "padding", "relocate", "refused": the words of --json. */
+static inline const char *hp_method_name(unsigned m)
+{
+	static const char *const names[] = {"refused", "prologue", "padding", "relocate"};
+
+	return m < sizeof(names) / sizeof(names[0]) ? names[m] : "refused";
+}
+
 struct hp_patchability {
 	enum hp_method method;
 	/* REFUSED: a short tag to count by ("call", "branch-into", "short",

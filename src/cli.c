@@ -11,6 +11,7 @@
 #include "audit.h"
 #include "cs.h"
 #include "escape.h"
+#include "classify.h"
 #include "freezer.h"
 #include "jobs.h"
 #include "json.h"
@@ -21,6 +22,7 @@
 #include "procsel.h"
 #include "report.h"
 #include "rollback.h"
+#include "list.h"
 #include "status.h"
 #include "trust.h"
 #include "util.h"
@@ -48,7 +50,9 @@ enum opt_bit {
 	OPT_SHA256 = 1u << 7,
 	OPT_INSECURE = 1u << 8,
 	OPT_FREEZER = 1u << 9,
-	OPT_JOBS = 1u << 10,
+	OPT_RELOCATE = 1u << 10,
+	OPT_OBJECT = 1u << 11,
+	OPT_JOBS = 1u << 12,
 };
 
 struct verb;
@@ -233,6 +237,8 @@ static void human_func(const struct cli *c, const struct hp_patch_report *p,
 	} else {
 		printf(" restored");
 	}
+	if (f->displaced)
+		printf(" [%s: %u bytes displaced]", f->method, f->displaced);
 	if (f->stacked)
 		printf(" [%s]",
 		       c->v->id == VERB_STATUS ? "overridden by a later patch" : "stacked");
@@ -299,6 +305,9 @@ static void json_func(struct hp_json *j, const struct hp_patch_report *p,
 	else
 		hp_json_null(j, "trampoline");
 	hp_json_str(j, "layout", f->layout);
+	hp_json_str(j, "method", f->method ? f->method : "prologue");
+	hp_json_int(j, "displaced", f->displaced);
+	hp_json_int(j, "instructions", f->ninsn);
 	hp_json_bool(j, "stacked", f->stacked);
 	hp_json_str(j, "result", f->result ? f->result : p->action);
 	if (f->reason)
@@ -778,6 +787,60 @@ static int cmd_status(struct cli *c)
 	return for_each_pid(c, status_one, NULL, &no_audit);
 }
 
+/* --relocate: how many functions of an object each way, refusals by tag. */
+static void json_counts(struct hp_json *j, const struct hp_listed_object *lo)
+{
+	const char *tags[64];
+	size_t ntags = 0, by_method[4] = {0};
+
+	for (size_t k = 0; k < lo->nfuncs; k++) {
+		by_method[lo->funcs[k].method & 3]++;
+		bool seen = !lo->funcs[k].code;
+
+		for (size_t q = 0; q < ntags && !seen; q++)
+			seen = !strcmp(tags[q], lo->funcs[k].code);
+		if (!seen && ntags < HP_ARRAY_SIZE(tags))
+			tags[ntags++] = lo->funcs[k].code;
+	}
+	hp_json_obj(j, "counts");
+	for (unsigned m = HP_METHOD_PROLOGUE; m <= HP_METHOD_RELOCATE; m++)
+		hp_json_int(j, hp_method_name(m), (int64_t)by_method[m]);
+	hp_json_obj(j, "refused");
+	for (size_t q = 0; q < ntags; q++) {
+		size_t n = 0;
+
+		for (size_t k = 0; k < lo->nfuncs; k++)
+			n += lo->funcs[k].code && !strcmp(lo->funcs[k].code, tags[q]);
+		hp_json_int(j, tags[q], (int64_t)n);
+	}
+	hp_json_obj_end(j);
+	hp_json_obj_end(j);
+}
+
+static void json_listed(struct hp_json *j, const struct hp_listed_func *f, bool relocate)
+{
+	hp_json_obj(j, NULL);
+	hp_json_str(j, "name", f->name);
+	hp_json_hex(j, "address", f->addr);
+	if (f->layout)
+		hp_json_str(j, "layout", f->layout);
+	else
+		hp_json_null(j, "layout");
+	if (relocate) {
+		hp_json_str(j, "method", hp_method_name(f->method));
+		hp_json_bool(j, "global", f->global);
+		hp_json_int(j, "displaced", f->displaced);
+		hp_json_int(j, "instructions", f->ninsn);
+		if (f->code) {
+			hp_json_str(j, "refused", f->code);
+			hp_json_str(j, "reason", f->reason ? f->reason : "");
+		} else {
+			hp_json_null(j, "refused");
+		}
+	}
+	hp_json_obj_end(j);
+}
+
 static void json_listing(struct hp_json *j, pid_t pid, const struct hp_listing *l, int r)
 {
 	hp_json_obj(j, NULL);
@@ -793,14 +856,11 @@ static void json_listing(struct hp_json *j, pid_t pid, const struct hp_listing *
 	for (size_t o = 0; o < l->nobjs; o++) {
 		hp_json_obj(j, NULL);
 		hp_json_str(j, "path", l->objs[o].path);
+		if (l->relocate)
+			json_counts(j, &l->objs[o]);
 		hp_json_arr(j, "functions");
-		for (size_t k = 0; k < l->objs[o].nfuncs; k++) {
-			hp_json_obj(j, NULL);
-			hp_json_str(j, "name", l->objs[o].funcs[k].name);
-			hp_json_hex(j, "address", l->objs[o].funcs[k].addr);
-			hp_json_str(j, "layout", l->objs[o].funcs[k].layout);
-			hp_json_obj_end(j);
-		}
+		for (size_t k = 0; k < l->objs[o].nfuncs; k++)
+			json_listed(j, &l->objs[o].funcs[k], l->relocate);
 		hp_json_arr_end(j);
 		hp_json_obj_end(j);
 	}
@@ -808,21 +868,38 @@ static void json_listing(struct hp_json *j, pid_t pid, const struct hp_listing *
 	hp_json_obj_end(j);
 }
 
+/* "prologue (gcc)", "relocate: 6 bytes / 2 instructions", "refused (call): ..." */
+static void human_how(const struct hp_listed_func *f, bool relocate, char *out, size_t outsz)
+{
+	if (!relocate || f->method == HP_METHOD_PROLOGUE)
+		snprintf(out, outsz, "%s%s%s%s", relocate ? "prologue" : "", relocate ? " (" : "",
+			 f->layout ? f->layout : "?", relocate ? ")" : "");
+	else if (f->method == HP_METHOD_REFUSED)
+		snprintf(out, outsz, "refused (%s): %s", f->code ? f->code : "?",
+			 f->reason ? f->reason : "");
+	else
+		snprintf(out, outsz, "%s: %u byte%s / %u instruction%s", hp_method_name(f->method),
+			 f->displaced, f->displaced == 1 ? "" : "s", f->ninsn,
+			 f->ninsn == 1 ? "" : "s");
+}
+
 static void human_listing(pid_t pid, const struct hp_listing *l)
 {
 	size_t total = 0;
+	char how[1024];
 
 	for (size_t o = 0; o < l->nobjs; o++) {
 		printf("%s:\n", vis(l->objs[o].path));
-		for (size_t k = 0; k < l->objs[o].nfuncs; k++)
+		for (size_t k = 0; k < l->objs[o].nfuncs; k++) {
+			human_how(&l->objs[o].funcs[k], l->relocate, how, sizeof(how));
 			printf("  %-32s 0x%llx  %s\n", vis(l->objs[o].funcs[k].name),
-			       (unsigned long long)l->objs[o].funcs[k].addr,
-			       l->objs[o].funcs[k].layout);
+			       (unsigned long long)l->objs[o].funcs[k].addr, vis(how));
+		}
 		total += l->objs[o].nfuncs;
 	}
 	if (!total)
 		printf("pid %d (%s): no patchable functions (build with "
-		       "-fpatchable-function-entry=7,5)\n",
+		       "-fpatchable-function-entry=7,5, or see list --relocate)\n",
 		       pid, vis(l->comm));
 }
 
@@ -865,9 +942,9 @@ static int cmd_list(struct cli *c)
 static const struct verb verbs[] = {
 	{"apply", VERB_APPLY, cmd_apply,
 	 OPT_JSON | OPT_DRY_RUN | OPT_TIMEOUT | OPT_STOP_ON_ERROR | OPT_SHA256 | OPT_INSECURE |
-		 OPT_FREEZER | OPT_JOBS,
-	 "hotpatch [apply] TARGETS PATCH.so [--dry-run] [--json] [--timeout S] [--sha256 HEX]\n"
-	 "                [--stop-on-error] [--insecure] [--jobs N]\n"
+		 OPT_FREEZER | OPT_RELOCATE | OPT_JOBS,
+	 "hotpatch [apply] TARGETS PATCH.so [--relocate] [--dry-run] [--json] [--timeout S]\n"
+	 "                [--sha256 HEX] [--stop-on-error] [--insecure] [--jobs N]\n"
 	 "  Load PATCH.so into each process and redirect the functions it replaces."},
 	{"rollback", VERB_ROLLBACK, cmd_rollback,
 	 OPT_JSON | OPT_DRY_RUN | OPT_TIMEOUT | OPT_STOP_ON_ERROR | OPT_ALL | OPT_KEEP_LOADED |
@@ -878,9 +955,10 @@ static const struct verb verbs[] = {
 	{"status", VERB_STATUS, cmd_status, OPT_JSON | OPT_TIMEOUT | OPT_STOP_ON_ERROR | OPT_JOBS,
 	 "hotpatch status TARGETS [--json] [--jobs N]\n"
 	 "  Show the patches applied in each process, read from the process itself."},
-	{"list", VERB_LIST, cmd_list, OPT_JSON | OPT_TIMEOUT,
-	 "hotpatch list TARGETS [--json]\n"
-	 "  Show the functions of each process that can be patched, by object."},
+	{"list", VERB_LIST, cmd_list, OPT_JSON | OPT_TIMEOUT | OPT_RELOCATE | OPT_OBJECT,
+	 "hotpatch list TARGETS [--relocate] [--object NAME] [--json]\n"
+	 "  Show the functions of each process that can be patched, by object; with\n"
+	 "  --relocate every function, with how it can be patched or why not."},
 };
 
 /* The exit codes, from the one table, wrapped as the rest of the usage. */
@@ -930,6 +1008,9 @@ static void usage(FILE *f, const struct verb *only)
 		"  --sha256 HEX     apply only if the patch file has this SHA-256\n"
 		"  --insecure       as root, accept a patch others could have written\n"
 		"  --freezer        flip through the cgroup-v1 freezer, not ptrace (root)\n"
+		"  --relocate       patch functions without a hot-patch prologue too (found\n"
+		"                   padding, or a jump over relocated first instructions)\n"
+		"  --object NAME    list: only the object NAME (file name, soname or path)\n"
 		"  --jobs N         work on N processes at once (default: one per CPU)\n"
 		"  -h, --help       this help;  -V, --version  the version\n",
 		DEFAULT_TIMEOUT_S);
@@ -958,6 +1039,8 @@ static const struct cli_option {
 	{"insecure", no_argument, 'i', OPT_INSECURE},
 	{"sha256", required_argument, 'S', OPT_SHA256},
 	{"freezer", no_argument, 'F', OPT_FREEZER},
+	{"relocate", no_argument, 'R', OPT_RELOCATE},
+	{"object", required_argument, 'O', OPT_OBJECT},
 	{"jobs", required_argument, 'J', OPT_JOBS},
 	{"help", no_argument, 'h', 0},
 	{"version", no_argument, 'V', 0},
@@ -1096,6 +1179,10 @@ static int parse_one(struct cli *c, struct words *w, int opt, const char *arg)
 	case 'J':
 		c->given |= o->bit;
 		return parse_value(c, w, opt, arg);
+	case 'O':
+		c->given |= o->bit;
+		c->o.list_object = arg;
+		return -1;
 	case 'h':
 		w->help = true;
 		return -1;
@@ -1183,6 +1270,7 @@ static int settle_options(struct cli *c, double timeout, unsigned jobs)
 	c->o.force = c->given & OPT_FORCE;
 	c->stop_on_error = c->given & OPT_STOP_ON_ERROR;
 	c->insecure = c->given & OPT_INSECURE;
+	c->o.relocate = c->given & OPT_RELOCATE;
 	if (c->given & OPT_FREEZER) {
 		if (!hp_freezer_usable(why, sizeof(why))) {
 			fprintf(stderr, "hotpatch: --freezer: %s\n", vis(why));

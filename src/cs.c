@@ -36,14 +36,19 @@ int hp_cs_get(const struct hp_cs **ret)
 			       cs_insn **))dlsym(lib, "cs_disasm");
 	cs.free = (void (*)(cs_insn *, size_t))dlsym(lib, "cs_free");
 	cs_close_fn = (cs_err(*)(csh *))dlsym(lib, "cs_close");
-	if (!open || !option || !cs.disasm || !cs.free || !cs_close_fn ||
-	    open(CS_ARCH_X86, CS_MODE_64, &cs.handle) != CS_ERR_OK) {
+	cs.disasm_iter = (bool (*)(csh, const uint8_t **, size_t *, uint64_t *,
+				   cs_insn *))dlsym(lib, "cs_disasm_iter");
+	cs.malloc_insn = (cs_insn * (*)(csh)) dlsym(lib, "cs_malloc");
+	if (!open || !option || !cs.disasm || !cs.free || !cs_close_fn || !cs.disasm_iter ||
+	    !cs.malloc_insn || open(CS_ARCH_X86, CS_MODE_64, &cs.handle) != CS_ERR_OK ||
+	    open(CS_ARCH_X86, CS_MODE_64, &cs.fast) != CS_ERR_OK) {
 		dlclose(lib);
 		lib = NULL;
 		return hp_fail(-HP_EUNSUPPORTED, "%s is not a Capstone hotpatch can use",
 			       HP_CAPSTONE_SONAME);
 	}
 	option(cs.handle, CS_OPT_DETAIL, CS_OPT_ON);
+	option(cs.fast, CS_OPT_SKIPDATA, CS_OPT_ON);
 	loaded = true;
 	*ret = &cs;
 	return 0;
@@ -54,6 +59,7 @@ void hp_cs_close(void)
 	if (!loaded)
 		return;
 	cs_close_fn(&cs.handle);
+	cs_close_fn(&cs.fast);
 	dlclose(lib);
 	lib = NULL;
 	loaded = false;

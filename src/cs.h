@@ -9,12 +9,20 @@
 #pragma once
 
 #include <capstone/capstone.h>
+#include <stdbool.h>
 
 struct hp_cs {
 	csh handle; /* x86-64, with instruction details */
 	size_t (*disasm)(csh h, const uint8_t *code, size_t size, uint64_t addr, size_t count,
 			 cs_insn **insn);
 	void (*free)(cs_insn *insn, size_t count);
+	/* For sweeping a whole object: no details, data skipped a byte at a
+	 * time (the classifier's code index), one instruction per call into
+	 * a buffer from malloc_insn */
+	csh fast;
+	bool (*disasm_iter)(csh h, const uint8_t **code, size_t *size, uint64_t *addr,
+			    cs_insn *insn);
+	cs_insn *(*malloc_insn)(csh h);
 };
 
 /* 0, or -HP_EUNSUPPORTED when Capstone cannot be loaded (the reason is

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "framescan.h"
 #include "freezer.h"
 #include "memory.h"
 #include "plan.h"
@@ -224,76 +225,133 @@ static int flip_frozen(struct hp_target *t, struct hp_write *w, size_t nw,
 	return hp_freezer_thaw(&fz, st, r);
 }
 
+/* A thread's saved pc in displaced bytes: it waits in a signal handler
+ * that will return there.  Nothing was written; the caller looks again
+ * until the deadline. */
+static int saved_busy(struct hp_framescan *fs, struct hp_target *t, unsigned tries)
+{
+	return hp_fail(-HP_EBUSY,
+		       "thread %d of pid %d keeps a saved instruction pointer (0x%llx, on its "
+		       "stack at 0x%llx: a signal handler's frame?) inside the bytes a relocation "
+		       "of %s displaces, through %u looks until the timeout; nothing was written. "
+		       "Retry when the handler has returned",
+		       fs->tid, t->pid, (unsigned long long)fs->value,
+		       (unsigned long long)fs->where, fs->what, tries);
+}
+
+/* Stops the world with no thread inside a forbidden range and no saved pc
+ * in a saved one; restarts while signals or handlers are in the way. */
+static int stop_clear(struct hp_target *t, struct hp_range *forbid, size_t nforbid,
+		      struct hp_framescan *fs, uint64_t deadline, struct hp_flip_stats *st,
+		      uint64_t *t1)
+{
+	unsigned storms = 0, saved = 0;
+	int r;
+
+	for (;;) {
+		r = stop_world(t, deadline, st, t1);
+		if (r < 0)
+			return bail(t, st, r);
+		r = window_check(t, forbid, nforbid, deadline, st);
+		if (r == 0 && fs->n) {
+			r = hp_framescan_check(fs, t);
+			r = r == 1 ? -EINPROGRESS : r;
+		}
+		if (r != -EAGAIN && r != -EINPROGRESS)
+			return r < 0 ? bail(t, st, r) : 0;
+		/* nothing written: every thread goes on with its signals */
+		int rr = resume_world(t, st, *t1);
+		if (rr < 0)
+			return rr;
+		if (r == -EAGAIN && (storms++ == MAX_RESTARTS || hp_now_ns() >= deadline))
+			return hp_fail(-HP_EBUSY,
+				       "a storm of signals kept a thread of pid %d inside a window "
+				       "through %u tries; nothing was written",
+				       t->pid, storms);
+		if (r == -EINPROGRESS &&
+		    hp_now_ns() + (200000ull << HP_MIN(saved + 1, 8u)) >= deadline)
+			return saved_busy(fs, t, saved + 1);
+		saved += r == -EINPROGRESS;
+		/* a handler may take a while: look less often the longer it does */
+		hp_sleep_us(r == -EAGAIN ? 200 : 200u << HP_MIN(saved, 8u));
+	}
+}
+
 int hp_flip(struct hp_target *t, struct hp_write *w, size_t nw, struct hp_range *forbid,
 	    size_t nforbid, hp_flip_check after, void *ctx, uint64_t deadline,
 	    struct hp_flip_stats *st)
 {
+	struct hp_framescan fs;
 	uint64_t t1;
 	int r, checked = 0;
 
 	hp_plan_sort(w, nw, forbid, nforbid);
-	if (t->use_freezer && !after) {
+	r = hp_framescan_init(&fs, t->pid, forbid, nforbid);
+	if (r < 0)
+		return r;
+	/* the freezer reads no stacks: saved pcs need ptrace's stop */
+	if (t->use_freezer && !after && !fs.n) {
 		r = flip_frozen(t, w, nw, forbid, nforbid, st);
 		if (r != -EAGAIN)
-			return r;
+			goto out;
 		st->freezer_fallback = true; /* a thread in a window: ptrace can step it */
 	}
-	for (int restarts = 0;; restarts++) {
-		r = stop_world(t, deadline, st, &t1);
-		if (r < 0)
-			return bail(t, st, r);
-		r = window_check(t, forbid, nforbid, deadline, st);
-		if (r != -EAGAIN)
-			break;
-		/* nothing written: every thread goes on with its signals */
-		r = resume_world(t, st, t1);
-		if (r < 0)
-			return r;
-		if (restarts == MAX_RESTARTS || hp_now_ns() >= deadline)
-			return hp_fail(-HP_EBUSY,
-				       "a storm of signals kept a thread of pid %d inside a window "
-				       "through %d tries; nothing was written",
-				       t->pid, restarts + 1);
-		hp_sleep_us(200);
-	}
+	r = stop_clear(t, forbid, nforbid, &fs, deadline, st, &t1);
 	if (r < 0)
-		return bail(t, st, r);
+		goto out;
 	hp_fault_point("flip:stopped");
 	r = hp_flip_write(t, w, nw);
 	hp_fault_point("flip:written");
-	if (r < 0)
-		return bail(t, st, r);
+	if (r < 0) {
+		r = bail(t, st, r);
+		goto out;
+	}
 	if (after)
 		checked = after(ctx, t);
 	r = resume_world(t, st, t1);
-	if (r < 0)
-		return r;
-	return checked;
+	if (r == 0)
+		r = checked;
+out:
+	hp_framescan_free(&fs);
+	return r;
 }
 
 int hp_flip_probe(struct hp_target *t, struct hp_range *forbid, size_t nforbid, uint64_t deadline,
 		  struct hp_flip_stats *st, unsigned *ret_inside)
 {
+	struct hp_framescan fs;
 	uint64_t t1;
 	unsigned inside = 0;
 	int r;
 
 	if (nforbid)
 		hp_plan_sort(NULL, 0, forbid, nforbid);
-	r = stop_world(t, deadline, st, &t1);
-	if (r < 0)
+	r = hp_framescan_init(&fs, t->pid, forbid, nforbid);
+	if (r == 0)
+		r = stop_world(t, deadline, st, &t1);
+	if (r < 0) {
+		hp_framescan_free(&fs);
 		return bail(t, st, r);
+	}
 	for (size_t i = 0; i < t->n; i++) {
 		struct hp_thread *th = &t->th[i];
 
 		if (!th->stopped || th->gone)
 			continue;
 		r = hp_thread_getregs(t, th);
-		if (r < 0 && r != -ESRCH)
+		if (r < 0 && r != -ESRCH) {
+			hp_framescan_free(&fs);
 			return bail(t, st, r);
+		}
 		if (r == 0 && hp_plan_forbidden(forbid, nforbid, th->regs.rip))
 			inside++;
 	}
+	if (fs.n && hp_framescan_check(&fs, t) == 1)
+		hp_note("thread %d keeps a saved instruction pointer (0x%llx) inside the bytes a "
+			"relocation of %s displaces: the apply would wait for it",
+			fs.tid, (unsigned long long)fs.value, fs.what);
+	hp_error_clear();
+	hp_framescan_free(&fs);
 	*ret_inside = inside;
 	return resume_world(t, st, t1);
 }

@@ -466,7 +466,7 @@ static int fill_trampolines(struct hp_session *s, const struct hp_tramp_site *si
 
 		r = hp_tramp_image(&rp->tramps[i], sites, n, &img);
 		if (r < 0)
-			return hp_fail(r, "out of memory");
+			return r;
 		r = hp_mem_write_verify(&s->t, rp->tramps[i].addr, img, rp->tramps[i].len);
 		free(img);
 	}

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "classify.h"
 #include "util.h"
 
 enum hp_func_state hp_func_state(const uint8_t old_pad[HP_PAD_LEN],
@@ -37,12 +38,25 @@ static struct hp_write write_of(uint64_t addr, uint8_t len, uint8_t phase, const
 	return w;
 }
 
+/* The bytes after the first of the instructions the window's jump
+ * displaces; a saved pointer there matters only without a prologue (a
+ * prologue's no-op after the first byte is harmless to land in). */
+static struct hp_range window_range(const struct hp_plan_func *f, unsigned len)
+{
+	return (struct hp_range){f->window + 1, f->window + len, f->symbol,
+				 f->method != HP_METHOD_PROLOGUE};
+}
+
 static void plan_forward(struct hp_plan *p, const struct hp_plan_func *f, size_t i)
 {
-	if (f->pad_live) {
+	if (f->pad_live || f->method == HP_METHOD_RELOCATE) {
+		if (!f->pad_live) /* make the page private before the stop */
+			p->pre[p->npre++] = (struct hp_plan_pre){write_of(f->pad, HP_PAD_LEN, 0,
+									  f->pad_now, f->pad_now),
+								 i, true};
 		p->w[p->nw++] = write_of(f->pad, HP_PAD_LEN, 0, f->pad_now, f->pad_want);
 		p->forbid[p->nforbid++] =
-			(struct hp_range){f->pad + 1, f->pad + HP_PAD_LEN, f->symbol};
+			(struct hp_range){f->pad + 1, f->pad + HP_PAD_LEN, f->symbol, false};
 	} else {
 		p->pre[p->npre++] = (struct hp_plan_pre){write_of(f->pad, HP_PAD_LEN, 0, f->pad_now,
 								  f->pad_want),
@@ -52,20 +66,22 @@ static void plan_forward(struct hp_plan *p, const struct hp_plan_func *f, size_t
 							 i, true};
 		p->w[p->nw++] = write_of(f->window, HP_WIN_LEN, 1, f->win_now, f->win_want);
 	}
-	p->forbid[p->nforbid++] =
-		(struct hp_range){f->window + 1, f->window + f->window_len, f->symbol};
+	p->forbid[p->nforbid++] = window_range(f, f->window_len);
 }
 
 static void plan_reverse(struct hp_plan *p, const struct hp_plan_func *f)
 {
-	if (memcmp(f->win_now, f->win_want, HP_WIN_LEN))
+	/* a relocation's window lies inside its pad: the pad's write is all */
+	if (f->method != HP_METHOD_RELOCATE && memcmp(f->win_now, f->win_want, HP_WIN_LEN))
 		p->w[p->nw++] = write_of(f->window, HP_WIN_LEN, 0, f->win_now, f->win_want);
 	if (memcmp(f->pad_now, f->pad_want, HP_PAD_LEN))
 		p->w[p->nw++] = write_of(f->pad, HP_PAD_LEN, 1, f->pad_now, f->pad_want);
+	/* no saved pc can point into displaced bytes once they jump away:
+	 * threads ran the copy since */
+	p->forbid[p->nforbid] = window_range(f, HP_MAX(f->window_len, HP_WIN_LEN));
+	p->forbid[p->nforbid++].saved = false;
 	p->forbid[p->nforbid++] =
-		(struct hp_range){f->window + 1, f->window + HP_MAX(f->window_len, HP_WIN_LEN),
-				  f->symbol};
-	p->forbid[p->nforbid++] = (struct hp_range){f->pad + 1, f->pad + HP_PAD_LEN, f->symbol};
+		(struct hp_range){f->pad + 1, f->pad + HP_PAD_LEN, f->symbol, false};
 }
 
 int hp_plan_build(enum hp_plan_dir dir, const struct hp_plan_func *f, size_t n, struct hp_plan *ret)
@@ -144,8 +160,9 @@ void hp_plan_sort(struct hp_write *w, size_t nw, struct hp_range *f, size_t nf)
 /*
  * Binary search for the first range that starts after ip, then a look at
  * the few before it.  Four is enough: a range is a pad's last 4 bytes or a
- * window's bytes after the first, of functions whose entries lie at least
- * 7 bytes apart, so a range overlaps at most its neighbours.
+ * window's (or displaced instructions') bytes after the first, two per
+ * function, and no function starts inside another's (the classifier
+ * refuses that), so a range overlaps at most its neighbours.
  */
 const struct hp_range *hp_plan_forbidden(const struct hp_range *f, size_t n, uint64_t ip)
 {

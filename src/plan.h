@@ -40,7 +40,8 @@ struct hp_plan_func {
 	const char *symbol;
 	uint64_t pad, window;
 	uint8_t window_len;
-	bool pad_live; /* forward: a jump reaches the pad already (stacking) */
+	bool pad_live;	/* forward: a jump reaches the pad already (stacking) */
+	uint8_t method; /* enum hp_method: RELOCATE's pad is the entry itself */
 	uint8_t pad_now[HP_PAD_LEN], win_now[HP_WIN_LEN];
 	uint8_t pad_want[HP_PAD_LEN], win_want[HP_WIN_LEN];
 };
@@ -66,7 +67,10 @@ struct hp_plan {
  * window touched, so that the stop never reads a file); the stop writes
  * the windows, or the live pads of stacked functions.  Reverse: the stop
  * writes each window, then each pad, that differs from what is wanted.
- * Both forbid the bytes after the first of each rewritten instruction.
+ * Both forbid the bytes after the first of each rewritten instruction;
+ * without a prologue (found padding, relocation) saved pointers too.
+ * RELOCATE has no window of its own: its 5-byte jump at the entry is
+ * written in the stop, both ways.
  */
 int hp_plan_build(enum hp_plan_dir dir, const struct hp_plan_func *f, size_t n,
 		  struct hp_plan *ret);

@@ -4,13 +4,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "classify.h"
 #include "memory.h"
 #include "remote.h"
 #include "target.h"
 #include "util.h"
 
 #define REG_MAGIC	0x47455248u /* "HREG" */
-#define REG_VERSION	1
+#define REG_VERSION	2	    /* 1: before methods; still read */
 #define REG_SLOT0	0x1000u
 #define REG_SLOT_SIZE	((HP_CTL_SIZE - REG_SLOT0) / 2)
 #define REG_HDR		32 /* magic, version, gen, len, checksum */
@@ -110,6 +111,8 @@ static void encode(struct writer *w, const struct hp_registry *reg)
 			put_u64(w, f->body);
 			put_u8(w, f->window_len);
 			put_u8(w, f->endbr);
+			put_u8(w, f->method);
+			put_u8(w, f->ninsn);
 			put(w, f->old_pad, HP_PAD_LEN);
 			put(w, f->old_win, HP_WIN_LEN);
 			put(w, f->new_pad, HP_PAD_LEN);
@@ -172,6 +175,7 @@ struct reader {
 	const uint8_t *b;
 	size_t len, off;
 	bool bad;
+	uint32_t version; /* of the slot: 1 has no method per function */
 };
 
 static void get(struct reader *r, void *p, size_t n)
@@ -230,6 +234,8 @@ static void decode_func(struct reader *r, struct hp_reg_func *f)
 	f->body = get_u64(r);
 	f->window_len = get_u8(r);
 	f->endbr = get_u8(r);
+	f->method = r->version >= 2 ? get_u8(r) : HP_METHOD_PROLOGUE;
+	f->ninsn = r->version >= 2 ? get_u8(r) : 0;
 	get(r, f->old_pad, HP_PAD_LEN);
 	get(r, f->old_win, HP_WIN_LEN);
 	get(r, f->new_pad, HP_PAD_LEN);
@@ -295,9 +301,9 @@ static void decode_patch(struct reader *r, struct hp_reg_patch *p)
 	decode_lists(r, p);
 }
 
-int hp_registry_decode(const uint8_t *buf, size_t len, struct hp_registry *reg)
+static int decode_version(const uint8_t *buf, size_t len, uint32_t version, struct hp_registry *reg)
 {
-	struct reader r = {.b = buf, .len = len};
+	struct reader r = {.b = buf, .len = len, .version = version};
 	uint32_t n;
 
 	memset(reg, 0, sizeof(*reg));
@@ -316,6 +322,11 @@ int hp_registry_decode(const uint8_t *buf, size_t len, struct hp_registry *reg)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+int hp_registry_decode(const uint8_t *buf, size_t len, struct hp_registry *reg)
+{
+	return decode_version(buf, len, REG_VERSION, reg);
 }
 
 void hp_reg_patch_free(struct hp_reg_patch *p)
@@ -365,7 +376,7 @@ int hp_registry_read(struct hp_remote *rc, struct hp_registry *reg)
 	memcpy(&gen, head + 8, 8);
 	memcpy(&len, head + 16, 8);
 	memcpy(&sum, head + 24, 8);
-	if (magic != REG_MAGIC || version != REG_VERSION || gen != hdr.reg_gen ||
+	if (magic != REG_MAGIC || version < 1 || version > REG_VERSION || gen != hdr.reg_gen ||
 	    len > REG_SLOT_SIZE - REG_HDR)
 		return hp_fail(-HP_ECORRUPT,
 			       "the patch registry in pid %d is damaged (slot header); status and "
@@ -379,7 +390,7 @@ int hp_registry_read(struct hp_remote *rc, struct hp_registry *reg)
 		r = hp_fail(-HP_ECORRUPT, "the patch registry in pid %d is damaged (checksum)",
 			    rc->t->pid);
 	if (r == 0) {
-		r = hp_registry_decode(buf, len, reg);
+		r = decode_version(buf, len, version, reg);
 		if (r < 0)
 			r = hp_fail(-HP_ECORRUPT, "the patch registry in pid %d cannot be decoded",
 				    rc->t->pid);

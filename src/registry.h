@@ -23,8 +23,10 @@ struct hp_reg_func {
 	char *symbol;
 	char *object; /* path of the object the function lives in */
 	uint64_t entry, pad, window, body;
-	uint8_t window_len;
+	uint8_t window_len; /* bytes displaced: the window's instructions */
 	uint8_t endbr;
+	uint8_t method; /* enum hp_method (classify.h): how it was patched */
+	uint8_t ninsn;	/* instructions displaced (relocated into the trampoline) */
 	uint8_t old_pad[HP_PAD_LEN], old_win[HP_WIN_LEN]; /* before this patch */
 	uint8_t new_pad[HP_PAD_LEN], new_win[HP_WIN_LEN]; /* what this patch wrote */
 	uint64_t replacement;				  /* runtime address of the new function */

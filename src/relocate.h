@@ -35,8 +35,10 @@ struct hp_reloc {
 	uint8_t size;
 	struct hp_reloc_fix fix[HP_RELOC_MAXINSN + 1];
 	uint8_t nfix;
-	bool ends_function; /* a ret or jmp ended the copy; filler followed */
-	uint64_t reach_lo, reach_hi; /* every fix target lies in [lo, hi] */
+	/* the function's last instruction (ret, jmp, ud2) is copied: no jump
+	 * back; the filler after it up to addr + min counts in len, uncopied */
+	bool ends_function;
+	uint64_t reach_lo, reach_hi; /* every fix target lies in [lo, hi] (addr if none) */
 };
 
 /*
@@ -44,8 +46,11 @@ struct hp_reloc {
  * (2 for found padding, 5 for a jump at the entry).  `code` holds `len`
  * bytes from `addr`; `fn_end` is the end of the function: past a ret or a
  * jmp, the bytes up to addr + min must be filler (nop, int3) that lies at
- * or past fn_end.  Returns 0, or -HP_ENOTPATCHABLE with the reason in the
- * error message, naming the instruction.
+ * or past fn_end (fn_end <= addr: not known, and a ret or jmp before addr +
+ * min is refused).  A ret or jmp before fn_end does not end the copy: the
+ * code after it is reached by branches.  Returns 0, or -HP_ENOTPATCHABLE
+ * with the reason in the error message, naming the instruction
+ * (disassembled) and its offset; *ret is untouched then.
  */
 int hp_reloc_build(const uint8_t *code, size_t len, uint64_t addr, size_t min, uint64_t fn_end,
 		   struct hp_reloc *ret);
@@ -53,7 +58,9 @@ int hp_reloc_build(const uint8_t *code, size_t len, uint64_t addr, size_t min, u
  * target is beyond rel32 reach from there. */
 int hp_reloc_emit(const struct hp_reloc *r, uint64_t at, uint8_t *out);
 /* The address in the copy at `at` that matches `ip` in the original, or 0
- * when ip is not an instruction boundary of the displaced bytes. */
+ * when ip is not an instruction boundary of the displaced bytes.  The end
+ * boundary (addr + src_off[ninsn]) maps to the jump back, and only when
+ * there is one (!ends_function); filler maps to nothing. */
 uint64_t hp_reloc_map(const struct hp_reloc *r, uint64_t at, uint64_t ip);
 /* And back: the address in the original for `ip` inside the copy, or 0. */
 uint64_t hp_reloc_unmap(const struct hp_reloc *r, uint64_t at, uint64_t ip);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../include/hotpatch.h"
+#include "classify.h"
 #include "patchfile.h"
 #include "util.h"
 
@@ -35,6 +36,11 @@ static void report_func(struct hp_func_report *fr, const struct hp_reg_func *f, 
 	fr->entry = f->entry;
 	fr->dest = f->replacement;
 	fr->slot = f->slot;
+	fr->method = hp_method_name(f->method);
+	if (f->method != HP_METHOD_PROLOGUE) {
+		fr->displaced = f->window_len;
+		fr->ninsn = f->ninsn;
+	}
 	fr->bytes_ok = true;
 	fr->result = action;
 }

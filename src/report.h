@@ -21,6 +21,9 @@ struct hp_func_report {
 	uint64_t dest; /* where the pad now jumps (0 after rollback) */
 	uint64_t slot; /* trampoline slot, or 0 */
 	const char *layout;
+	const char *method; /* prologue, padding, relocate */
+	unsigned displaced; /* bytes the jump displaced (0 with a prologue) */
+	unsigned ninsn;	    /* instructions relocated into the trampoline */
 	bool stacked;	    /* on top of another patch of the same function */
 	bool bytes_ok;	    /* status: target bytes match the record */
 	char found[64];	    /* status: what is there when they do not */

@@ -140,7 +140,8 @@ static int make_plan(struct hp_session *s, size_t idx, bool force, bool above_go
 		pf[k] = (struct hp_plan_func){.symbol = f->symbol,
 					      .pad = f->pad,
 					      .window = f->window,
-					      .window_len = f->window_len};
+					      .window_len = f->window_len,
+					      .method = f->method};
 		memcpy(pf[k].pad_now, pad, HP_PAD_LEN);
 		memcpy(pf[k].win_now, win, HP_WIN_LEN);
 		memcpy(pf[k].pad_want, f->old_pad, HP_PAD_LEN);

@@ -133,6 +133,8 @@ int hp_elf_open_mem(const void *buf, size_t len, const char *name, struct hp_elf
 
 void hp_elf_close(struct hp_elf *e)
 {
+	if (e->codeix && e->codeix_free)
+		e->codeix_free(e->codeix);
 	if (e->debug) {
 		hp_elf_close(e->debug);
 		free(e->debug);
@@ -338,6 +340,39 @@ out:
 	return r;
 }
 
+/* The debug file of `e` by build-id, root's and not writable by others,
+ * opened; NULL when there is none (no error left set). */
+static struct hp_elf *find_debug_file(struct hp_elf *e)
+{
+	char path[4096], hex[160];
+	struct stat st;
+	struct hp_elf *dbg;
+
+	if (e->build_id_len < 2)
+		return NULL;
+	hp_build_id_hex(e->build_id, e->build_id_len, hex, sizeof(hex));
+	snprintf(path, sizeof(path), "/usr/lib/debug/.build-id/%.2s/%s.debug", hex, hex + 2);
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH)))
+		return NULL;
+	dbg = calloc(1, sizeof(*dbg));
+	if (dbg && open_debug_file(path, dbg) == 0)
+		return dbg;
+	if (dbg) {
+		hp_elf_close(dbg);
+		free(dbg);
+	}
+	hp_error_clear();
+	return NULL;
+}
+
+struct hp_elf *hp_elf_debug_file(struct hp_elf *e)
+{
+	if (!e->debug)
+		e->debug = find_debug_file(e);
+	return e->debug;
+}
+
 int hp_elf_load_symbols(struct hp_elf *e)
 {
 	size_t cap = 0;
@@ -351,29 +386,17 @@ int hp_elf_load_symbols(struct hp_elf *e)
 		return r;
 	if (r > 0) {
 		e->has_symtab = true;
-	} else if (e->build_id_len >= 2) {
+	} else {
 		/* A stripped object may have its .symtab in a debug package. */
-		char path[4096], hex[160];
-		struct stat st;
+		struct hp_elf *dbg = find_debug_file(e);
 
-		hp_build_id_hex(e->build_id, e->build_id_len, hex, sizeof(hex));
-		snprintf(path, sizeof(path), "/usr/lib/debug/.build-id/%.2s/%s.debug", hex,
-			 hex + 2);
-		if (stat(path, &st) == 0) {
-			struct hp_elf *dbg = calloc(1, sizeof(*dbg));
-
-			if (dbg && S_ISREG(st.st_mode) && st.st_uid == 0 &&
-			    !(st.st_mode & (S_IWGRP | S_IWOTH)) &&
-			    open_debug_file(path, dbg) == 0 &&
-			    load_table(e, dbg->elf, SHT_SYMTAB, &cap) > 0) {
-				e->debug = dbg;
-				e->has_symtab = true;
-				e->symtab_source = hp_strdup(path);
-			} else if (dbg) {
-				hp_elf_close(dbg);
-				free(dbg);
-				hp_error_clear();
-			}
+		if (dbg && load_table(e, dbg->elf, SHT_SYMTAB, &cap) > 0) {
+			e->debug = dbg;
+			e->has_symtab = true;
+			e->symtab_source = hp_strdup(dbg->path);
+		} else if (dbg) {
+			hp_elf_close(dbg);
+			free(dbg);
 		}
 	}
 	if (!e->has_symtab) {
@@ -572,7 +595,7 @@ int hp_elf_vaddr_read(struct hp_elf *e, uint64_t vaddr, void *buf, size_t len)
 
 static int cmp_reloc(const void *a, const void *b)
 {
-	const struct hp_reloc *x = a, *y = b;
+	const struct hp_elf_rel *x = a, *y = b;
 
 	return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
@@ -617,7 +640,7 @@ static int load_relocs(struct hp_elf *e)
 				continue;
 			if (hp_grow((void **)&e->relocs, &cap, e->nrelocs, sizeof(*e->relocs)) < 0)
 				return -ENOMEM;
-			e->relocs[e->nrelocs++] = (struct hp_reloc){
+			e->relocs[e->nrelocs++] = (struct hp_elf_rel){
 				.offset = ra.r_offset,
 				.type = (uint32_t)GELF_R_TYPE(ra.r_info),
 				.sym = (uint32_t)GELF_R_SYM(ra.r_info),
@@ -649,7 +672,7 @@ int hp_elf_read_ptr(struct hp_elf *e, uint64_t vaddr, uint64_t *ret)
 			hi = mid;
 	}
 	if (lo < e->nrelocs && e->relocs[lo].offset == vaddr) {
-		const struct hp_reloc *rl = &e->relocs[lo];
+		const struct hp_elf_rel *rl = &e->relocs[lo];
 
 		switch (rl->type) {
 		case R_X86_64_RELATIVE:
@@ -668,6 +691,15 @@ int hp_elf_read_ptr(struct hp_elf *e, uint64_t vaddr, uint64_t *ret)
 	}
 	(void)p;
 	return hp_elf_vaddr_read(e, vaddr, ret, 8);
+}
+
+size_t hp_elf_relocs(struct hp_elf *e, const struct hp_elf_rel **ret)
+{
+	*ret = NULL;
+	if (load_relocs(e) < 0)
+		return 0;
+	*ret = e->relocs;
+	return e->nrelocs;
 }
 
 int hp_elf_read_str(struct hp_elf *e, uint64_t vaddr, const char **ret)

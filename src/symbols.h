@@ -18,7 +18,8 @@ struct hp_sym {
 	uint32_t hash;	  /* of the name: lookups compare it before the name */
 };
 
-struct hp_reloc {
+/* A dynamic relocation (named apart from relocate.h's hp_reloc). */
+struct hp_elf_rel {
 	uint64_t offset;
 	uint32_t type;
 	uint32_t sym;
@@ -53,11 +54,17 @@ struct hp_elf {
 	size_t nfuncs;
 	bool by_addr_made;
 
-	struct hp_reloc *relocs; /* dynamic relocations, sorted by offset */
+	struct hp_elf_rel *relocs; /* dynamic relocations, sorted by offset */
 	size_t nrelocs;
 	bool relocs_loaded;
 	GElf_Sym *dynsyms; /* the dynamic symbols relocations refer to */
 	size_t ndynsyms;
+
+	/* What a module above built from this file and keeps with it (the
+	 * classifier's code index), freed by hp_elf_close through codeix_free:
+	 * symbols.c knows neither its type nor its module. */
+	void *codeix;
+	void (*codeix_free)(void *codeix);
 };
 
 /* Opens a file someone else may control: read, never mapped; `slow` and
@@ -69,6 +76,10 @@ void hp_elf_close(struct hp_elf *e);
 
 /* Reads .symtab (or a debug file's, found by build-id) or else .dynsym. */
 int hp_elf_load_symbols(struct hp_elf *e);
+/* The separate debug file of `e` (by build-id, under root's
+ * /usr/lib/debug/.build-id), opened on first use and kept as e->debug;
+ * NULL when there is none. */
+struct hp_elf *hp_elf_debug_file(struct hp_elf *e);
 /* All symbols named `name`; *ret points into e->syms. */
 size_t hp_elf_lookup(struct hp_elf *e, const char *name, const struct hp_sym **ret);
 /* How many symbols are called "name.<something>" (compiler-made clones);
@@ -88,6 +99,8 @@ int hp_elf_vaddr_read(struct hp_elf *e, uint64_t vaddr, void *buf, size_t len);
 /* The value a pointer at `vaddr` gets at load time, relative to the load
  * base: RELATIVE and 64-bit relocations against defined symbols applied. */
 int hp_elf_read_ptr(struct hp_elf *e, uint64_t vaddr, uint64_t *ret);
+/* The dynamic relocations, sorted by offset (*ret points into e). */
+size_t hp_elf_relocs(struct hp_elf *e, const struct hp_elf_rel **ret);
 /* A NUL-terminated string at `vaddr` in the file. */
 int hp_elf_read_str(struct hp_elf *e, uint64_t vaddr, const char **ret);
 /* Section data by name, or NULL. */

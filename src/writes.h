@@ -19,6 +19,10 @@ struct hp_write {
 struct hp_range {
 	uint64_t lo, hi;
 	const char *what;
+	/* nor may a saved one (a signal frame's, a word on the stack) point
+	 * here: bytes whose instructions a relocation displaced, where a
+	 * return from a signal handler would land inside the new jump */
+	bool saved;
 };
 
 struct hp_flip_stats {

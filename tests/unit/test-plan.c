@@ -210,7 +210,9 @@ TEST(sort_orders_phase_then_address)
 				{.addr = 0x2000, .phase = 0},
 				{.addr = 0x1000, .phase = 1},
 				{.addr = 0x4000, .phase = 0}};
-	struct hp_range f[3] = {{0x30, 0x40, "c"}, {0x10, 0x20, "a"}, {0x20, 0x30, "b"}};
+	struct hp_range f[3] = {{0x30, 0x40, "c", false},
+				{0x10, 0x20, "a", false},
+				{0x20, 0x30, "b", false}};
 
 	hp_plan_sort(w, 4, f, 3);
 	/* every pad (phase 0) before any window (phase 1) */
@@ -225,10 +227,10 @@ TEST(sort_orders_phase_then_address)
 TEST(forbidden_finds_the_range_of_a_pc)
 {
 	/* two functions 7 bytes apart: A's 6-byte window overlaps B's pad */
-	struct hp_range f[4] = {{0x0ffc, 0x1000, "A pad"},
-				{0x1001, 0x1006, "A window"},
-				{0x1003, 0x1007, "B pad"},
-				{0x1008, 0x100a, "B window"}};
+	struct hp_range f[4] = {{0x0ffc, 0x1000, "A pad", false},
+				{0x1001, 0x1006, "A window", false},
+				{0x1003, 0x1007, "B pad", false},
+				{0x1008, 0x100a, "B window", false}};
 
 	hp_plan_sort(NULL, 0, f, 4);
 	ASSERT_TRUE(hp_plan_forbidden(f, 4, 0x0ffb) == NULL);
@@ -250,7 +252,7 @@ TEST(forbidden_among_many)
 	static struct hp_range f[1000];
 
 	for (size_t i = 0; i < 1000; i++)
-		f[i] = (struct hp_range){0x10000 + 16 * i + 1, 0x10000 + 16 * i + 2, "w"};
+		f[i] = (struct hp_range){0x10000 + 16 * i + 1, 0x10000 + 16 * i + 2, "w", false};
 	for (size_t i = 0; i < 1000; i += 37) {
 		ASSERT_TRUE(hp_plan_forbidden(f, 1000, 0x10000 + 16 * i + 1) == &f[i]);
 		ASSERT_TRUE(hp_plan_forbidden(f, 1000, 0x10000 + 16 * i) == NULL);

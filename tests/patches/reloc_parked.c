@@ -1,0 +1,9 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* For test_relocate: parked() of the plain target answers x + 2000 (it answered x + 1000). */
+#include <hotpatch.h>
+
+static int parked_fixed(int x)
+{
+	return x + 2000;
+}
+HOTPATCH_REPLACE(parked, parked_fixed);
