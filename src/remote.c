@@ -249,6 +249,7 @@ int hp_remote_init(struct hp_remote *rc, struct hp_target *t, struct hp_modules 
 	rc->t = t;
 	rc->m = m;
 	rc->xsave_size = xsave_size();
+	hp_proc_id_read(t->pid, &rc->id);
 	if (!rc->xsave_size)
 		return hp_fail(-HP_EUNSUPPORTED, "this CPU has no XSAVE: hotpatch cannot save the "
 						 "target's vector registers around a call");
@@ -564,6 +565,8 @@ static int pick_thread(struct hp_remote *rc, uint64_t deadline, struct hp_thread
 			return r;
 		if (!any_thread_alive(t))
 			return hp_fail(-ESRCH, "pid %d exited", t->pid);
+		if (hp_proc_id_changed(t->pid, &rc->id) != HP_PROC_SAME)
+			return hp_fail(-ESRCH, "pid %d exited or executed another program", t->pid);
 		if (hp_now_ns() >= deadline)
 			return hp_fail(-HP_EBUSY,
 				       "no thread of pid %d (%s) reached a point where loading code "
@@ -888,6 +891,10 @@ static int await_results(struct hp_remote *rc, struct call *c, size_t nops, uint
 			hp_thread_keep_running(t, c->th);
 		if (!thread_alive(t->pid, c->th->tid))
 			return hp_fail(-ESRCH, "pid %d exited while running %s", t->pid, what);
+		/* a call that takes long: has the program gone under it? */
+		if (delay >= 2000 && hp_proc_id_changed(t->pid, &rc->id) != HP_PROC_SAME)
+			return hp_fail(-ESRCH, "pid %d executed another program while running %s",
+				       t->pid, what);
 		if (hp_now_ns() >= deadline) {
 			rc->outstanding = true;
 			return hp_fail(-HP_ETIMEOUT,
