@@ -284,6 +284,44 @@ def callcost_case(a, build):
     return out
 
 
+def processes_case(a, build, hp, n):
+    """apply, status and rollback by --exe over n idle two-thread processes
+    of one executable (a private copy, so that nothing else is selected):
+    whole command times, and the pause each process felt."""
+    work = tempfile.mkdtemp(prefix="hotpatch-bench-procs-")
+    exe = os.path.join(work, "sleeper")
+    shutil.copy(os.path.join(build, "tests", "sleeper"), exe)
+    patchfile = os.path.join(build, "tests", "fix_compute.so")
+    procs, res = [], {"apply": [], "status": [], "rollback": [], "pause": [], "pause_max": []}
+    try:
+        for _ in range(n):
+            procs.append(subprocess.Popen([exe, "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE))
+        for p in procs:
+            p.stdout.readline()
+        for _ in range(a.reps):
+            for verb in ("apply", "status", "rollback"):
+                out, us = run([hp, "--json", verb, "--exe", exe, "--timeout", "120"] +
+                              ([patchfile] if verb != "status" else []))
+                doc = json.loads(out)
+                if len(doc["processes"]) != n:
+                    raise RuntimeError(f"{verb} saw {len(doc['processes'])} of {n} processes")
+                res[verb].append(us / 1000)
+                if verb == "apply":
+                    pauses = [q["timings_us"]["pause"] for q in doc["processes"]]
+                    res["pause"].append(statistics.median(pauses))
+                    res["pause_max"].append(max(pauses))
+    finally:
+        for p in procs:
+            p.kill()
+        for p in procs:
+            p.wait()
+        shutil.rmtree(work, ignore_errors=True)
+    return {k: stats(v) for k, v in res.items() if v}
+
+
+SECTIONS = ("pause", "functions", "busy", "freezer", "commands", "processes", "latency", "calls")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
@@ -304,17 +342,18 @@ def main():
     ap.add_argument("--freezer-sleepers", default="futex,epoll,read")
     ap.add_argument("--freezer-threads", default="1,16,100,256,1024")
     ap.add_argument("--skip", default="",
-                    help="sections to skip: pause,functions,busy,freezer,commands,latency,calls")
+                    help="sections to skip: " + ",".join(SECTIONS))
     ap.add_argument("--only", default="",
-                    help="run only these sections (same names as --skip)")
+                    help="run only these sections (e.g. --only processes)")
+    ap.add_argument("--processes", default="1,100,1000",
+                    help="how many processes the processes section selects with --exe")
     ap.add_argument("--json", default="bench-results.json")
     a = ap.parse_args()
     skip = set(a.skip.split(","))
-    sections = {"pause", "functions", "busy", "freezer", "commands", "latency", "calls"}
     if a.only:
-        if not set(a.only.split(",")) <= sections:
-            ap.error(f"--only: sections are {','.join(sorted(sections))}")
-        skip |= sections - set(a.only.split(","))
+        if not set(a.only.split(",")) <= set(SECTIONS):
+            ap.error(f"--only: sections are {','.join(SECTIONS)}")
+        skip |= set(SECTIONS) - set(a.only.split(","))
     hp = os.path.join(a.build, "src", "hotpatch")
     floor = os.path.join(a.build, "bench", "floor")
     a.freezer = a.freezer and os.geteuid() == 0 and os.path.exists("/sys/fs/cgroup/freezer/cgroup.procs")
@@ -381,6 +420,19 @@ def main():
                 print(f"{n:8d} {how:>6} {m(r, 'apply'):9.1f} {r['apply']['min']:6.1f}-{r['apply']['max']:<6.1f} "
                       f"{m(r, 'rollback'):11.1f} {r['rollback']['min']:6.1f}-{r['rollback']['max']:<6.1f} "
                       f"{m(r, 'apply_load'):6.1f} {m(r, 'rollback_unload'):6.1f}", flush=True)
+        if "processes" not in skip:
+            print(f"{'procs':>8} {'apply ms':>9} {'range':>15} {'status ms':>9} {'range':>15} "
+                  f"{'rollback ms':>11} {'range':>15} {'pause us':>8} {'max us':>7}   (--exe, 2 threads "
+                  "each, --jobs default)", flush=True)
+            res["processes"] = []
+            for n in map(int, a.processes.split(",")):
+                r = processes_case(a, a.build, hp, n)
+                r["processes"] = n
+                res["processes"].append(r)
+                rng = lambda k: f"{r[k]['min']:7.1f}-{r[k]['max']:<7.1f}"
+                print(f"{n:8d} {m(r, 'apply'):9.1f} {rng('apply')} {m(r, 'status'):9.1f} "
+                      f"{rng('status')} {m(r, 'rollback'):11.1f} {rng('rollback')} "
+                      f"{m(r, 'pause'):8.0f} {m(r, 'pause_max'):7.0f}", flush=True)
         if "latency" not in skip:
             r = latency_case(a, a.build, hp, work)
             res["latency"] = r
