@@ -246,6 +246,11 @@ static int stop_clear(struct hp_target *t, struct hp_range *forbid, size_t nforb
 		      uint64_t *t1)
 {
 	unsigned storms = 0, saved = 0;
+	uint64_t now = hp_now_ns();
+	/* waiting on a handler stops early enough for the caller to undo what
+	 * it prepared (unload the patch) within the command's deadline */
+	uint64_t give_up =
+		deadline - HP_MIN((deadline > now ? deadline - now : 0) / 4, 1000000000ull);
 	int r;
 
 	for (;;) {
@@ -271,7 +276,7 @@ static int stop_clear(struct hp_target *t, struct hp_range *forbid, size_t nforb
 				       "through %u tries; nothing was written",
 				       t->pid, storms);
 		if (r == -EINPROGRESS &&
-		    hp_now_ns() + (200000ull << HP_MIN(saved + 1, 8u)) >= deadline)
+		    hp_now_ns() + (200000ull << HP_MIN(saved + 1, 8u)) >= give_up)
 			return saved_busy(fs, t, saved + 1);
 		saved += r == -EINPROGRESS;
 		/* a handler may take a while: look less often the longer it does */
