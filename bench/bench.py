@@ -6,10 +6,14 @@
    readings) with N sleeping threads and F patched functions: hotpatch's
    ptrace flip, its --freezer flip, the kernel's floor (seize, interrupt,
    resume, detach with nothing done), gdb.
-2. Whole command time.
-3. Tail latency of a loaded request/response server through one apply and
+2. Busy targets (threads spinning on the CPU, or half of them): the pause
+   felt, the floor, how long until the last thread stopped, the command.
+   The freezer against the floor by where the threads sleep (futex, epoll,
+   read), ptrace, --freezer and --freezer=auto side by side.
+3. Whole command time.
+4. Tail latency of a loaded request/response server through one apply and
    one rollback, against a window without patching.
-4. What a call costs through the unpatched prologue and the patched path.
+5. What a call costs through the unpatched prologue and the patched path.
 Medians and ranges over repeated runs; ratios are of medians of one run.
 """
 import argparse
@@ -139,6 +143,75 @@ def pause_case(a, build, hp, floor, threads, patchfile, gdb_expr, sleepers="read
     return {k: stats(v) for k, v in res.items() if v}
 
 
+def flip_case(a, build, hp, floor, threads, kind, patchfile, variants):
+    """One target, every variant of a flip in turn in each repetition: the
+    kernel's floor, hotpatch's ptrace flip, --freezer, --freezer=auto.  For
+    each: the pause felt, the pause and the stop hotpatch measured, the
+    command time, and the path the flip took."""
+    sp = Proc([os.path.join(build, "bench", "spinner"), str(threads), kind])
+    res = {"quiet": []}
+    paths = {}
+    flags = {"ptrace": [], "freezer": ["--freezer"], "auto": ["--freezer=auto"]}
+    try:
+        time.sleep(0.2)
+        for _ in range(a.reps):
+            res["quiet"].append(sp.felt(lambda: time.sleep(0.05))[1])
+            for v in variants:
+                if v == "floor":
+                    (out, us), g = sp.felt(lambda: run([floor, str(sp.pid)]))
+                    pause, stop = map(float, out.split())
+                    path = "ptrace"
+                else:
+                    (out, us), g = sp.felt(lambda: run([hp, "--json", *flags[v], "--pid",
+                                                        str(sp.pid), patchfile]))
+                    doc = json.loads(out)["processes"][0]
+                    if doc["result"] != "applied":
+                        raise RuntimeError(f"apply: {doc}")
+                    pause, stop = doc["timings_us"]["pause"], doc["timings_us"]["stop"]
+                    path = doc["flip_path"]
+                    run([hp, "rollback", "--pid", str(sp.pid), patchfile])
+                for k, x in (("felt", g), ("pause", pause), ("stop", stop), ("command", us / 1000)):
+                    res.setdefault(f"{v}_{k}", []).append(x)
+                paths.setdefault(v, {}).setdefault(path, 0)
+                paths[v][path] += 1
+    finally:
+        sp.stop()
+    out = {k: stats(v) for k, v in res.items() if v}
+    out["paths"] = paths
+    return out
+
+
+def busy_rows(a, build, hp, floor, patchfile, res, m):
+    print(f"{'doing':>6} {'threads':>7} {'quiet':>7} {'floor':>7} {'f.stop':>7} {'hotpatch':>8} "
+          f"{'hp.stop':>7} {'ratio':>6} {'felt fl':>7} {'felt hp':>7} {'cmd ms':>7}   (us)", flush=True)
+    res["busy"] = []
+    for kind, n in [(k, int(n)) for k in a.busy.split(",") for n in a.busy_threads.split(",")]:
+        r = flip_case(a, build, hp, floor, n, kind, patchfile, ["floor", "ptrace"])
+        r.update(threads=n, doing=kind, cpus=os.cpu_count())
+        res["busy"].append(r)
+        print(f"{kind:>6} {n:7d} {m(r, 'quiet'):7.0f} {m(r, 'floor_pause'):7.0f} "
+              f"{m(r, 'floor_stop'):7.0f} {m(r, 'ptrace_pause'):8.0f} {m(r, 'ptrace_stop'):7.0f} "
+              f"{m(r, 'ptrace_pause') / m(r, 'floor_pause'):6.2f} {m(r, 'floor_felt'):7.0f} "
+              f"{m(r, 'ptrace_felt'):7.0f} {m(r, 'ptrace_command'):7.1f}", flush=True)
+
+
+def freezer_rows(a, build, hp, floor, patchfile, res, m):
+    print(f"{'sleep':>6} {'threads':>7} {'floor':>7} {'ptrace':>7} {'freezer':>7} {'fz/fl':>6} "
+          f"{'auto':>7} {'au/fl':>6} {'auto path':>10} {'fz cmd':>7} {'pt cmd':>7}   (felt, us)",
+          flush=True)
+    res["freezer"] = []
+    for kind, n in [(k, int(n)) for k in a.freezer_sleepers.split(",")
+                    for n in a.freezer_threads.split(",")]:
+        r = flip_case(a, build, hp, floor, n, kind, patchfile, ["floor", "ptrace", "freezer", "auto"])
+        r.update(threads=n, sleepers=kind)
+        res["freezer"].append(r)
+        ap = max(r["paths"]["auto"].items(), key=lambda kv: kv[1])[0]
+        print(f"{kind:>6} {n:7d} {m(r, 'floor_felt'):7.0f} {m(r, 'ptrace_felt'):7.0f} "
+              f"{m(r, 'freezer_felt'):7.0f} {m(r, 'freezer_felt') / m(r, 'floor_felt'):6.2f} "
+              f"{m(r, 'auto_felt'):7.0f} {m(r, 'auto_felt') / m(r, 'floor_felt'):6.2f} {ap:>10} "
+              f"{m(r, 'freezer_command'):7.1f} {m(r, 'ptrace_command'):7.1f}", flush=True)
+
+
 def command_case(a, build, hp, patchfile, threads, how):
     """Whole apply and rollback commands on a target whose N threads sleep,
     call the patched function every 50 ms (nap), or without a break (spin)."""
@@ -211,6 +284,44 @@ def callcost_case(a, build):
     return out
 
 
+def processes_case(a, build, hp, n):
+    """apply, status and rollback by --exe over n idle two-thread processes
+    of one executable (a private copy, so that nothing else is selected):
+    whole command times, and the pause each process felt."""
+    work = tempfile.mkdtemp(prefix="hotpatch-bench-procs-")
+    exe = os.path.join(work, "sleeper")
+    shutil.copy(os.path.join(build, "tests", "sleeper"), exe)
+    patchfile = os.path.join(build, "tests", "fix_compute.so")
+    procs, res = [], {"apply": [], "status": [], "rollback": [], "pause": [], "pause_max": []}
+    try:
+        for _ in range(n):
+            procs.append(subprocess.Popen([exe, "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE))
+        for p in procs:
+            p.stdout.readline()
+        for _ in range(a.reps):
+            for verb in ("apply", "status", "rollback"):
+                out, us = run([hp, "--json", verb, "--exe", exe, "--timeout", "120"] +
+                              ([patchfile] if verb != "status" else []))
+                doc = json.loads(out)
+                if len(doc["processes"]) != n:
+                    raise RuntimeError(f"{verb} saw {len(doc['processes'])} of {n} processes")
+                res[verb].append(us / 1000)
+                if verb == "apply":
+                    pauses = [q["timings_us"]["pause"] for q in doc["processes"]]
+                    res["pause"].append(statistics.median(pauses))
+                    res["pause_max"].append(max(pauses))
+    finally:
+        for p in procs:
+            p.kill()
+        for p in procs:
+            p.wait()
+        shutil.rmtree(work, ignore_errors=True)
+    return {k: stats(v) for k, v in res.items() if v}
+
+
+SECTIONS = ("pause", "functions", "busy", "freezer", "commands", "processes", "latency", "calls")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
@@ -225,11 +336,24 @@ def main():
     ap.add_argument("--rate", type=float, default=10000)
     ap.add_argument("--no-gdb", dest="gdb", action="store_false")
     ap.add_argument("--no-freezer", dest="freezer", action="store_false")
+    ap.add_argument("--busy", default="spin,mix",
+                    help="busy rows: threads that spin, or half spin and half wait")
+    ap.add_argument("--busy-threads", default="16,64,256")
+    ap.add_argument("--freezer-sleepers", default="futex,epoll,read")
+    ap.add_argument("--freezer-threads", default="1,16,100,256,1024")
     ap.add_argument("--skip", default="",
-                    help="sections to skip: pause,functions,commands,latency,calls")
+                    help="sections to skip: " + ",".join(SECTIONS))
+    ap.add_argument("--only", default="",
+                    help="run only these sections (e.g. --only processes)")
+    ap.add_argument("--processes", default="1,100,1000",
+                    help="how many processes the processes section selects with --exe")
     ap.add_argument("--json", default="bench-results.json")
     a = ap.parse_args()
     skip = set(a.skip.split(","))
+    if a.only:
+        if not set(a.only.split(",")) <= set(SECTIONS):
+            ap.error(f"--only: sections are {','.join(SECTIONS)}")
+        skip |= set(SECTIONS) - set(a.only.split(","))
     hp = os.path.join(a.build, "src", "hotpatch")
     floor = os.path.join(a.build, "bench", "floor")
     a.freezer = a.freezer and os.geteuid() == 0 and os.path.exists("/sys/fs/cgroup/freezer/cgroup.procs")
@@ -244,7 +368,7 @@ def main():
     try:
         one = make_patch(work, 1)
         gdb_expr = None
-        if a.gdb and shutil.which("gdb"):
+        if a.gdb and shutil.which("gdb") and "pause" not in skip:
             if gdb_can_call(a.build, one):
                 gdb_expr = lambda p: f'call (void*)dlopen("{p}", 2)'
                 res["gdb_mode"] = "call dlopen"
@@ -280,6 +404,10 @@ def main():
                       f"{m(r, 'hotpatch') / m(r, 'floor'):6.2f} {m(r, 'hotpatch') - m(r, 'floor'):6.0f} "
                       f"{m(r, 'freezer'):8.0f} {m(r, 'freezer') / m(r, 'floor'):7.2f} "
                       f"{m(r, 'command'):7.1f}", flush=True)
+        if "busy" not in skip:
+            busy_rows(a, a.build, hp, floor, one, res, m)
+        if "freezer" not in skip and a.freezer:
+            freezer_rows(a, a.build, hp, floor, one, res, m)
         if "commands" not in skip:
             print(f"{'threads':>8} {'doing':>6} {'apply ms':>9} {'range':>13} {'rollback ms':>11} "
                   f"{'range':>13} {'load':>6} {'unload':>6}", flush=True)
@@ -292,6 +420,19 @@ def main():
                 print(f"{n:8d} {how:>6} {m(r, 'apply'):9.1f} {r['apply']['min']:6.1f}-{r['apply']['max']:<6.1f} "
                       f"{m(r, 'rollback'):11.1f} {r['rollback']['min']:6.1f}-{r['rollback']['max']:<6.1f} "
                       f"{m(r, 'apply_load'):6.1f} {m(r, 'rollback_unload'):6.1f}", flush=True)
+        if "processes" not in skip:
+            print(f"{'procs':>8} {'apply ms':>9} {'range':>15} {'status ms':>9} {'range':>15} "
+                  f"{'rollback ms':>11} {'range':>15} {'pause us':>8} {'max us':>7}   (--exe, 2 threads "
+                  "each, --jobs default)", flush=True)
+            res["processes"] = []
+            for n in map(int, a.processes.split(",")):
+                r = processes_case(a, a.build, hp, n)
+                r["processes"] = n
+                res["processes"].append(r)
+                rng = lambda k: f"{r[k]['min']:7.1f}-{r[k]['max']:<7.1f}"
+                print(f"{n:8d} {m(r, 'apply'):9.1f} {rng('apply')} {m(r, 'status'):9.1f} "
+                      f"{rng('status')} {m(r, 'rollback'):11.1f} {rng('rollback')} "
+                      f"{m(r, 'pause'):8.0f} {m(r, 'pause_max'):7.0f}", flush=True)
         if "latency" not in skip:
             r = latency_case(a, a.build, hp, work)
             res["latency"] = r

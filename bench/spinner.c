@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Benchmark target: spinner NTHREADS [read|futex|nap|spin].  One thread spins
- * reading the clock and keeps the longest gap between two readings: that is
- * the pause it felt.  NTHREADS others sleep in read(2), or in a condition
- * variable, or call bf_1 every 50 ms (nap) or without a break (spin).
+ * Benchmark target: spinner NTHREADS [read|futex|epoll|nap|spin|mix].  One
+ * thread spins reading the clock and keeps the longest gap between two
+ * readings: that is the pause it felt.  NTHREADS others sleep in read(2), in
+ * a condition variable or in epoll_wait(2), or call bf_1 every 50 ms (nap)
+ * or without a break (spin); mix: half spin, half wait on the condition.
  * bf_0 .. bf_999 are patchable functions the spinner keeps calling.  Commands on stdin:
  *   reset -> "ok" (forget the longest gap)   gap -> the longest gap in ns
  */
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,7 +30,7 @@ int bf_0(int x); /* ends the list for clang-format */
 
 static atomic_ulong max_gap;
 static atomic_int reset_req;
-static int sleeper_pipe[2];
+static int sleeper_pipe[2], sleeper_epoll;
 
 static unsigned long now_ns(void)
 {
@@ -63,7 +65,7 @@ static void *spinner(void *arg)
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t never = PTHREAD_COND_INITIALIZER;
 
-enum kind { READ, FUTEX, NAP, SPIN };
+enum kind { READ, FUTEX, EPOLL, NAP, SPIN, MIX };
 
 /* sleeps in read(2) on a pipe, or in a condition variable as thread pools
  * do; or works as a busy server's threads do: calls bf_1 every 50 ms, or
@@ -72,10 +74,14 @@ static void *sleeper(void *arg)
 {
 	enum kind k = (enum kind)(long)arg;
 	struct timespec nap = {0, 50 * 1000 * 1000};
+	struct epoll_event ev;
 	volatile int sink = 0;
 	char c;
 
 	switch (k) {
+	case EPOLL: /* the pipe's read end: never readable */
+		for (;;)
+			epoll_wait(sleeper_epoll, &ev, 1, -1);
 	case FUTEX:
 		pthread_mutex_lock(&lock);
 		for (;;)
@@ -89,6 +95,7 @@ static void *sleeper(void *arg)
 		for (;;)
 			sink += bf_1(sink);
 	case READ:
+	case MIX:
 		break;
 	}
 	while (read(sleeper_pipe[0], &c, 1) != 0)
@@ -100,10 +107,13 @@ int main(int argc, char **argv)
 {
 	int n = argc > 1 ? atoi(argv[1]) : 0;
 	const char *how = argc > 2 ? argv[2] : "read";
-	enum kind k = !strcmp(how, "futex")  ? FUTEX
-		      : !strcmp(how, "nap")  ? NAP
-		      : !strcmp(how, "spin") ? SPIN
-					     : READ;
+	enum kind k = !strcmp(how, "futex")   ? FUTEX
+		      : !strcmp(how, "nap")   ? NAP
+		      : !strcmp(how, "spin")  ? SPIN
+		      : !strcmp(how, "epoll") ? EPOLL
+		      : !strcmp(how, "mix")   ? MIX
+					      : READ;
+	struct epoll_event ev = {.events = EPOLLIN};
 	pthread_attr_t small;
 	pthread_t t;
 	char line[64];
@@ -111,10 +121,16 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (pipe(sleeper_pipe) < 0)
 		return 1;
+	sleeper_epoll = epoll_create1(0);
+	if (sleeper_epoll < 0 || epoll_ctl(sleeper_epoll, EPOLL_CTL_ADD, sleeper_pipe[0], &ev) < 0)
+		return 1;
 	pthread_attr_init(&small);
 	pthread_attr_setstacksize(&small, 64 << 10);
 	for (int i = 0; i < n; i++)
-		if (pthread_create(&t, &small, sleeper, (void *)(long)k))
+		if (pthread_create(&t, &small, sleeper,
+				   (void *)(long)(k != MIX ? k
+						  : i % 2  ? FUTEX
+							   : SPIN)))
 			return 1;
 	pthread_create(&t, NULL, spinner, NULL);
 	printf("ready %d\n", getpid());

@@ -105,12 +105,27 @@ static void fields_free(struct fields *f)
 	free(f->iov);
 }
 
+/* Who runs hotpatch: looked up once per command, not once per process. */
+static const char *user_name(void)
+{
+	static char name[256];
+	static bool known;
+
+	if (!known) {
+		struct passwd *pw = getpwuid(getuid());
+
+		known = true;
+		if (pw)
+			snprintf(name, sizeof(name), "%s", pw->pw_name);
+	}
+	return name[0] ? name : NULL;
+}
+
 void hp_audit(const char *verb, const struct hp_report *rep, const char *patch_path,
 	      const char *sha256, int result)
 {
-	struct passwd *pw = getpwuid(getuid());
 	const char *sudo = getenv("SUDO_USER");
-	const char *user = pw ? pw->pw_name : NULL;
+	const char *user = user_name();
 	const char *error = result < 0 ? (hp_err.msg[0] ? hp_err.msg : hp_strerror(result)) : NULL;
 	const char *exe = rep->exe[0] ? rep->exe : NULL;
 	struct hp_buf funcs = {0}, line = {0};

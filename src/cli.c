@@ -13,9 +13,12 @@
 #include "escape.h"
 #include "classify.h"
 #include "freezer.h"
+#include "jobs.h"
 #include "json.h"
+#include "objcache.h"
 #include "options.h"
 #include "patchfile.h"
+#include "procid.h"
 #include "procsel.h"
 #include "report.h"
 #include "rollback.h"
@@ -29,6 +32,8 @@
 #endif
 
 #define DEFAULT_TIMEOUT_S 10.0
+/* --exe and --lib look for processes forked meanwhile at most this often */
+#define RESCAN_ROUNDS 8
 
 enum verb_id { VERB_APPLY, VERB_ROLLBACK, VERB_STATUS, VERB_LIST };
 
@@ -47,6 +52,7 @@ enum opt_bit {
 	OPT_FREEZER = 1u << 9,
 	OPT_RELOCATE = 1u << 10,
 	OPT_OBJECT = 1u << 11,
+	OPT_JOBS = 1u << 12,
 };
 
 struct verb;
@@ -55,7 +61,9 @@ struct verb;
 struct cli {
 	const struct verb *v;
 	pid_t *pids;
+	struct hp_proc_id *ids; /* each pid's process when it was selected */
 	size_t npids;
+	unsigned jobs;	 /* --jobs: processes worked on at once */
 	const char *exe; /* --exe: every process running it */
 	const char *lib; /* --lib: every process mapping it */
 	char lib_abs[PATH_MAX + 1];
@@ -79,7 +87,7 @@ struct verb {
 
 /* What for_each_pid counts over the processes of one command. */
 struct tally {
-	size_t nok, nfail, nnothing;
+	size_t nok, nfail, nnothing, ngone;
 	int first_err;
 	bool stopped; /* --stop-on-error: the rest are skipped */
 };
@@ -239,6 +247,15 @@ static void human_func(const struct cli *c, const struct hp_patch_report *p,
 	putchar('\n');
 }
 
+/* "; auto: freezer, 250 of 258 threads ...", escaped for the terminal */
+static const char *flip_choice(const struct hp_report *rep)
+{
+	static char buf[160];
+
+	snprintf(buf, sizeof(buf), "; %s", vis(rep->flip.choice));
+	return buf;
+}
+
 static void human_report(const struct cli *c, const struct hp_report *rep)
 {
 	for (size_t i = 0; i < rep->npatches; i++) {
@@ -254,10 +271,14 @@ static void human_report(const struct cli *c, const struct hp_report *rep)
 	if (c->v->id == VERB_STATUS && rep->npatches == 0)
 		printf("pid %d (%s): no patches applied\n", rep->pid, vis(rep->comm));
 	if (rep->flip.attempts)
-		printf("  pause %.0f us (%zu threads stopped%s%s), total %.1f ms\n",
+		printf("  pause %.0f us (%zu threads stopped%s%s%s%s), total %.1f ms\n",
 		       us(rep->flip.pause_ns), rep->flip.threads,
 		       rep->flip.stepped ? ", some single-stepped out of a window" : "",
 		       rep->flip.rewound ? ", interrupted waits restarted" : "",
+		       !c->o.freezer	      ? ""
+		       : rep->flip.by_freezer ? ", by the freezer"
+					      : ", by ptrace",
+		       c->o.freezer_auto && rep->flip.choice[0] ? flip_choice(rep) : "",
 		       (double)rep->total_ns / 1e6);
 }
 
@@ -368,8 +389,9 @@ static void json_flip(struct hp_json *j, const struct cli *c, const struct hp_re
 		hp_json_int(j, "drain_rounds", rep->drain_rounds);
 	}
 	hp_json_int(j, "stop_attempts", rep->flip.attempts);
-	hp_json_str(j, "flip_path",
-		    c->o.freezer && !rep->flip.freezer_fallback ? "freezer" : "ptrace");
+	hp_json_str(j, "flip_path", rep->flip.by_freezer ? "freezer" : "ptrace");
+	if (c->o.freezer_auto)
+		hp_json_str(j, "flip_choice", rep->flip.choice[0] ? rep->flip.choice : NULL);
 	hp_json_int(j, "remote_calls", rep->remote_calls);
 }
 
@@ -437,13 +459,21 @@ static int combine(int first_err, size_t nok, size_t nfail, bool nothing)
 
 static int tally_code(const struct tally *t)
 {
+	/* every process exited or exec'd: as a selection that found none */
+	if (t->ngone && !t->nok && !t->nfail && !t->nnothing)
+		return HP_EXIT_NOPROCESS;
 	return combine(t->first_err, t->nok + (t->nnothing && t->nok ? t->nnothing : 0), t->nfail,
 		       t->nnothing && !t->nok && !t->nfail);
 }
 
+/* What run_pid returns for a process that exited or exec'd meanwhile. */
+#define RUN_GONE 1
+
 static void tally_add(struct tally *t, const struct cli *c, int r)
 {
-	if (r == -HP_ENOTAPPLIED) {
+	if (r == RUN_GONE) {
+		t->ngone++;
+	} else if (r == -HP_ENOTAPPLIED) {
 		t->nnothing++;
 	} else if (r < 0) {
 		t->nfail++;
@@ -486,39 +516,142 @@ struct audit_as {
 	const char *verb, *path, *sha256;
 };
 
-/* Runs one verb on every selected process, reports each, and sums up the
- * exit code.  A failing process does not stop the others, unless
- * --stop-on-error. */
-static int for_each_pid(const struct cli *c, per_pid_fn fn, void *userdata,
-			const struct audit_as *audit)
+/* One for_each_pid: the verb, and where its reports go. */
+struct pid_run {
+	const struct cli *c;
+	per_pid_fn fn;
+	void *userdata;
+	const struct audit_as *audit;
+	struct hp_json *j;
+	struct tally *t;
+	bool fragment; /* a worker's: each report a JSON value of its own */
+};
+
+/* A process that exited or exec'd while the command worked on it: said
+ * so, and not counted. */
+static void report_gone(const struct pid_run *pr, pid_t pid, enum hp_proc_change what)
 {
-	struct hp_json j;
-	struct tally t = {0};
+	const char *name = what == HP_PROC_EXITED ? "exited" : "execed";
+	const char *why =
+		what == HP_PROC_EXITED
+			? "the process exited while hotpatch worked on it"
+			: "the process executed another program while hotpatch worked on it";
+
+	if (pr->c->json) {
+		struct hp_json local = *pr->j;
+
+		if (pr->fragment)
+			local.need_comma[local.depth] = false;
+		hp_json_obj(&local, NULL);
+		hp_json_int(&local, "pid", pid);
+		hp_json_str(&local, "result", name);
+		hp_json_str(&local, "reason", why);
+		hp_json_arr(&local, "patches");
+		hp_json_arr_end(&local);
+		hp_json_obj_end(&local);
+		pr->j->need_comma[pr->j->depth] = true;
+	} else {
+		fprintf(stderr, "hotpatch: pid %d: %s (%s; not counted)\n", pid, name, why);
+	}
+}
+
+/* The verb on process i, reported on stdout and stderr; its outcome. */
+static int run_pid(size_t i, void *ctx)
+{
+	struct pid_run *pr = ctx;
+	const struct cli *c = pr->c;
+	pid_t pid = c->pids[i];
+	struct hp_json local = *pr->j;
+	enum hp_proc_change gone = HP_PROC_SAME;
+	struct hp_report rep;
+	int r;
+
+	hp_error_clear();
+	r = pr->fn(c, pid, pr->userdata, &rep);
+	if (r < 0 && r != -HP_ENOTAPPLIED)
+		gone = hp_proc_id_changed(pid, &c->ids[i]);
+	if (gone == HP_PROC_SAME && pr->audit->verb && !c->o.dry_run && r != -HP_ENOTAPPLIED)
+		hp_audit(pr->audit->verb, &rep, pr->audit->path, pr->audit->sha256, r);
+	if (gone != HP_PROC_SAME) {
+		report_gone(pr, pid, gone);
+		r = RUN_GONE;
+	} else if (pr->fragment) {
+		local.need_comma[local.depth] = false;
+		report_one(&local, c, pid, &rep, r);
+	} else {
+		report_one(pr->j, c, pid, &rep, r);
+	}
+	hp_report_free(&rep);
+	return r;
+}
+
+/* A worker's report of process i, in the order of the selection. */
+static void pid_done(size_t i, const struct hp_job_result *res, void *ctx)
+{
+	struct pid_run *pr = ctx;
+
+	(void)i;
+	if (pr->c->json)
+		hp_json_raw(pr->j, res->out, res->outlen);
+	else
+		fwrite(res->out, 1, res->outlen, stdout);
+	fwrite(res->err, 1, res->errlen, stderr);
+	tally_add(pr->t, pr->c, res->code);
+}
+
+/* Processes [from, npids), one after another: the output as it always was. */
+static void run_in_turn(struct pid_run *pr, size_t from)
+{
+	const struct cli *c = pr->c;
 	bool progress = !c->json && c->npids > 1 && isatty(STDERR_FILENO);
-	int code;
 
-	if (c->json)
-		json_head(&j, c, true);
-	for (size_t i = 0; i < c->npids; i++) {
-		struct hp_report rep;
-		int r;
-
-		if (t.stopped) {
-			report_skipped(&j, c, c->pids[i]);
+	for (size_t i = from; i < c->npids; i++) {
+		if (pr->t->stopped) {
+			report_skipped(pr->j, c, c->pids[i]);
 			continue;
 		}
 		if (progress)
 			fprintf(stderr, "\r\033[K[%zu/%zu] pid %d ...", i + 1, c->npids,
 				c->pids[i]);
-		hp_error_clear();
-		r = fn(c, c->pids[i], userdata, &rep);
+		int r = run_pid(i, pr);
+
 		if (progress)
 			fprintf(stderr, "\r\033[K");
-		if (audit->verb && !c->o.dry_run && r != -HP_ENOTAPPLIED)
-			hp_audit(audit->verb, &rep, audit->path, audit->sha256, r);
-		tally_add(&t, c, r);
-		report_one(&j, c, c->pids[i], &rep, r);
-		hp_report_free(&rep);
+		tally_add(pr->t, c, r);
+	}
+}
+
+static int rescan_targets(struct cli *c);
+
+/* Runs one verb on every selected process, reports each, and sums up the
+ * exit code.  A failing process does not stop the others, unless
+ * --stop-on-error.  --exe and --lib look again once every process was
+ * done, until no new one appears: a child forked meanwhile is covered. */
+static int for_each_pid(struct cli *c, per_pid_fn fn, void *userdata, const struct audit_as *audit)
+{
+	struct hp_json j = {0};
+	struct tally t = {0};
+	struct pid_run pr = {c, fn, userdata, audit, &j, &t, false};
+	int code;
+
+	if (c->json)
+		json_head(&j, c, true);
+	for (size_t from = 0, round = 0; from < c->npids; round++) {
+		size_t to = c->npids;
+
+		if (c->jobs > 1 && to - from > 1 && !c->stop_on_error) {
+			pr.fragment = true;
+			hp_jobs_run(from, to, c->jobs, !c->json && isatty(STDERR_FILENO), run_pid,
+				    pid_done, &pr);
+			pr.fragment = false;
+		} else {
+			run_in_turn(&pr, from);
+		}
+		from = to;
+		if (t.stopped || round >= RESCAN_ROUNDS || hp_now_ns() >= c->o.deadline)
+			break;
+		if (rescan_targets(c) < 0)
+			break;
 	}
 	code = tally_code(&t);
 	if (c->json) {
@@ -823,18 +956,18 @@ static int cmd_list(struct cli *c)
 static const struct verb verbs[] = {
 	{"apply", VERB_APPLY, cmd_apply,
 	 OPT_JSON | OPT_DRY_RUN | OPT_TIMEOUT | OPT_STOP_ON_ERROR | OPT_SHA256 | OPT_INSECURE |
-		 OPT_FREEZER | OPT_RELOCATE,
+		 OPT_FREEZER | OPT_RELOCATE | OPT_JOBS,
 	 "hotpatch [apply] TARGETS PATCH.so [--relocate] [--dry-run] [--json] [--timeout S]\n"
-	 "                [--sha256 HEX] [--stop-on-error] [--insecure]\n"
+	 "                [--sha256 HEX] [--stop-on-error] [--insecure] [--jobs N]\n"
 	 "  Load PATCH.so into each process and redirect the functions it replaces."},
 	{"rollback", VERB_ROLLBACK, cmd_rollback,
 	 OPT_JSON | OPT_DRY_RUN | OPT_TIMEOUT | OPT_STOP_ON_ERROR | OPT_ALL | OPT_KEEP_LOADED |
-		 OPT_FORCE | OPT_FREEZER,
+		 OPT_FORCE | OPT_FREEZER | OPT_JOBS,
 	 "hotpatch rollback TARGETS (PATCH.so | --all) [--keep-loaded] [--force] [--dry-run]\n"
-	 "                  [--json] [--timeout S] [--stop-on-error]\n"
+	 "                  [--json] [--timeout S] [--stop-on-error] [--jobs N]\n"
 	 "  Take a patch (or every patch, newest first) back out and unload it."},
-	{"status", VERB_STATUS, cmd_status, OPT_JSON | OPT_TIMEOUT | OPT_STOP_ON_ERROR,
-	 "hotpatch status TARGETS [--json]\n"
+	{"status", VERB_STATUS, cmd_status, OPT_JSON | OPT_TIMEOUT | OPT_STOP_ON_ERROR | OPT_JOBS,
+	 "hotpatch status TARGETS [--json] [--jobs N]\n"
 	 "  Show the patches applied in each process, read from the process itself."},
 	{"list", VERB_LIST, cmd_list, OPT_JSON | OPT_TIMEOUT | OPT_RELOCATE | OPT_OBJECT,
 	 "hotpatch list TARGETS [--relocate] [--object NAME] [--json]\n"
@@ -888,10 +1021,13 @@ static void usage(FILE *f, const struct verb *only)
 		"  --stop-on-error  stop at the first process that fails (default: go on)\n"
 		"  --sha256 HEX     apply only if the patch file has this SHA-256\n"
 		"  --insecure       as root, accept a patch others could have written\n"
-		"  --freezer        flip through the cgroup-v1 freezer, not ptrace (root)\n"
+		"  --freezer[=auto] flip through the cgroup-v1 freezer, not ptrace (root);\n"
+		"                   auto: only where it is faster (many threads asleep in\n"
+		"                   futex or epoll waits), ptrace elsewhere\n"
 		"  --relocate       patch functions without a hot-patch prologue too (found\n"
 		"                   padding, or a jump over relocated first instructions)\n"
 		"  --object NAME    list: only the object NAME (file name, soname or path)\n"
+		"  --jobs N         work on N processes at once (default: one per CPU)\n"
 		"  -h, --help       this help;  -V, --version  the version\n",
 		DEFAULT_TIMEOUT_S);
 	usage_exits(f);
@@ -918,9 +1054,10 @@ static const struct cli_option {
 	{"stop-on-error", no_argument, 's', OPT_STOP_ON_ERROR},
 	{"insecure", no_argument, 'i', OPT_INSECURE},
 	{"sha256", required_argument, 'S', OPT_SHA256},
-	{"freezer", no_argument, 'F', OPT_FREEZER},
+	{"freezer", optional_argument, 'F', OPT_FREEZER},
 	{"relocate", no_argument, 'R', OPT_RELOCATE},
 	{"object", required_argument, 'O', OPT_OBJECT},
+	{"jobs", required_argument, 'J', OPT_JOBS},
 	{"help", no_argument, 'h', 0},
 	{"version", no_argument, 'V', 0},
 };
@@ -939,6 +1076,7 @@ struct words {
 	size_t npos;
 	bool help;
 	double timeout;
+	unsigned jobs; /* 0: as many as CPUs */
 };
 
 static int parse_pid(const char *s, pid_t *ret)
@@ -957,10 +1095,17 @@ static int parse_pid(const char *s, pid_t *ret)
 static int add_pid(struct cli *c, pid_t pid)
 {
 	pid_t *np = realloc(c->pids, (c->npids + 1) * sizeof(*np));
+	struct hp_proc_id *ni;
 
 	if (!np)
 		return -ENOMEM;
 	c->pids = np;
+	ni = realloc(c->ids, (c->npids + 1) * sizeof(*ni));
+	if (!ni)
+		return -ENOMEM;
+	c->ids = ni;
+	/* one that is gone already is refused as ever (no valid id) */
+	hp_proc_id_read(pid, &c->ids[c->npids]);
 	c->pids[c->npids++] = pid;
 	return 0;
 }
@@ -994,11 +1139,22 @@ static int parse_target(struct cli *c, int opt, const char *arg)
 	}
 }
 
-/* --timeout and --sha256; returns -1 to go on, or an exit code. */
+/* --timeout, --jobs and --sha256; returns -1 to go on, or an exit code. */
 static int parse_value(struct cli *c, struct words *w, int opt, const char *arg)
 {
 	char *end;
 
+	if (opt == 'J') {
+		unsigned long n = strtoul(arg, &end, 10);
+
+		if (*end || !*arg || n < 1 || n > 256 || arg[0] == '-') {
+			fprintf(stderr, "hotpatch: --jobs needs a number from 1 to 256, not '%s'\n",
+				vis(arg));
+			return HP_EXIT_USAGE;
+		}
+		w->jobs = (unsigned)n;
+		return -1;
+	}
 	if (opt == 't') {
 		w->timeout = strtod(arg, &end);
 		if (*end || !(w->timeout > 0) || w->timeout > 86400) {
@@ -1036,8 +1192,18 @@ static int parse_one(struct cli *c, struct words *w, int opt, const char *arg)
 		return parse_target(c, opt, arg);
 	case 't':
 	case 'S':
+	case 'J':
 		c->given |= o->bit;
 		return parse_value(c, w, opt, arg);
+	case 'F':
+		c->given |= o->bit;
+		if (arg && strcmp(arg, "auto")) {
+			fprintf(stderr, "hotpatch: --freezer=%s: the only value is auto\n",
+				vis(arg));
+			return HP_EXIT_USAGE;
+		}
+		c->o.freezer_auto = arg != NULL;
+		return -1;
 	case 'O':
 		c->given |= o->bit;
 		c->o.list_object = arg;
@@ -1118,7 +1284,7 @@ static int check_options(const struct cli *c)
 
 /* The options as the library and the verbs take them; returns -1 to go
  * on, or an exit code. */
-static int settle_options(struct cli *c, double timeout)
+static int settle_options(struct cli *c, double timeout, unsigned jobs)
 {
 	char why[256];
 
@@ -1131,12 +1297,14 @@ static int settle_options(struct cli *c, double timeout)
 	c->insecure = c->given & OPT_INSECURE;
 	c->o.relocate = c->given & OPT_RELOCATE;
 	if (c->given & OPT_FREEZER) {
-		if (!hp_freezer_usable(why, sizeof(why))) {
+		/* auto says in its report why it took ptrace */
+		if (!c->o.freezer_auto && !hp_freezer_usable(why, sizeof(why))) {
 			fprintf(stderr, "hotpatch: --freezer: %s\n", vis(why));
 			return HP_EXIT_USAGE;
 		}
 		c->o.freezer = true;
 	}
+	c->jobs = jobs ? jobs : hp_jobs_default();
 	c->o.timeout_ns = (uint64_t)(timeout * 1e9);
 	/* one deadline for the command, however many processes it covers */
 	c->o.deadline = hp_now_ns() + c->o.timeout_ns;
@@ -1187,7 +1355,7 @@ static int parse(int argc, char **argv, struct cli *c)
 	if (code < 0)
 		code = check_options(c);
 	if (code < 0)
-		code = settle_options(c, w.timeout);
+		code = settle_options(c, w.timeout, w.jobs);
 	if (code >= 0)
 		return code;
 	if (w.npos > first + 1) {
@@ -1204,6 +1372,40 @@ static int parse(int argc, char **argv, struct cli *c)
 	return -1;
 }
 
+static int cmp_pid(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Adds those of `found` (sorted) not selected yet; how many were added. */
+static int add_new_pids(struct cli *c, const pid_t *found, size_t n)
+{
+	_cleanup_free_ pid_t *have = malloc((c->npids + 1) * sizeof(*have));
+	size_t nhave = c->npids, added = 0;
+
+	if (!have)
+		return -ENOMEM;
+	memcpy(have, c->pids, c->npids * sizeof(*have));
+	qsort(have, nhave, sizeof(*have), cmp_pid);
+	for (size_t i = 0; i < n; i++) {
+		if (bsearch(&found[i], have, nhave, sizeof(*have), cmp_pid))
+			continue;
+		if (add_pid(c, found[i]) < 0)
+			return -ENOMEM;
+		added++;
+	}
+	return (int)added;
+}
+
+/* The processes --exe (k 0) or --lib (k 1) selects now, sorted. */
+static int select_now(const struct cli *c, int k, pid_t **ret, size_t *n)
+{
+	return k == 0 ? hp_procs_by_exe(c->exe, c->o.deadline, ret, n)
+		      : hp_procs_by_lib(c->lib, c->o.deadline, ret, n);
+}
+
 /* Adds the processes --exe and --lib select to the --pid ones. */
 static int select_targets(struct cli *c)
 {
@@ -1216,8 +1418,7 @@ static int select_targets(struct cli *c)
 
 		if (!what[k])
 			continue;
-		r = k == 0 ? hp_procs_by_exe(what[k], c->o.deadline, &found, &n)
-			   : hp_procs_by_lib(what[k], c->o.deadline, &found, &n);
+		r = select_now(c, k, &found, &n);
 		if (r < 0) {
 			fprintf(stderr, "hotpatch: %s\n", vis(hp_err.msg));
 			return hp_exit_code(r);
@@ -1228,19 +1429,38 @@ static int select_targets(struct cli *c)
 			free(found);
 			return HP_EXIT_NOPROCESS;
 		}
-		for (size_t i = 0; i < n; i++) {
-			bool dup = false;
-
-			for (size_t q = 0; q < c->npids; q++)
-				dup |= c->pids[q] == found[i];
-			if (!dup && add_pid(c, found[i]) < 0) {
-				free(found);
-				return HP_EXIT_INTERNAL;
-			}
-		}
+		r = add_new_pids(c, found, n);
 		free(found);
+		if (r < 0)
+			return HP_EXIT_INTERNAL;
 	}
 	return -1;
+}
+
+/* Looks again for processes --exe and --lib select (children forked while
+ * the command ran); how many new ones were added. */
+static int rescan_targets(struct cli *c)
+{
+	const char *what[2] = {c->exe, c->lib};
+	int added = 0;
+
+	for (int k = 0; k < 2; k++) {
+		pid_t *found = NULL;
+		size_t n = 0;
+		int r;
+
+		if (!what[k])
+			continue;
+		r = select_now(c, k, &found, &n);
+		if (r == 0)
+			r = add_new_pids(c, found, n);
+		free(found);
+		hp_error_clear();
+		if (r < 0)
+			return r;
+		added += r;
+	}
+	return added;
 }
 
 int main(int argc, char **argv)
@@ -1255,8 +1475,10 @@ int main(int argc, char **argv)
 	if (code < 0)
 		code = c.v->run(&c);
 	free(c.pids);
+	free(c.ids);
 	hp_notes_clear();
 	vis_free();
 	hp_cs_close();
+	hp_objcache_clear();
 	return code;
 }

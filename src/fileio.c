@@ -612,6 +612,14 @@ void hp_io_prestart(void)
 		helper_start();
 }
 
+void hp_io_forget(void)
+{
+	if (helper_sock >= 0)
+		close(helper_sock);
+	helper_pid = 0;
+	helper_sock = -1;
+}
+
 void hp_file_free(struct hp_file *f)
 {
 	free(f->data);

@@ -70,6 +70,8 @@ ssize_t hp_io_transfer(int fd, void *buf, size_t len, off_t off, bool write, uin
  * for a command that will need it (a path to look up): its first request
  * then does not wait for a new process to be scheduled. */
 void hp_io_prestart(void);
+/* In a forked child: the helper is the parent's; the child starts its own. */
+void hp_io_forget(void);
 void hp_file_free(struct hp_file *f);
 /* Helpers left waiting on a filesystem, for the report. */
 unsigned hp_io_stuck(void);

@@ -246,10 +246,17 @@ static int stop_clear(struct hp_target *t, struct hp_range *forbid, size_t nforb
 		      uint64_t *t1)
 {
 	unsigned storms = 0, saved = 0;
+	uint64_t now = hp_now_ns();
+	/* waiting on a handler stops early enough for the caller to undo what
+	 * it prepared (unload the patch) within the command's deadline */
+	uint64_t give_up =
+		deadline - HP_MIN((deadline > now ? deadline - now : 0) / 4, 1000000000ull);
 	int r;
 
 	for (;;) {
 		r = stop_world(t, deadline, st, t1);
+		if (r == -HP_ETIMEOUT && saved) /* the handler outlasted us: say so */
+			r = saved_busy(fs, t, saved);
 		if (r < 0)
 			return bail(t, st, r);
 		r = window_check(t, forbid, nforbid, deadline, st);
@@ -269,7 +276,7 @@ static int stop_clear(struct hp_target *t, struct hp_range *forbid, size_t nforb
 				       "through %u tries; nothing was written",
 				       t->pid, storms);
 		if (r == -EINPROGRESS &&
-		    hp_now_ns() + (200000ull << HP_MIN(saved + 1, 8u)) >= deadline)
+		    hp_now_ns() + (200000ull << HP_MIN(saved + 1, 8u)) >= give_up)
 			return saved_busy(fs, t, saved + 1);
 		saved += r == -EINPROGRESS;
 		/* a handler may take a while: look less often the longer it does */
@@ -290,8 +297,10 @@ int hp_flip(struct hp_target *t, struct hp_write *w, size_t nw, struct hp_range 
 	if (r < 0)
 		return r;
 	/* the freezer reads no stacks: saved pcs need ptrace's stop */
-	if (t->use_freezer && !after && !fs.n) {
+	if (t->use_freezer && !after && !fs.n &&
+	    (!t->freezer_auto || hp_freezer_wins(t->pid, st->choice, sizeof(st->choice)))) {
 		r = flip_frozen(t, w, nw, forbid, nforbid, st);
+		st->by_freezer = r != -EAGAIN;
 		if (r != -EAGAIN)
 			goto out;
 		st->freezer_fallback = true; /* a thread in a window: ptrace can step it */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "freezer.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <stdint.h>
 #include <fcntl.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,7 +20,9 @@
 #include "util.h"
 
 #define FREEZER	       "/sys/fs/cgroup/freezer"
-#define FREEZE_WAIT_NS 50000000ull /* a freeze that takes longer: use ptrace */
+#define FREEZE_WAIT_NS 50000000ull   /* a freeze that takes longer: use ptrace */
+#define FREEZE_MAX_NS  1000000000ull /* ... even while its threads wait for a CPU */
+#define FREEZE_POLL_US 20
 
 bool hp_freezer_usable(char *why, size_t whysz)
 {
@@ -77,23 +81,134 @@ static int current_cgroup(pid_t pid, char *out, size_t outsz)
 
 static int move_to(const char *cg, pid_t pid)
 {
-	char path[PATH_MAX + 32], s[32];
+	char path[PATH_MAX + 64], s[32];
 
 	snprintf(path, sizeof(path), "%s%s/cgroup.procs", FREEZER, cg);
 	snprintf(s, sizeof(s), "%d", pid);
 	return write_str(path, s);
 }
 
-/* Thaws and puts the target back; also what the watchdog does if we die. */
-static void undo(const char *ours, const char *orig, pid_t pid)
+/*
+ * --freezer=auto: where the freezer beats ptrace.  Both must have every
+ * thread that runs, or that sleeps where the freezer cannot park it
+ * (read(2), poll, ...), scheduled to stop; the freezer parks threads asleep
+ * in futexes where they are, ptrace wakes every one.  A thread in an epoll
+ * wait is woken by both, yet costs the freezer less: its wait restarts by
+ * itself, where ptrace's stop needs its EINTR undone.  (Measured on 6.18 by
+ * the context switches of a freeze: futex and nanosleep waits stay parked,
+ * epoll, poll, select, read and waitpid wake.)  The
+ * freezer pays a fixed cost (the cgroup, reading each thread's pc inside the
+ * stop) that only enough parked threads repay: see README, Performance.
+ */
+#define AUTO_MIN_THREADS 32 /* fewer: ptrace is as fast or faster */
+#define AUTO_MAX_WOKEN	 4  /* of every 16 threads, at most this many woken */
+
+static bool parks_in_place(long nr)
+{
+	switch (nr) {
+	case SYS_futex:
+	case SYS_epoll_wait:
+	case SYS_epoll_pwait:
+#ifdef SYS_epoll_pwait2
+	case SYS_epoll_pwait2:
+#endif
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* How many threads, and how many of them the freezer would have to wake
+ * (running, or asleep elsewhere than a futex or an epoll wait). */
+static int count_threads(pid_t pid, size_t *ret_n, size_t *ret_woken)
+{
+	char path[64], buf[64];
+	size_t n = 0, woken = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	for (struct dirent *de; (de = readdir(d));) {
+		char p[320];
+		int fd;
+		ssize_t k;
+
+		if (atoi(de->d_name) <= 0)
+			continue;
+		snprintf(p, sizeof(p), "/proc/%d/task/%s/syscall", pid, de->d_name);
+		fd = open(p, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue; /* gone */
+		k = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		n++;
+		buf[k > 0 ? k : 0] = 0;
+		/* "running", or "-1 sp pc" outside a syscall: it runs */
+		if (k <= 0 || !isdigit((unsigned char)buf[0]) || !parks_in_place(atol(buf)))
+			woken++;
+	}
+	closedir(d);
+	*ret_n = n;
+	*ret_woken = woken;
+	return 0;
+}
+
+bool hp_freezer_wins(pid_t pid, char *why, size_t whysz)
+{
+	char cause[128];
+	size_t n = 0, woken = 0;
+
+	if (!hp_freezer_usable(cause, sizeof(cause))) {
+		snprintf(why, whysz, "auto: ptrace, %s", cause);
+		return false;
+	}
+	if (count_threads(pid, &n, &woken) < 0) {
+		snprintf(why, whysz, "auto: ptrace, the threads of pid %d cannot be read", pid);
+		return false;
+	}
+	bool wins = n >= AUTO_MIN_THREADS && woken * 16 <= n * AUTO_MAX_WOKEN;
+
+	snprintf(why, whysz, "auto: %s, %zu of %zu threads asleep in futex or epoll waits",
+		 wins ? "freezer" : "ptrace", n - woken, n);
+	return wins;
+}
+
+/* Thaws and puts the target back, and lets the key go; also what the
+ * watchdog does if we die. */
+static void undo(const struct hp_freeze *fz)
 {
 	char path[PATH_MAX + 32];
 
-	snprintf(path, sizeof(path), "%s%s/freezer.state", FREEZER, ours);
+	snprintf(path, sizeof(path), "%s%s/freezer.state", FREEZER, fz->ours);
 	write_str(path, "THAWED");
-	move_to(orig, pid);
-	snprintf(path, sizeof(path), "%s%s", FREEZER, ours);
+	move_to(fz->orig, fz->pid);
+	snprintf(path, sizeof(path), "%s%s", FREEZER, fz->ours);
 	rmdir(path);
+	snprintf(path, sizeof(path), "%s%s-key/freezer.state", FREEZER, fz->ours);
+	write_str(path, "THAWED");
+	snprintf(path, sizeof(path), "%s%s-key", FREEZER, fz->ours);
+	rmdir(path);
+}
+
+/*
+ * The kernel turns its freezer on (a static key: kernel text patched, with
+ * an interrupt to every CPU) when the first cgroup starts to freeze, and
+ * off when the last one thaws, before it wakes a thread: ~80 us each way
+ * on this machine, and the thaw's half inside the pause.  An empty cgroup
+ * of ours, frozen before the flip and thawed after it, keeps the key on
+ * for the flip.  Best effort: without it the flip is only slower.
+ */
+static void hold_key(const struct hp_freeze *fz)
+{
+	char path[PATH_MAX + 32];
+
+	snprintf(path, sizeof(path), "%s%s-key", FREEZER, fz->ours);
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return;
+	snprintf(path, sizeof(path), "%s%s-key/freezer.state", FREEZER, fz->ours);
+	write_str(path, "FROZEN");
 }
 
 /*
@@ -101,7 +216,7 @@ static void undo(const char *ours, const char *orig, pid_t pid)
  * pipe closes and the child thaws it and puts it back.  On success we send
  * 'd' first and it does nothing.
  */
-static pid_t start_watchdog(const char *ours, const char *orig, pid_t target, int *ret_fd)
+static pid_t start_watchdog(const struct hp_freeze *fz, int *ret_fd)
 {
 	int p[2];
 	pid_t child;
@@ -124,7 +239,7 @@ static pid_t start_watchdog(const char *ours, const char *orig, pid_t target, in
 		while (read(p[0], &c, 1) < 0 && errno == EINTR)
 			;
 		if (c != 'd')
-			undo(ours, orig, target);
+			undo(fz);
 		_exit(0);
 	}
 	close(p[0]);
@@ -203,11 +318,12 @@ static int prepare(struct hp_freeze *fz, pid_t pid)
 	snprintf(path, sizeof(path), "%s%s", FREEZER, fz->ours);
 	if (mkdir(path, 0700) < 0 && errno != EEXIST)
 		return hp_fail(-errno, "cannot make freezer cgroup %s: %m", path);
-	fz->wd = start_watchdog(fz->ours, fz->orig, pid, &fz->wd_fd);
+	fz->wd = start_watchdog(fz, &fz->wd_fd);
 	if (fz->wd < 0) {
 		rmdir(path);
 		return hp_fail(-errno, "cannot start the freezer watchdog: %m");
 	}
+	hold_key(fz);
 	r = move_to(fz->ours, pid);
 	if (r < 0)
 		return hp_fail(r, "cannot move pid %d into %s: %s", pid, fz->ours, strerror(-r));
@@ -219,9 +335,37 @@ static int prepare(struct hp_freeze *fz, pid_t pid)
 	return fz->state_fd < 0 ? -errno : 0;
 }
 
-/* Threads the freezer woke must run to freeze themselves: let them, up to
- * FREEZE_WAIT_NS; a thread in an unfreezable sleep, or one the busy
- * machine did not run in time, makes it ptrace. */
+/* Is a thread of pid runnable, waiting for a CPU?  Then the freeze is
+ * making progress: that thread freezes itself as soon as it runs.  (A
+ * frozen thread shows 'D', as one in an uninterruptible sleep does.) */
+static bool any_runnable(pid_t pid)
+{
+	char path[64];
+	bool found = false;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	if (!d)
+		return false;
+	for (struct dirent *de; !found && (de = readdir(d));) {
+		char state = 0;
+
+		found = atoi(de->d_name) > 0 && hp_task_state(pid, atoi(de->d_name), &state) == 0 &&
+			state == 'R';
+	}
+	closedir(d);
+	return found;
+}
+
+/* Threads the freezer woke must run to freeze themselves: let them.  Every
+ * FREEZE_WAIT_NS without the freeze complete, it goes on only while some
+ * thread waits for a CPU (a loaded machine: ptrace would wait for the same
+ * threads), up to FREEZE_MAX_NS; a thread in an unfreezable sleep makes it
+ * ptrace.  We hold real-time priority, so we look in short naps that
+ * leave the CPUs to those threads yet see the freeze complete at once (a
+ * yield on a loaded machine could give our CPU away for a whole time
+ * slice, inside the pause). */
 static int wait_frozen(struct hp_freeze *fz, pid_t pid)
 {
 	uint64_t until = fz->t1 + FREEZE_WAIT_NS;
@@ -229,16 +373,21 @@ static int wait_frozen(struct hp_freeze *fz, pid_t pid)
 
 	for (;;) {
 		ssize_t n = pread(fz->state_fd, state, sizeof(state) - 1, 0);
+		uint64_t now;
 
 		if (n > 0 && !strncmp(state, "FROZEN", 6))
 			return 0;
-		if (hp_now_ns() > until) {
+		now = hp_now_ns();
+		if (now > until && now < fz->t1 + FREEZE_MAX_NS && any_runnable(pid))
+			until = now + FREEZE_WAIT_NS;
+		if (now > until) {
 			hp_note("the freezer did not freeze pid %d within %llu ms (a thread in an "
-				"uninterruptible sleep, or a busy machine): the flip used ptrace",
-				pid, FREEZE_WAIT_NS / 1000000);
+				"uninterruptible sleep, or a machine too busy to run its threads): "
+				"the flip used ptrace",
+				pid, (unsigned long long)((now - fz->t1) / 1000000));
 			return -EAGAIN;
 		}
-		sched_yield();
+		hp_sleep_us(FREEZE_POLL_US);
 	}
 }
 
@@ -251,6 +400,7 @@ int hp_freezer_freeze(struct hp_freeze *fz, struct hp_target *t, struct hp_flip_
 	if (r < 0)
 		return r;
 	st->attempts++;
+	fz->token = hp_sched_boost();
 	fz->t1 = hp_now_ns();
 	/* ---- the pause starts ---- */
 	if (pwrite(fz->state_fd, "FROZEN", 6, 0) < 0)
@@ -262,7 +412,6 @@ int hp_freezer_freeze(struct hp_freeze *fz, struct hp_target *t, struct hp_flip_
 		return r;
 	/* frozen: from here on nothing else of the target runs, go fast */
 	hp_fault_point("freezer:frozen");
-	fz->token = hp_sched_boost();
 	st->stop_ns += hp_now_ns() - fz->t1;
 	st->threads = fz->npc;
 	return 0;
@@ -287,7 +436,7 @@ int hp_freezer_thaw(struct hp_freeze *fz, struct hp_flip_stats *st, int r)
 		return r; /* nothing was made, or prepare() took it back */
 	if (fz->frozen) {
 		if (pwrite(fz->state_fd, "THAWED", 6, 0) < 0)
-			undo(fz->ours, fz->orig, fz->pid);
+			undo(fz);
 		st->pause_ns += hp_now_ns() - fz->t1;
 	}
 	if (fz->token)
@@ -297,7 +446,7 @@ int hp_freezer_thaw(struct hp_freeze *fz, struct hp_flip_stats *st, int r)
 	for (size_t i = 0; i < fz->npc; i++)
 		close(fz->pcfd[i]);
 	free(fz->pcfd);
-	undo(fz->ours, fz->orig, fz->pid);
+	undo(fz);
 	if (fz->wd_fd >= 0) {
 		if (write(fz->wd_fd, "d", 1) < 0)
 			r = r ? r : -errno;

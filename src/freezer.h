@@ -21,6 +21,11 @@ struct hp_target;
 /* Whether the freezer hierarchy is there and writable; says why not. */
 bool hp_freezer_usable(char *why, size_t whysz);
 
+/* --freezer=auto: whether the freezer would stop this process faster than
+ * ptrace (by its threads: how many, and where they sleep); `why` says what
+ * was chosen and why, for the report. */
+bool hp_freezer_wins(pid_t pid, char *why, size_t whysz);
+
 /* One freeze of one target. */
 struct hp_freeze {
 	pid_t pid;

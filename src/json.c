@@ -138,3 +138,9 @@ void hp_json_hex(struct hp_json *j, const char *k, uint64_t v)
 	snprintf(buf, sizeof(buf), "0x%" PRIx64, v);
 	hp_json_str(j, k, buf);
 }
+
+void hp_json_raw(struct hp_json *j, const char *text, size_t len)
+{
+	key(j, NULL);
+	fwrite(text, 1, len, j->f);
+}

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -24,3 +25,5 @@ void hp_json_int(struct hp_json *j, const char *key, int64_t v);
 void hp_json_bool(struct hp_json *j, const char *key, bool v);
 void hp_json_null(struct hp_json *j, const char *key);
 void hp_json_hex(struct hp_json *j, const char *key, uint64_t v); /* "0x..." */
+/* One value another writer made (a worker's report of one process). */
+void hp_json_raw(struct hp_json *j, const char *text, size_t len);

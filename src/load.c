@@ -19,6 +19,7 @@
 #include "session.h"
 #include "tls.h"
 #include "trampoline.h"
+#include "stub.h"
 #include "util.h"
 
 #ifndef MAP_FIXED_NOREPLACE
@@ -255,18 +256,26 @@ static int loaded_range(struct hp_session *s, const struct hp_patchfile *pf, con
 	return 0;
 }
 
-/* glibc reuses a loaded object of the same name: make ours unique */
-static void unique_path(struct hp_session *s, int tfd, char *path, size_t size)
+/* glibc reuses a loaded object of the same name, and every patch's memfd
+ * tends to get the same fd number: spell the same file differently
+ * ("/proc/self/fd/./3") until the name is new, as long as it fits the
+ * call's strings (about 50 patches loaded at once per fd number). */
+static int unique_path(struct hp_session *s, int tfd, char *path, size_t size)
 {
-	for (int k = 0; k < 8; k++) {
-		size_t o = (size_t)snprintf(path, size, PATCH_LM_NAME);
+	for (size_t k = 0;; k++) {
+		int o = snprintf(path, size, PATCH_LM_NAME);
 
-		for (int i = 0; i < k; i++) /* same file, different name */
-			o += (size_t)snprintf(path + o, size - o, "../fd/");
-		snprintf(path + o, size - o, "%d", tfd);
-		if (!hp_modules_lm_has(&s->m, path))
+		for (size_t i = 0; i < k && o + 2 < (int)size; i++)
+			o += snprintf(path + o, size - (size_t)o, "./");
+		if (snprintf(path + o, size - (size_t)o, "%d", tfd) >= (int)size - o)
 			break;
+		if (!hp_modules_lm_has(&s->m, path))
+			return 0;
 	}
+	return hp_fail(-HP_EBUSY,
+		       "pid %d has too many patches loaded to name one more for dlopen; roll "
+		       "some back first (hotpatch rollback --all)",
+		       s->t.pid);
 }
 
 /* A failed dlopen: was it our file that failed to load, or did the
@@ -304,10 +313,16 @@ static int open_memfd(struct hp_session *s, const struct hp_patchfile *pf, int t
 {
 	struct hp_rop ops[HP_CALL_MAX_OPS];
 	uint64_t ret[HP_CALL_MAX_OPS];
-	char path[128];
+	char path[HP_CALL_STRINGS_LEN];
 	int r;
 
-	unique_path(s, tfd, path, sizeof(path));
+	r = unique_path(s, tfd, path, sizeof(path));
+	if (r < 0) {
+		struct hp_rop op = {.nr = SYS_close, .args = {(uint64_t)tfd}};
+
+		cleanup_call(s, &op, "closing the memfd");
+		return r;
+	}
 	memset(ops, 0, sizeof(ops));
 	memcpy(ops, extra, nextra * sizeof(*extra));
 	struct hp_rop *lo = ops + nextra;

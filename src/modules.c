@@ -10,6 +10,7 @@
 
 #include "fileio.h"
 #include "memory.h"
+#include "objcache.h"
 #include "target.h"
 #include "util.h"
 
@@ -234,8 +235,6 @@ uint64_t hp_maps_find_gap(const struct hp_maps *m, uint64_t near_lo, uint64_t ne
 
 static void object_free(struct hp_object *o)
 {
-	if (o->elf_opened)
-		hp_elf_close(&o->elf);
 	free(o->path);
 	free(o->open_path);
 }
@@ -260,11 +259,12 @@ static bool same_file(const struct hp_mapping *mp, const struct hp_object *o)
 
 int hp_object_elf(struct hp_target *t, struct hp_object *o, struct hp_elf **ret)
 {
+	struct hp_elf *e;
 	char path[128];
 	int r;
 
-	if (o->elf_opened) {
-		*ret = &o->elf;
+	if (o->elf) {
+		*ret = o->elf;
 		return 0;
 	}
 	if (o->elf_error)
@@ -277,7 +277,7 @@ int hp_object_elf(struct hp_target *t, struct hp_object *o, struct hp_elf **ret)
 	for (size_t i = 0; i < t->nslow_devs; i++)
 		slow |= t->slow_devs[i].major == o->dev_major &&
 			t->slow_devs[i].minor == o->dev_minor;
-	r = hp_elf_open(path, slow, t->deadline, &o->elf);
+	r = hp_objcache_open(path, slow, t->deadline, &e);
 	if (r == -HP_ETIMEOUT)
 		r = hp_fail(r,
 			    "reading %s, which pid %d maps, did not finish in time: its filesystem "
@@ -285,7 +285,6 @@ int hp_object_elf(struct hp_target *t, struct hp_object *o, struct hp_elf **ret)
 			    o->path, t->pid);
 	if (r == -EACCES || r == -EPERM || r == -ENOENT) {
 		/* map_files is root's: without root, the file by its path */
-		hp_elf_close(&o->elf);
 		if (o->deleted) {
 			o->elf_error =
 				hp_fail(-EACCES,
@@ -294,9 +293,9 @@ int hp_object_elf(struct hp_target *t, struct hp_object *o, struct hp_elf **ret)
 					o->path, t->pid, t->pid);
 			return o->elf_error;
 		}
-		r = hp_elf_open(o->path, slow, t->deadline, &o->elf);
-		if (r == 0 && (o->elf.ino != o->inode || major(o->elf.dev) != o->dev_major ||
-			       minor(o->elf.dev) != o->dev_minor))
+		r = hp_objcache_open(o->path, slow, t->deadline, &e);
+		if (r == 0 && (e->ino != o->inode || major(e->dev) != o->dev_major ||
+			       minor(e->dev) != o->dev_minor))
 			r = hp_fail(-ESTALE,
 				    "%s on disk is not the file pid %d has loaded (it "
 				    "was replaced); run hotpatch as root to read the loaded "
@@ -311,22 +310,21 @@ int hp_object_elf(struct hp_target *t, struct hp_object *o, struct hp_elf **ret)
 		o->open_path = hp_strdup(path);
 	}
 	if (r < 0) {
-		hp_elf_close(&o->elf);
 		o->elf_error = r;
 		return r;
 	}
-	o->elf_opened = true;
+	o->elf = e;
 	/* bias: the mapping at file offset X holds the PT_LOAD whose page
 	 * aligned offset is X */
-	for (size_t i = 0; i < o->elf.phnum; i++) {
-		const GElf_Phdr *p = &o->elf.phdr[i];
+	for (size_t i = 0; i < e->phnum; i++) {
+		const GElf_Phdr *p = &e->phdr[i];
 
 		if (p->p_type == PT_LOAD && (p->p_offset & ~(PAGE - 1)) == o->first_offset) {
 			o->bias = o->lo - (p->p_vaddr & ~(PAGE - 1));
 			break;
 		}
 	}
-	*ret = &o->elf;
+	*ret = e;
 	return 0;
 }
 
@@ -477,14 +475,24 @@ static bool slow_fstype(const char *type)
  * table (kernel data, in the target's own mount namespace) gives each
  * device's filesystem type; /proc/PID/maps the device of each mapping.
  */
-static void mark_slow_files(struct hp_target *t, const struct hp_maps *maps)
+/* One mount namespace's devices on slow filesystems, and their types. */
+struct slow_ns {
+	char ns[64]; /* the readlink of /proc/PID/ns/mnt */
+	struct hp_dev *devs;
+	char (*types)[64];
+	size_t n;
+};
+
+/* Every process of a pre-forking server shares one mount namespace: its
+ * mount table is read once per command, not once per process. */
+static struct slow_ns slow_cache[8];
+static size_t slow_cached;
+
+static void slow_ns_read(pid_t pid, struct slow_ns *sn)
 {
 	char path[64], *buf = NULL;
 
-	free(t->slow_devs);
-	t->slow_devs = NULL;
-	t->nslow_devs = 0;
-	snprintf(path, sizeof(path), "/proc/%d/mountinfo", t->pid);
+	snprintf(path, sizeof(path), "/proc/%d/mountinfo", pid);
 	if (hp_read_file(path, &buf, NULL) < 0)
 		return;
 	for (char *line = buf, *eol; line && *line; line = eol ? eol + 1 : NULL) {
@@ -498,21 +506,62 @@ static void mark_slow_files(struct hp_target *t, const struct hp_maps *maps)
 		if (!sep || sscanf(line, "%*u %*u %u:%u", &maj, &min) != 2 ||
 		    sscanf(sep + 3, "%63s", type) != 1 || !slow_fstype(type))
 			continue;
-		struct hp_dev *nd = realloc(t->slow_devs, (t->nslow_devs + 1) * sizeof(*nd));
+		struct hp_dev *nd = realloc(sn->devs, (sn->n + 1) * sizeof(*nd));
 		if (!nd)
 			break;
-		t->slow_devs = nd;
-		t->slow_devs[t->nslow_devs++] = (struct hp_dev){maj, min};
+		sn->devs = nd;
+		char(*nt)[64] = realloc(sn->types, (sn->n + 1) * sizeof(*nt));
+		if (!nt)
+			break;
+		sn->types = nt;
+		sn->devs[sn->n] = (struct hp_dev){maj, min};
+		snprintf(sn->types[sn->n++], sizeof(*nt), "%s", type);
+	}
+	free(buf);
+}
+
+static const struct slow_ns *slow_ns_of(pid_t pid, struct slow_ns *uncached)
+{
+	char link[64], ns[64];
+	ssize_t l;
+
+	snprintf(link, sizeof(link), "/proc/%d/ns/mnt", pid);
+	l = readlink(link, ns, sizeof(ns) - 1);
+	ns[l > 0 ? l : 0] = 0;
+	for (size_t i = 0; l > 0 && i < slow_cached; i++)
+		if (!strcmp(slow_cache[i].ns, ns))
+			return &slow_cache[i];
+	struct slow_ns *sn = l > 0 && slow_cached < HP_ARRAY_SIZE(slow_cache)
+				     ? &slow_cache[slow_cached++]
+				     : uncached;
+	snprintf(sn->ns, sizeof(sn->ns), "%s", ns);
+	slow_ns_read(pid, sn);
+	return sn;
+}
+
+static void mark_slow_files(struct hp_target *t, const struct hp_maps *maps)
+{
+	struct slow_ns uncached = {0};
+	const struct slow_ns *sn = slow_ns_of(t->pid, &uncached);
+
+	free(t->slow_devs);
+	t->slow_devs = sn->n ? calloc(sn->n, sizeof(*t->slow_devs)) : NULL;
+	t->nslow_devs = t->slow_devs ? sn->n : 0;
+	for (size_t k = 0; k < t->nslow_devs; k++) {
+		unsigned maj = sn->devs[k].major, min = sn->devs[k].minor;
+
+		t->slow_devs[k] = sn->devs[k];
 		for (size_t i = 0; i < maps->n; i++)
 			if (maps->m[i].path && maps->m[i].inode && maps->m[i].dev_major == maj &&
 			    maps->m[i].dev_minor == min) {
 				t->slow_fs = true;
 				snprintf(t->slow_what, sizeof(t->slow_what), "%s (on %s)",
-					 maps->m[i].path, type);
+					 maps->m[i].path, sn->types[k]);
 				break;
 			}
 	}
-	free(buf);
+	free(uncached.devs);
+	free(uncached.types);
 }
 
 int hp_modules_load(struct hp_target *t, struct hp_modules *ret)
@@ -565,13 +614,6 @@ int hp_modules_load(struct hp_target *t, struct hp_modules *ret)
 	}
 	if (exe)
 		order_by_link_map(t, &m, main_dynamic(t, phdr, phnum));
-	/* The ELF handles point into the objects: close them before sorting,
-	 * they reopen on demand. */
-	for (size_t i = 0; i < m.n; i++)
-		if (m.obj[i].elf_opened) {
-			hp_elf_close(&m.obj[i].elf);
-			m.obj[i].elf_opened = false;
-		}
 	qsort(m.obj, m.n, sizeof(*m.obj), cmp_order);
 	*ret = m;
 	hp_error_clear();

@@ -38,9 +38,8 @@ struct hp_object {
 	bool deleted;
 	int order;	  /* link-map position; main executable is 0 */
 	uint64_t lm_node; /* its struct link_map in the target (= its dlopen handle), or 0 */
-	bool elf_opened;
 	int elf_error;
-	struct hp_elf elf;
+	struct hp_elf *elf; /* its file's, shared through objcache.c; NULL until read */
 };
 
 struct hp_modules {

@@ -13,6 +13,7 @@ struct hp_options {
 	bool keep_loaded;	    /* rollback: leave the patch object loaded */
 	const char *default_object; /* --lib: where records naming no object look */
 	bool freezer;		    /* flip through the cgroup-v1 freezer */
+	bool freezer_auto;	    /* ... only where it beats ptrace */
 	bool relocate;		    /* --relocate: functions without a prologue too */
 	const char *list_object;    /* list --object: only this one */
 };

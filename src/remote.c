@@ -12,6 +12,7 @@
 
 #include "memory.h"
 #include "modules.h"
+#include "proc.h"
 #include "stackcheck.h"
 #include "target.h"
 #include "util.h"
@@ -248,6 +249,7 @@ int hp_remote_init(struct hp_remote *rc, struct hp_target *t, struct hp_modules 
 	rc->t = t;
 	rc->m = m;
 	rc->xsave_size = xsave_size();
+	hp_proc_id_read(t->pid, &rc->id);
 	if (!rc->xsave_size)
 		return hp_fail(-HP_EUNSUPPORTED, "this CPU has no XSAVE: hotpatch cannot save the "
 						 "target's vector registers around a call");
@@ -529,6 +531,26 @@ static int pick_once(struct hp_remote *rc, uint64_t deadline, struct hp_thread *
 	return 1;
 }
 
+static bool thread_alive(pid_t pid, pid_t tid)
+{
+	char state;
+
+	if (syscall(SYS_tgkill, pid, tid, 0) != 0)
+		return false;
+	/* a zombie (a killed process not reaped yet, a thread an exec ended)
+	 * still takes signals, and never finishes a call */
+	return hp_task_state(pid, tid, &state) == 0 && state != 'Z' && state != 'X';
+}
+
+/* A process killed meanwhile has none: waiting for one ends now. */
+static bool any_thread_alive(const struct hp_target *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (thread_alive(t->pid, t->th[i].tid))
+			return true;
+	return false;
+}
+
 /* Stops one thread at a safe point; returns it seized and stopped. */
 static int pick_thread(struct hp_remote *rc, uint64_t deadline, struct hp_thread **ret)
 {
@@ -541,6 +563,10 @@ static int pick_thread(struct hp_remote *rc, uint64_t deadline, struct hp_thread
 
 		if (r <= 0)
 			return r;
+		if (!any_thread_alive(t))
+			return hp_fail(-ESRCH, "pid %d exited", t->pid);
+		if (hp_proc_id_changed(t->pid, &rc->id) != HP_PROC_SAME)
+			return hp_fail(-ESRCH, "pid %d exited or executed another program", t->pid);
 		if (hp_now_ns() >= deadline)
 			return hp_fail(-HP_EBUSY,
 				       "no thread of pid %d (%s) reached a point where loading code "
@@ -684,11 +710,6 @@ static void boost(struct hp_thread *th)
 	struct sched_attr_v1 a = {.size = sizeof(a), .policy = SCHED_OTHER, .nice = -20};
 
 	syscall(SYS_sched_setattr, th->tid, &a, 0);
-}
-
-static bool thread_alive(pid_t pid, pid_t tid)
-{
-	return syscall(SYS_tgkill, pid, tid, 0) == 0;
 }
 
 /* One remote call on its way: the thread, its request and how it runs. */
@@ -870,6 +891,10 @@ static int await_results(struct hp_remote *rc, struct call *c, size_t nops, uint
 			hp_thread_keep_running(t, c->th);
 		if (!thread_alive(t->pid, c->th->tid))
 			return hp_fail(-ESRCH, "pid %d exited while running %s", t->pid, what);
+		/* a call that takes long: has the program gone under it? */
+		if (delay >= 2000 && hp_proc_id_changed(t->pid, &rc->id) != HP_PROC_SAME)
+			return hp_fail(-ESRCH, "pid %d executed another program while running %s",
+				       t->pid, what);
 		if (hp_now_ns() >= deadline) {
 			rc->outstanding = true;
 			return hp_fail(-HP_ETIMEOUT,

@@ -2,6 +2,8 @@
 /* Calls and syscalls run by one of the target's threads, through the stub. */
 #pragma once
 
+#include "procid.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -74,6 +76,7 @@ struct hp_remote {
 	char busy_reason[512];
 	uint64_t call_ns; /* time spent in remote calls */
 	unsigned calls;
+	struct hp_proc_id id; /* the program it ran when the session began */
 };
 
 /* Finds the C library, room for the stub, and an existing control mapping. */

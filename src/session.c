@@ -29,6 +29,7 @@ int hp_session_open(struct hp_session *s, pid_t pid, const char *verb, const str
 		return r;
 	snprintf(rep->exe, sizeof(rep->exe), "%s", s->t.exe);
 	s->t.use_freezer = o->freezer;
+	s->t.freezer_auto = o->freezer_auto;
 	s->t.deadline = s->deadline;
 	r = hp_lock_take(&s->lock, pid, s->t.start_time, verb, s->deadline);
 	if (r < 0)

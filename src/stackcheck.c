@@ -62,6 +62,8 @@ struct hp_unwinder {
 	struct hp_target *t;
 	struct table *tables;
 	size_t ntables;
+	struct hp_maps maps; /* read on the first walk, again for an address it lacks */
+	bool have_maps;
 	/* for the walk under way */
 	const struct user_regs_struct *regs;
 	struct page *cache;
@@ -248,15 +250,21 @@ static int read_encoded(struct hp_unwinder *u, uint64_t *addr, uint8_t enc, uint
 static int find_table(struct hp_unwinder *u, uint64_t ip, struct table *tb)
 {
 	const struct hp_mapping *mp, *first = NULL;
-	struct hp_maps maps;
 	Elf64_Ehdr eh;
 	Elf64_Phdr ph[64];
 	uint64_t bias, lo = UINT64_MAX, hi = 0, ehf = 0, a;
 	uint8_t h[4];
 	int r = -1;
 
-	if (hp_maps_read(u->t->pid, &maps) < 0)
-		return -1; /* the process is gone: the walk ends here */
+	/* an object loaded since the maps were read is not in them */
+	if (!u->have_maps || !hp_maps_find(&u->maps, ip)) {
+		hp_maps_free(&u->maps);
+		u->have_maps = false;
+		if (hp_maps_read(u->t->pid, &u->maps) < 0)
+			return -1; /* the process is gone: the walk ends here */
+		u->have_maps = true;
+	}
+	const struct hp_maps maps = u->maps;
 	mp = hp_maps_find(&maps, ip);
 	if (!mp || !mp->path)
 		goto out;
@@ -305,7 +313,6 @@ static int find_table(struct hp_unwinder *u, uint64_t ip, struct table *tb)
 	tb->data = a;
 	tb->count = count;
 out:
-	hp_maps_free(&maps);
 	return r;
 }
 
@@ -384,8 +391,19 @@ void hp_unwinder_free(struct hp_unwinder *u)
 	if (u->as)
 		unw_destroy_addr_space(u->as);
 	free(u->tables);
+	hp_maps_free(&u->maps);
 	free(u->cache);
 	free(u);
+}
+
+static bool read_only_file(const struct hp_unwinder *u, uint64_t page)
+{
+	const struct hp_mapping *mp = u->have_maps ? hp_maps_find(&u->maps, page) : NULL;
+
+	/* not a memfd: hotpatch's own patch may be unloaded and another
+	 * loaded in its place while the unwinder lives */
+	return mp && mp->path && mp->path[0] == '/' && strncmp(mp->path, "/memfd:", 7) &&
+	       mp->inode && !(mp->prot & (HP_PROT_W | HP_PROT_SHARED));
 }
 
 int hp_stack_walk(struct hp_unwinder *u, const struct hp_thread *th, struct hp_stack *st)
@@ -397,9 +415,13 @@ int hp_stack_walk(struct hp_unwinder *u, const struct hp_thread *th, struct hp_s
 	if (!th->regs_valid)
 		return hp_fail(-EINVAL, "internal: the registers of thread %d were not read",
 			       th->tid);
-	/* the thread ran since the last walk: nothing read then still holds */
+	/* the thread ran since the last walk: what it can write (its stacks,
+	 * its data) may have changed; the unwind tables of its objects, in
+	 * read-only file mappings, are kept (a walk reads the same ones
+	 * again, thread after thread, call after call) */
 	for (size_t i = 0; i < CACHE_PAGES; i++)
-		u->cache[i].addr = 0;
+		if (u->cache[i].addr && !read_only_file(u, u->cache[i].addr - 1))
+			u->cache[i].addr = 0;
 	u->regs = &th->regs;
 	u->budget = WALK_BUDGET;
 	r = unw_init_remote(&c, u->as, u);

@@ -58,6 +58,7 @@ static int elf_init(struct hp_elf *e, const char *name)
 			    nh.n_descsz <= sizeof(e->build_id)) {
 				memcpy(e->build_id, (char *)d->d_buf + doff, nh.n_descsz);
 				e->build_id_len = nh.n_descsz;
+				e->build_id_off = sh.sh_offset + doff;
 				break;
 			}
 		}

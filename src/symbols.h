@@ -40,6 +40,7 @@ struct hp_elf {
 	size_t phnum;
 	uint8_t build_id[64];
 	size_t build_id_len;
+	uint64_t build_id_off; /* where the build-id lies in the file */
 
 	bool syms_loaded;
 	bool has_symtab;      /* symbols came from a .symtab */

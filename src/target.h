@@ -39,6 +39,7 @@ struct hp_target {
 	size_t nseized;
 	unsigned rewound;  /* interrupted waits put back onto their syscall, all told */
 	bool use_freezer;  /* flip through the cgroup freezer (--freezer) */
+	bool freezer_auto; /* ... only where it wins (--freezer=auto) */
 	uint64_t deadline; /* the command's: file reads for this target end by then */
 	/* some of its mappings are files on a filesystem that may never answer
 	 * (FUSE, NFS, ...): its memory is read and written within `deadline` */

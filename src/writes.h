@@ -35,4 +35,6 @@ struct hp_flip_stats {
 	unsigned attempts;     /* stops it took (the check may ask to retry) */
 	int sched_token;       /* hotpatch's own priority while it holds the stop */
 	bool freezer_fallback; /* --freezer could not do it; ptrace did */
+	bool by_freezer;       /* the last stop was the freezer's */
+	char choice[128];      /* --freezer=auto: the path chosen, and why */
 };

@@ -151,6 +151,22 @@ def test_idempotent():
     t.assert_healthy()
 
 
+def test_many_patches_loaded_at_once():
+    """Each patch's memfd gets the same fd number in the target: the name
+    dlopen is given must still be new for every one (glibc would hand back
+    the object already loaded under a name it knows)."""
+    t = Target("worker-gcc")
+    names = ["fix_compute", "fix_static", "fix_lib", "fix_ms", "fix_window", "fix_tls",
+             "fix_block", "fix_compute_b", "fix_original"]
+    for n in names:
+        r = hotpatch("--pid", t.pid, patch(n))
+        eq(r.returncode, 0, f"apply {n} ({len(names)} loaded at once): {r.stderr}")
+    code, doc = hotpatch_json("status", "--pid", t.pid)
+    eq(len(doc["processes"][0]["patches"]), len(names), "all applied")
+    eq(hotpatch("rollback", "--all", "--pid", t.pid).returncode, 0, "rollback --all")
+    t.assert_healthy()
+
+
 def test_status_json():
     t = Target("worker-gcc")
     code, doc = hotpatch_json("status", "--pid", t.pid)

@@ -87,13 +87,13 @@ test_exit_codes_documented.no_ptrace = True
 # what each verb takes besides the targets, --help and --version
 TAKES = {
     "apply": {"--json", "--dry-run", "--timeout", "--sha256", "--stop-on-error", "--insecure",
-              "--freezer", "--relocate"},
+              "--freezer", "--relocate", "--jobs"},
     "rollback": {"--json", "--dry-run", "--timeout", "--all", "--keep-loaded", "--force",
-                 "--stop-on-error", "--freezer"},
-    "status": {"--json", "--timeout", "--stop-on-error"},
+                 "--stop-on-error", "--freezer", "--jobs"},
+    "status": {"--json", "--timeout", "--stop-on-error", "--jobs"},
     "list": {"--json", "--timeout", "--relocate", "--object"},
 }
-VALUE = {"--timeout": "30", "--sha256": "0" * 64, "--object": "libc.so.6"}
+VALUE = {"--timeout": "30", "--sha256": "0" * 64, "--object": "libc.so.6", "--jobs": "2"}
 
 
 def with_value(opt):

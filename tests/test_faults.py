@@ -205,8 +205,10 @@ def test_killed_while_frozen():
             a.kill()
             a.wait()
     try:
+        # ours, and the empty one frozen beside it to keep the kernel's freezer on
         wait_for(lambda: open(f"/proc/{t.pid}/cgroup").read() == before and
-                 not os.path.exists(f"/sys/fs/cgroup/freezer{ours}"),
+                 not os.path.exists(f"/sys/fs/cgroup/freezer{ours}") and
+                 not os.path.exists(f"/sys/fs/cgroup/freezer{ours}-key"),
                  timeout=10, what="the watchdog to put the target back")
     except Exception:
         thaw(ours, before)  # what the watchdog should have done: the target can be stopped

@@ -426,7 +426,7 @@ def test_json_fields():
 def test_list_relocate():
     """list --relocate says of each function of plain what the apply does."""
     t = plain(threads=2)
-    code, doc = hotpatch_json("list", "--pid", t.pid, "--relocate", "--timeout", "120", timeout=150)
+    code, doc = hotpatch_json("list", "--pid", t.pid, "--relocate")
     eq(code, 0, "list --relocate")
     objs = {os.path.basename(o["path"]): o for o in doc["processes"][0]["objects"]}
     check("plain" in objs, f"the executable is listed: {list(objs)}")
@@ -451,7 +451,7 @@ def test_list_relocate():
         eq(counts[m], got, f"counts.{m}")
     eq(sum(counts["refused"].values()), sum(1 for f in fns.values() if f["refused"]),
        "counts.refused")
-    r = hotpatch("list", "--pid", t.pid, "--relocate", "--timeout", "120", timeout=150)
+    r = hotpatch("list", "--pid", t.pid, "--relocate")
     eq(r.returncode, 0, "human list")
     # "  NAME  0xADDRESS  HOW" (the contract put the address first: either)
     lines = {}
@@ -632,9 +632,10 @@ def test_stock_libc():
 
 
 def test_list_stock_libc():
-    """list --relocate --object libc.so.6 of a process: every exported
-    function of the stock libc with its method or refusal, within
-    --timeout, and abs among the patchable ones, as the apply finds it."""
+    """list --relocate --object libc.so.6 of a process: every function of
+    the stock libc with its method or refusal, within --timeout, and abs
+    among the patchable ones, as the apply finds it.  (--object, not the
+    contract's --lib: --lib selects every process that maps the library.)"""
     t = plain(threads=1)
     lib = libc_path(t)
     start = time.monotonic()
@@ -645,6 +646,7 @@ def test_list_stock_libc():
         raise Fail("list --relocate --object libc.so.6 --timeout 30 still ran after 90 s")
     took = time.monotonic() - start
     eq(code, 0, "list --relocate --object libc.so.6")
+    eq(len(doc["processes"]), 1, "one process")
     check(took < 40, f"within its --timeout 30 ({took:.1f} s)")
     objs = doc["processes"][0]["objects"]
     eq([os.path.realpath(o["path"]) for o in objs], [os.path.realpath(lib)], "libc only")
