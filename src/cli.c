@@ -1023,7 +1023,7 @@ static void usage(FILE *f, const struct verb *only)
 		"  --insecure       as root, accept a patch others could have written\n"
 		"  --freezer[=auto] flip through the cgroup-v1 freezer, not ptrace (root);\n"
 		"                   auto: only where it is faster (many threads asleep in\n"
-		"                   futex or epoll waits), ptrace elsewhere\n"
+		"                   futex waits), ptrace elsewhere\n"
 		"  --relocate       patch functions without a hot-patch prologue too (found\n"
 		"                   padding, or a jump over relocated first instructions)\n"
 		"  --object NAME    list: only the object NAME (file name, soname or path)\n"
