@@ -1387,7 +1387,8 @@ static int add_new_pids(struct cli *c, const pid_t *found, size_t n)
 
 	if (!have)
 		return -ENOMEM;
-	memcpy(have, c->pids, c->npids * sizeof(*have));
+	if (nhave) /* c->pids is NULL before the first */
+		memcpy(have, c->pids, nhave * sizeof(*have));
 	qsort(have, nhave, sizeof(*have), cmp_pid);
 	for (size_t i = 0; i < n; i++) {
 		if (bsearch(&found[i], have, nhave, sizeof(*have), cmp_pid))
