@@ -116,13 +116,14 @@ static bool parks_in_place(long nr)
 	}
 }
 
-/* How many threads, and how many of them the freezer would have to wake
- * (running, or asleep elsewhere than a futex wait or a sleep). */
-static int count_threads(pid_t pid, size_t *ret_n, size_t *ret_woken)
+/* Opens /proc/PID/task/TID/syscall of every thread, before the freeze:
+ * inside it, reading each costs one pread. */
+static int open_pc_files(pid_t pid, int **ret, size_t *n)
 {
-	char path[64], buf[64];
-	size_t n = 0, woken = 0;
+	char path[64];
 	DIR *d;
+	int *fds = NULL;
+	size_t cnt = 0, cap = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/task", pid);
 	d = opendir(path);
@@ -131,23 +132,46 @@ static int count_threads(pid_t pid, size_t *ret_n, size_t *ret_woken)
 	for (struct dirent *de; (de = readdir(d));) {
 		char p[320];
 		int fd;
-		ssize_t k;
 
 		if (atoi(de->d_name) <= 0)
 			continue;
 		snprintf(p, sizeof(p), "/proc/%d/task/%s/syscall", pid, de->d_name);
 		fd = open(p, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
-			continue; /* gone */
-		k = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		n++;
+			continue; /* gone already */
+		if (hp_grow((void **)&fds, &cap, cnt, sizeof(*fds)) < 0) {
+			close(fd);
+			break;
+		}
+		fds[cnt++] = fd;
+	}
+	closedir(d);
+	*ret = fds;
+	*n = cnt;
+	return 0;
+}
+
+/* How many threads, and how many of them the freezer would have to wake
+ * (running, or asleep elsewhere than a futex wait or a sleep). */
+static int count_threads(pid_t pid, size_t *ret_n, size_t *ret_woken)
+{
+	char buf[64];
+	size_t n = 0, woken = 0;
+	int *fds = NULL;
+	int r = open_pc_files(pid, &fds, &n);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		ssize_t k = pread(fds[i], buf, sizeof(buf) - 1, 0);
+
+		close(fds[i]);
 		buf[k > 0 ? k : 0] = 0;
 		/* "running", or "-1 sp pc" outside a syscall: it runs */
 		if (k <= 0 || !isdigit((unsigned char)buf[0]) || !parks_in_place(atol(buf)))
 			woken++;
 	}
-	closedir(d);
+	free(fds);
 	*ret_n = n;
 	*ret_woken = woken;
 	return 0;
@@ -263,41 +287,6 @@ static int frozen_pc(int fd, uint64_t *pc)
 	if (!last)
 		return -EIO;
 	*pc = strtoull(last + 1, NULL, 16);
-	return 0;
-}
-
-/* Opens /proc/PID/task/TID/syscall of every thread, before the freeze:
- * inside it, reading each costs one pread. */
-static int open_pc_files(pid_t pid, int **ret, size_t *n)
-{
-	char path[64];
-	DIR *d;
-	int *fds = NULL;
-	size_t cnt = 0, cap = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	d = opendir(path);
-	if (!d)
-		return -errno;
-	for (struct dirent *de; (de = readdir(d));) {
-		char p[320];
-		int fd;
-
-		if (atoi(de->d_name) <= 0)
-			continue;
-		snprintf(p, sizeof(p), "/proc/%d/task/%s/syscall", pid, de->d_name);
-		fd = open(p, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue; /* gone already */
-		if (hp_grow((void **)&fds, &cap, cnt, sizeof(*fds)) < 0) {
-			close(fd);
-			break;
-		}
-		fds[cnt++] = fd;
-	}
-	closedir(d);
-	*ret = fds;
-	*n = cnt;
 	return 0;
 }
 
