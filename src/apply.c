@@ -77,6 +77,14 @@ struct apply {
 	uint64_t t0, t1;
 };
 
+/* The pad's and window's bytes as the process has them now. */
+static int read_now(struct hp_session *s, struct hp_prologue *p)
+{
+	int r = hp_mem_read(&s->t, p->pad, p->pad_bytes, HP_PAD_LEN);
+
+	return r < 0 ? r : hp_mem_read(&s->t, p->window, p->win_bytes, HP_WIN_LEN);
+}
+
 /* Stacked on a patch that found padding or relocated: its bytes are the
  * record's, or someone else changed them. */
 static int plan_on_moved(struct hp_session *s, struct fplan *f, const struct hp_reg_func *top)
@@ -92,8 +100,8 @@ static int plan_on_moved(struct hp_session *s, struct fplan *f, const struct hp_
 				  .endbr = top->endbr,
 				  .layout = "patched",
 				  .state = HP_PRO_PATCHED};
-	if ((r = hp_mem_read(&s->t, p->pad, p->pad_bytes, HP_PAD_LEN)) < 0 ||
-	    (r = hp_mem_read(&s->t, p->window, p->win_bytes, HP_WIN_LEN)) < 0)
+	r = read_now(s, p);
+	if (r < 0)
 		return r;
 	hp_decode_jmp(p->pad_bytes, HP_PAD_LEN, p->pad, &p->dest);
 	f->method = top->method;
@@ -162,8 +170,6 @@ static int refuse_moved(struct fplan *f, struct hp_elf *e, const struct hp_patch
 static int fill_moved(struct hp_session *s, struct fplan *f, const struct hp_patchability *c,
 		      uint64_t lo, uint64_t bias)
 {
-	int r;
-
 	f->rel = c->rel;
 	rebase(&f->rel, bias);
 	f->method = (uint8_t)c->method;
@@ -174,10 +180,7 @@ static int fill_moved(struct hp_session *s, struct fplan *f, const struct hp_pat
 				      .endbr = c->endbr,
 				      .layout = hp_method_name(c->method),
 				      .state = HP_PRO_UNPATCHED};
-	if ((r = hp_mem_read(&s->t, f->pro.pad, f->pro.pad_bytes, HP_PAD_LEN)) < 0 ||
-	    (r = hp_mem_read(&s->t, f->pro.window, f->pro.win_bytes, HP_WIN_LEN)) < 0)
-		return r;
-	return 0;
+	return read_now(s, &f->pro);
 }
 
 /* A function without a hot-patch prologue: what the classifier found in
