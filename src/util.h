@@ -37,22 +37,24 @@ enum hp_exit {
  * negative errno / negative HP_E* code; the one table keeps each code's
  * generic text and exit class together.
  */
-#define HP_ERRORS(X)                                                           \
-	X(HP_EUSAGE, "usage error", HP_EXIT_USAGE)                             \
-	X(HP_EBADPATCH, "invalid patch", HP_EXIT_BADPATCH)                     \
-	X(HP_ENOSYM, "symbol not found in the target", HP_EXIT_BADPATCH)       \
-	X(HP_EBUILDID, "build-id does not match", HP_EXIT_BADPATCH)            \
-	X(HP_EDLOPEN, "the target could not load the patch", HP_EXIT_BADPATCH) \
-	X(HP_ENOTPATCHABLE, "function is not patchable", HP_EXIT_NOTPATCHABLE) \
-	X(HP_EUNSUPPORTED, "target not supported", HP_EXIT_NOTPATCHABLE)       \
-	X(HP_EBUSY, "target busy", HP_EXIT_BUSY)                               \
-	X(HP_ETIMEOUT, "timed out", HP_EXIT_BUSY)                              \
-	X(HP_ETRACER, "another tracer is attached", HP_EXIT_PERMISSION)        \
-	X(HP_EALREADY, "already applied", HP_EXIT_NOTHING)                     \
-	X(HP_ENOTAPPLIED, "not applied", HP_EXIT_NOTHING)                      \
-	X(HP_ESTACKED, "another patch lies on top", HP_EXIT_BUSY)              \
-	X(HP_EMISMATCH, "target bytes do not match the record", HP_EXIT_BUSY)  \
-	X(HP_EINTERFERED, "the target interfered with hotpatch", HP_EXIT_BUSY) \
+#define HP_ERRORS(X)                                                                     \
+	X(HP_EUSAGE, "usage error", HP_EXIT_USAGE)                                       \
+	X(HP_EBADPATCH, "invalid patch", HP_EXIT_BADPATCH)                               \
+	X(HP_ENOSYM, "symbol not found in the target", HP_EXIT_BADPATCH)                 \
+	X(HP_EBUILDID, "build-id does not match", HP_EXIT_BADPATCH)                      \
+	X(HP_EDLOPEN, "the target could not load the patch", HP_EXIT_BADPATCH)           \
+	X(HP_ENOTPATCHABLE, "function is not patchable", HP_EXIT_NOTPATCHABLE)           \
+	X(HP_EUNSUPPORTED, "target not supported", HP_EXIT_NOTPATCHABLE)                 \
+	X(HP_EBUSY, "target busy", HP_EXIT_BUSY)                                         \
+	X(HP_ETIMEOUT, "timed out", HP_EXIT_BUSY)                                        \
+	X(HP_ETRACER, "another tracer is attached", HP_EXIT_PERMISSION)                  \
+	X(HP_EALREADY, "already applied", HP_EXIT_NOTHING)                               \
+	X(HP_ENOTAPPLIED, "not applied", HP_EXIT_NOTHING)                                \
+	X(HP_ESTACKED, "another patch lies on top", HP_EXIT_BUSY)                        \
+	X(HP_EMISMATCH, "target bytes do not match the record", HP_EXIT_BUSY)            \
+	X(HP_EINTERFERED, "the target interfered with hotpatch", HP_EXIT_BUSY)           \
+	X(HP_EREFUSED, "the change cannot be live-patched safely", HP_EXIT_NOTPATCHABLE) \
+	X(HP_ESOURCE, "the source tree does not rebuild the target", HP_EXIT_BADPATCH)   \
 	X(HP_ECORRUPT, "hotpatch state in the target is damaged", HP_EXIT_INTERNAL)
 
 enum {
