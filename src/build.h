@@ -50,7 +50,7 @@ struct hp_build_report {
 	struct hp_bnote *warnings, *refusals;
 	size_t nwarnings, nrefusals;
 	/* wall time of each phase, ns */
-	uint64_t t_prepare, t_compile, t_compare, t_generate, t_link, t_total;
+	uint64_t t_prepare, t_compile, t_compare, t_generate, t_total;
 };
 
 /* 0 and the patch written; -HP_EREFUSED with the refusals in the report;

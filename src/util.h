@@ -53,9 +53,10 @@ enum hp_exit {
 	X(HP_ESTACKED, "another patch lies on top", HP_EXIT_BUSY)                        \
 	X(HP_EMISMATCH, "target bytes do not match the record", HP_EXIT_BUSY)            \
 	X(HP_EINTERFERED, "the target interfered with hotpatch", HP_EXIT_BUSY)           \
+	X(HP_ECORRUPT, "hotpatch state in the target is damaged", HP_EXIT_INTERNAL)      \
 	X(HP_EREFUSED, "the change cannot be live-patched safely", HP_EXIT_NOTPATCHABLE) \
 	X(HP_ESOURCE, "the source tree does not rebuild the target", HP_EXIT_BADPATCH)   \
-	X(HP_ECORRUPT, "hotpatch state in the target is damaged", HP_EXIT_INTERNAL)
+	X(HP_ENOCHANGE, "the diff changes no code of the target", HP_EXIT_NOTHING)
 
 enum {
 	HP_ERRNO_BASE = 1000,
