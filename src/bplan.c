@@ -18,24 +18,6 @@ struct uplan {
 	uint8_t *st; /* per symbol of the original object: enum fstate */
 };
 
-int hp_bnote_add(struct hp_bnote **arr, size_t *n, const char *subject, const char *fmt, ...)
-{
-	struct hp_bnote *na = realloc(*arr, (*n + 1) * sizeof(*na));
-	va_list ap;
-	int r;
-
-	if (!na)
-		return -ENOMEM;
-	*arr = na;
-	va_start(ap, fmt);
-	r = vasprintf(&na[*n].message, fmt, ap);
-	va_end(ap);
-	if (r < 0 || !(na[*n].subject = strdup(subject)))
-		return -ENOMEM;
-	(*n)++;
-	return 0;
-}
-
 static bool is_clone(const char *name)
 {
 	return strstr(name, ".constprop") || strstr(name, ".isra") || strstr(name, ".part") ||

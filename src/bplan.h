@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "build.h"
+#include "breport.h"
 #include "bunit.h"
 
 /* A name of the patch resolved to a symbol of the target at apply time. */
@@ -46,6 +46,3 @@ void hp_bplan_free(struct hp_bplan *p, size_t nunits);
 /* The qualified name of the target's copy of o->syms[i] (malloc'd), or
  * NULL when the target has none. */
 char *hp_bplan_qualified(const struct hp_tfile *t, int block, const struct hp_obj *o, size_t i);
-/* Adds a warning or refusal to the report. */
-int hp_bnote_add(struct hp_bnote **arr, size_t *n, const char *subject, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));

@@ -417,34 +417,3 @@ int hp_build_run(const struct hp_build_opts *o, struct hp_build_report *rep)
 	bstate_free(&b);
 	return r;
 }
-
-static void free_notes(struct hp_bnote *n, size_t count)
-{
-	for (size_t i = 0; i < count; i++) {
-		free(n[i].subject);
-		free(n[i].message);
-	}
-	free(n);
-}
-
-void hp_build_report_free(struct hp_build_report *rep)
-{
-	for (size_t i = 0; i < rep->nfuncs; i++) {
-		free(rep->funcs[i].name);
-		free(rep->funcs[i].unit);
-		free(rep->funcs[i].why);
-	}
-	free(rep->funcs);
-	free_notes(rep->warnings, rep->nwarnings);
-	free_notes(rep->refusals, rep->nrefusals);
-	for (size_t i = 0; i < rep->nunits; i++)
-		free(rep->units[i]);
-	for (size_t i = 0; i < rep->nignored; i++)
-		free(rep->ignored[i]);
-	free(rep->units);
-	free(rep->ignored);
-	free(rep->target);
-	free(rep->output);
-	free(rep->keep);
-	*rep = (struct hp_build_report){0};
-}

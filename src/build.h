@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "breport.h"
+
 struct hp_build_opts {
 	const char *source;	      /* the tree the target was built from */
 	const char *diff;	      /* the unified diff */
@@ -25,36 +27,7 @@ struct hp_build_opts {
 	bool no_line_marks;	      /* for tests: no #line after hunks */
 };
 
-enum hp_bfunc_action { HP_BF_REPLACE, HP_BF_PRIVATE, HP_BF_NEW };
-
-struct hp_bfunc {
-	char *name, *unit;
-	enum hp_bfunc_action action;
-	char *why;
-};
-
-/* A warning or a refusal, about one function, variable, type or file. */
-struct hp_bnote {
-	char *subject, *message;
-};
-
-struct hp_build_report {
-	char build_id[129];
-	char *target, *output, *keep;
-	char **units; /* the translation units rebuilt */
-	size_t nunits;
-	char **ignored; /* files of the diff not compiled into the target */
-	size_t nignored;
-	struct hp_bfunc *funcs;
-	size_t nfuncs;
-	struct hp_bnote *warnings, *refusals;
-	size_t nwarnings, nrefusals;
-	/* wall time of each phase, ns */
-	uint64_t t_prepare, t_compile, t_compare, t_generate, t_total;
-};
-
 /* 0 and the patch written; -HP_EREFUSED with the refusals in the report;
  * -HP_ENOCHANGE when the diff changes no code of the target (nothing is
  * written); other errors with their reason recorded. */
 int hp_build_run(const struct hp_build_opts *o, struct hp_build_report *rep);
-void hp_build_report_free(struct hp_build_report *rep);

@@ -9,6 +9,7 @@
 
 #include "apply.h"
 #include "audit.h"
+#include "buildcli.h"
 #include "cs.h"
 #include "escape.h"
 #include "classify.h"
@@ -1004,6 +1005,9 @@ static void usage(FILE *f, const struct verb *only)
 			HP_VERSION);
 		for (size_t i = 0; i < HP_ARRAY_SIZE(verbs); i++)
 			fprintf(f, "  %s\n\n", verbs[i].usage);
+		fprintf(f,
+			"  hotpatch build --source DIR --diff FILE --target BIN -o PATCH.so [--json]\n"
+			"  Make a live patch from a source diff (hotpatch build --help).\n\n");
 	}
 	fprintf(f,
 		"Targets (combine freely):\n"
@@ -1470,6 +1474,9 @@ int main(int argc, char **argv)
 	int code;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* build makes a patch and touches no process: a command of its own */
+	if (argc > 1 && !strcmp(argv[1], "build"))
+		return hp_build_cli(argc - 1, argv + 1);
 	code = parse(argc, argv, &c);
 	if (code < 0)
 		code = select_targets(&c);

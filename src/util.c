@@ -35,6 +35,18 @@ const char *hp_strerror(int code)
 	return strerror(code);
 }
 
+const char *hp_exit_name(int exit_code)
+{
+	switch (exit_code) {
+#define HP_X_EXIT(id, code, name, meaning) \
+	case code:                         \
+		return name;
+		HP_EXITS(HP_X_EXIT)
+#undef HP_X_EXIT
+	}
+	return "internal";
+}
+
 int hp_exit_code(int code)
 {
 	if (code < 0)

@@ -89,6 +89,8 @@ void hp_unwind_end(void);
 void hp_error_clear(void);
 const char *hp_strerror(int code);
 int hp_exit_code(int code);
+/* The name of an exit code ("not-patchable"), as --json gives it. */
+const char *hp_exit_name(int exit_code);
 
 /* Notes: things the user should know that are not failures. */
 void hp_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
