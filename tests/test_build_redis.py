@@ -37,8 +37,16 @@ CHANGED = {
                 "stringmatch", "stringmatchlen_fuzz_test"],
     "cve51741": ["ACLSetSelector"],
 }
-# changed only by __LINE__ (serverAssert, serverPanic after the hunk)
-LINE_DRIFT = {"cve51741": ["ACLSetUser", "ACLStringSetUser", "ACLLoadConfiguredUsers",
+# those a caller outside the patch reaches, which the patch must redirect
+# (the new stringmatchlen_impl, called only from new code, need not be)
+REDIRECTED = {
+    "cve1113": ["bit_tohex", "ACLSetSelector", "stringmatchlen", "stringmatch"],
+    "cve51741": ["ACLSetSelector"],
+}
+# changed only by __LINE__ (serverAssert, serverPanic after the hunk): the
+# patch must leave them alone
+LINE_DRIFT = {"cve1113": [],
+              "cve51741": ["ACLSetUser", "ACLStringSetUser", "ACLLoadConfiguredUsers",
                            "aclCommand"]}
 
 
@@ -51,6 +59,7 @@ def prepare():
     if r.returncode == 77:
         raise Skip(r.stderr.strip().splitlines()[-1])
     eq(r.returncode, 0, f"fetching and building redis: {r.stderr}")
+    print(r.stderr, end="", flush=True)  # build times, when it built
     trees = {}
     for line in r.stdout.splitlines():
         name, tree, diff = line.split()
@@ -101,7 +110,9 @@ class Load:
             return
         i = 0
         try:
-            while not self.stop_flag.is_set():
+            # a last batch after stop(): a server that died at the end counts
+            while True:
+                last = self.stop_flag.is_set()
                 batch = range(i, i + 100)
                 for k in batch:
                     c.send("SET", f"hotpatch:load:{k % 1000}", f"v{k}")
@@ -112,6 +123,8 @@ class Load:
                         self.failures.append(f"request {k}: SET {s!r}, GET {g!r}")
                     self.checked += 1
                 i += 100
+                if last:
+                    break
         except redis_cves.Closed as e:
             self.failures.append(f"after {self.checked} checked pairs: {e}")
         finally:
@@ -179,7 +192,12 @@ def scenario(name):
     load.wait_running()
     r = hotpatch("--pid", srv.pid, out, "--json")
     eq(r.returncode, 0, f"apply: {r.stderr}")
-    eq([p["result"] for p in json.loads(r.stdout)["processes"]], ["applied"], "applied")
+    procs = json.loads(r.stdout)["processes"]
+    eq([p["result"] for p in procs], ["applied"], "applied")
+    redirected = {f["symbol"] for p in procs for pa in p["patches"] for f in pa["functions"]}
+    check(set(REDIRECTED[name]) <= redirected <= set(CHANGED[name]),
+          f"redirected {sorted(redirected)}: want {REDIRECTED[name]}, at most {CHANGED[name]}")
+    check(not redirected & set(LINE_DRIFT[name]), f"line drift only: {LINE_DRIFT[name]}")
     load.wait_running()
     eq(probe(cves, srv.port, full=True), {c: FIXED for c in cves}, "every reproducer, patched")
     eq(probe(cves, srv.port), {c: FIXED for c in before}, "the probes, patched")
