@@ -5,7 +5,7 @@ patch for another build is refused by addr=."""
 import os
 import subprocess
 
-from hptest import (SOURCE, Target, check, eq, hotpatch, patch, prologue, tmpdir)
+from hptest import (SOURCE, Target, check, eq, hotpatch, hotpatch_json, patch, prologue, tmpdir)
 
 EXIT_BADPATCH = 5
 
@@ -137,3 +137,19 @@ def test_fail_bind_tls():
     eq(r.returncode, EXIT_BADPATCH, "exit code")
     check("TLS variable cannot be bound" in r.stderr, r.stderr)
     untouched(t, before)
+
+
+def test_replace_qualified_static():
+    """REPLACE and ORIGINAL records name one of two statics by file=."""
+    t = Target("twofiles", threads=0)
+    eq(t.call("b_bump", 1), 100, "b_bump before")
+    code, doc = hotpatch_json("--pid", t.pid, patch("fix_twofiles_bump"))
+    eq(code, 0, "apply exit code")
+    func = doc["processes"][0]["patches"][0]["functions"][0]
+    eq(func["symbol"], "bump (in twofiles_b.c)", "the function as reported")
+    eq(t.call("b_bump", 1), 1000200, "twofiles_b.c's bump replaced, its original called")
+    eq(t.call("a_bump", 1), 1, "twofiles_a.c's bump untouched")
+    r = hotpatch("rollback", "--pid", t.pid, patch("fix_twofiles_bump"))
+    eq(r.returncode, 0, "rollback exit code")
+    eq(t.call("b_bump", 1), 300, "b_bump after rollback")
+    healthy(t, {"a_counter": 1, "b_counter": 300, "total": 301})
