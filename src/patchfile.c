@@ -148,8 +148,8 @@ static int bind_symbol(struct hp_elf *e, const char *name, const char *shown, co
 	}
 	return hp_fail(-HP_EBADPATCH,
 		       "%s: HOTPATCH_BIND of %s: the patch has no undefined dynamic symbol %s: "
-		       "declare it extern with __attribute__((weak)), use it, and build the patch "
-		       "with -shared -fPIC",
+		       "declare it extern with __attribute__((weak)) (and default visibility), use "
+		       "it, and build the patch with -shared -fPIC",
 		       name, shown, sym);
 }
 
@@ -222,6 +222,9 @@ static int record_body(struct hp_patchfile *pf, uint64_t va, const char *name,
 		       struct hp_patch_rec *r)
 {
 	struct hp_elf *e = &pf->elf;
+	char shown[1100 + PATH_MAX];
+
+	hp_symname_show(r->symbol, shown, sizeof(shown));
 
 	if (r->kind == HOTPATCH_KIND_REPLACE) {
 		const struct hp_sym *fs;
@@ -231,7 +234,7 @@ static int record_body(struct hp_patchfile *pf, uint64_t va, const char *name,
 			return hp_fail(-HP_EBADPATCH,
 				       "%s: the replacement for %s is not a function defined in the "
 				       "patch",
-				       name, r->symbol);
+				       name, shown);
 		fs = hp_elf_func_at(e, r->replacement);
 		r->replacement_name = fs && fs->value == r->replacement ? fs->name : NULL;
 		pf->nreplace++;
@@ -241,14 +244,14 @@ static int record_body(struct hp_patchfile *pf, uint64_t va, const char *name,
 			return hp_fail(-HP_EBADPATCH,
 				       "%s: the pointer to fill for %s is not a writable variable of "
 				       "the patch",
-				       name, r->symbol);
+				       name, shown);
 	} else if (r->kind == HOTPATCH_KIND_TLS) {
 		if (hp_elf_read_ptr(e, va + REC_OFF_SLOT, &r->slot) < 0 || !r->slot ||
 		    r->slot % 8 || !in_segment_len(e, r->slot, TLS_INDEX_SIZE, PF_W))
 			return hp_fail(-HP_EBADPATCH,
 				       "%s: the index to fill for %s is not a writable struct "
 				       "hotpatch_tls_index (%d bytes) of the patch",
-				       name, r->symbol, TLS_INDEX_SIZE);
+				       name, shown, TLS_INDEX_SIZE);
 	} else if (r->kind == HOTPATCH_KIND_BIND) {
 		return record_bind(pf, va, name, r);
 	} else if (r->kind == HOTPATCH_KIND_BUILD_ID) {
