@@ -51,10 +51,49 @@
  *     HOTPATCH_TLS(last_error, last_error);           // of the executable
  *     HOTPATCH_TLS_IN("libfoo.so.1", foo_cache, cache_idx);
  *
+ * HOTPATCH_BIND lets the patch's code use a function or variable of the
+ * target by name, with no pointer in between.  Declare the name as a weak
+ * undefined symbol of the patch (the dynamic loader refuses a patch with a
+ * strong undefined symbol it cannot find when the target loads it), and
+ * build the patch -shared -fPIC (-Wl,-z,now recommended), so that every use
+ * goes through the patch's GOT or PLT:
+ *
+ *     extern long requests __attribute__((weak));
+ *     extern int helper(int) __attribute__((weak));
+ *
+ *     static int compute_fixed(int x)
+ *     {
+ *             requests++;
+ *             return helper(x) + 1;
+ *     }
+ *     HOTPATCH_BIND(requests, requests);
+ *     HOTPATCH_BIND(helper, helper);
+ *
+ * hotpatch writes the target symbol's address into every GLOB_DAT and
+ * JUMP_SLOT relocation of the patch against the local name (and the
+ * address plus the addend into every R_X86_64_64 one).  The local name may
+ * differ from the target's, e.g. an asm label: `extern int h(int)
+ * __asm__("__hp_b1") __attribute__((weak));` and
+ * HOTPATCH_BIND_NAMED("", "helper", "__hp_b1").  A thread-local variable
+ * cannot be bound (use HOTPATCH_TLS).
+ *
  * The pointers and indexes named by HOTPATCH_ORIGINAL, HOTPATCH_SYMBOL and
- * HOTPATCH_TLS are written after the patch's constructors have run and
- * before any call reaches a replacement: do not use them from a
- * constructor.
+ * HOTPATCH_TLS, and the bindings of HOTPATCH_BIND, are written after the
+ * patch's constructors have run and before any call reaches a replacement:
+ * do not use them from a constructor.
+ *
+ * A target symbol given as a string (the *_NAMED forms) may be qualified,
+ * to tell apart two statics of one name and to refuse another build of the
+ * target: "name;file=FILE;addr=0xHEX", each qualifier optional, in any
+ * order.  file= is the name of the source file whose static it is (its
+ * STT_FILE symbol, as `readelf -s` shows it); addr= is its link-time
+ * address (its st_value), valid for one build only: pair it with
+ * HOTPATCH_BUILD_ID.
+ *
+ *     HOTPATCH_REPLACE_NAMED("", "bump;file=b.c;addr=0x1190", bump_fixed);
+ *
+ * A hotpatch older than HOTPATCH_BIND refuses a patch with a BIND record
+ * as one with an unknown record kind, before it touches the target.
  */
 #ifndef HOTPATCH_H
 #define HOTPATCH_H
@@ -80,6 +119,10 @@ enum hotpatch_kind {
 	 * thread-local variable, lies: its object's TLS module id and its
 	 * offset in that module's block. */
 	HOTPATCH_KIND_TLS = 5,
+	/* Write `symbol`'s address into the patch's GOT and PLT slots (and its
+	 * R_X86_64_64 relocations) for the undefined symbol whose name is the
+	 * string `replacement` points at. */
+	HOTPATCH_KIND_BIND = 6,
 };
 
 /* One record; the layout is part of the ABI (HOTPATCH_ABI). */
@@ -89,7 +132,7 @@ struct hotpatch_record {
 	uint16_t kind;
 	const char *object; /* "" = main executable first, then link-map order */
 	const char *symbol;
-	const void *replacement; /* REPLACE only */
+	const void *replacement; /* REPLACE: the function; BIND: the local name */
 	void *slot;		 /* ORIGINAL, SYMBOL and TLS only */
 };
 
@@ -162,6 +205,15 @@ static inline void *hotpatch_tls_addr(const struct hotpatch_tls_index *idx)
 	HOTPATCH_RECORD_(HOTPATCH_KIND_TLS, object, #target, 0, HOTPATCH_TLS_SLOT_(idx))
 #define HOTPATCH_TLS_NAMED(object, symbol, idx) \
 	HOTPATCH_RECORD_(HOTPATCH_KIND_TLS, object, symbol, 0, HOTPATCH_TLS_SLOT_(idx))
+
+/* Bind the patch's weak undefined symbol `local` (a bare identifier) to
+ * the target's `target`. */
+#define HOTPATCH_BIND(target, local) HOTPATCH_RECORD_(HOTPATCH_KIND_BIND, "", #target, #local, 0)
+#define HOTPATCH_BIND_IN(object, target, local) \
+	HOTPATCH_RECORD_(HOTPATCH_KIND_BIND, object, #target, #local, 0)
+/* Same, with both names as strings (the target's may be qualified). */
+#define HOTPATCH_BIND_NAMED(object, symbol, local) \
+	HOTPATCH_RECORD_(HOTPATCH_KIND_BIND, object, symbol, local, 0)
 
 /* Only apply to a target whose object has this GNU build-id (hex). */
 #define HOTPATCH_BUILD_ID(object, hex) HOTPATCH_RECORD_(HOTPATCH_KIND_BUILD_ID, object, hex, 0, 0)

@@ -43,6 +43,7 @@ static const char *object_of(const struct hp_options *o, const struct hp_patch_r
 
 struct fplan {
 	const struct hp_patch_rec *rec;
+	char *symbol; /* the record's symbol as messages show it (malloc'd) */
 	struct hp_resolved res;
 	struct hp_prologue pro;
 	const struct hp_reg_func *below; /* the patch this one stacks on */
@@ -64,7 +65,7 @@ struct apply {
 	struct hp_report *rep;
 	struct fplan *fp;
 	size_t nfp;
-	uint64_t *ptrs; /* per record: what an ORIGINAL or SYMBOL slot gets */
+	uint64_t *ptrs; /* per record: what an ORIGINAL or SYMBOL slot, or a BIND's, gets */
 	size_t *ptr_fp; /* per record: 1 + the function whose copy an ORIGINAL gets, or 0 */
 	struct hp_tls_plan tp;
 	uint64_t tls_ret[HP_CALL_MAX_OPS];
@@ -143,7 +144,7 @@ static int check_unhooked(struct hp_session *s, struct fplan *f, struct hp_elf *
 	return hp_fail(-HP_ENOTPATCHABLE,
 		       "%s in %s does not hold the bytes of its file (a debugger's breakpoint or "
 		       "another tool's hook?): in pid %d: %s; in the file: %s",
-		       f->rec->symbol, f->res.obj->path, s->t.pid, dm, df);
+		       f->symbol, f->res.obj->path, s->t.pid, dm, df);
 }
 
 /* Why not, with the bytes at the entry shown as they are in the file. */
@@ -239,7 +240,12 @@ static int plan_function(struct hp_session *s, const struct hp_options *o,
 	size_t nclones;
 	int r;
 
+	char shown[sizeof(((struct hp_symname *)0)->name) + sizeof(((struct hp_symname *)0)->file)];
+
 	f->rec = rec;
+	f->symbol = hp_strdup(hp_symname_show(rec->symbol, shown, sizeof(shown)));
+	if (!f->symbol)
+		return hp_fail(-ENOMEM, "out of memory");
 	r = hp_resolve(&s->t, &s->m, object_of(o, rec), rec->symbol, HP_WANT_FUNC, &f->res);
 	if (r < 0)
 		return r;
@@ -253,8 +259,8 @@ static int plan_function(struct hp_session *s, const struct hp_options *o,
 			return hp_fail(-HP_ENOTPATCHABLE,
 				       "%s in %s is already redirected (to 0x%llx), and not by a patch "
 				       "hotpatch recorded in pid %d: another tool changed it",
-				       rec->symbol, f->res.obj->path,
-				       (unsigned long long)f->pro.dest, s->t.pid);
+				       f->symbol, f->res.obj->path, (unsigned long long)f->pro.dest,
+				       s->t.pid);
 		f->below = top;
 		f->window_len = top->window_len;
 		f->body = top->body;
@@ -265,7 +271,7 @@ static int plan_function(struct hp_session *s, const struct hp_options *o,
 				       "%s in %s should be redirected by patch %s, but its bytes were "
 				       "put back by someone else; roll that patch back with --force "
 				       "first",
-				       rec->symbol, f->res.obj->path,
+				       f->symbol, f->res.obj->path,
 				       top->replacement_name ? top->replacement_name : "?");
 		f->window_len = (uint8_t)f->pro.window_len;
 		f->body = f->pro.body;
@@ -279,7 +285,7 @@ static int plan_function(struct hp_session *s, const struct hp_options *o,
 	return 0;
 }
 
-/* The address the ORIGINAL and SYMBOL records ask for. */
+/* The address the ORIGINAL, SYMBOL and BIND records ask for. */
 static int plan_pointer(struct hp_session *s, const struct hp_options *o,
 			const struct hp_patch_rec *rec, struct fplan *fp, size_t nfp, uint64_t *ret,
 			size_t *ret_fp)
@@ -292,7 +298,7 @@ static int plan_pointer(struct hp_session *s, const struct hp_options *o,
 		       rec->kind == HOTPATCH_KIND_ORIGINAL ? HP_WANT_FUNC : HP_WANT_ANY, &res);
 	if (r < 0)
 		return r;
-	if (rec->kind == HOTPATCH_KIND_SYMBOL) {
+	if (rec->kind != HOTPATCH_KIND_ORIGINAL) { /* SYMBOL, BIND */
 		*ret = res.addr;
 		return 0;
 	}
@@ -322,7 +328,7 @@ static int plan_pointer(struct hp_session *s, const struct hp_options *o,
 
 static void fill_func_record(struct hp_reg_func *rf, const struct fplan *f, const char *repl_name)
 {
-	rf->symbol = hp_strdup(f->rec->symbol);
+	rf->symbol = hp_strdup(f->symbol);
 	rf->object = hp_strdup(f->res.obj->path);
 	rf->replacement_name = hp_strdup(repl_name);
 	rf->entry = f->res.addr;
@@ -381,7 +387,7 @@ static int plan_functions(struct apply *a)
 			if (a->fp[k].res.addr == a->fp[a->nfp].res.addr)
 				return hp_fail(-HP_EBADPATCH,
 					       "%s and %s are the same function: replace it once",
-					       a->fp[k].rec->symbol, pf->rec[i].symbol);
+					       a->fp[k].symbol, a->fp[a->nfp].symbol);
 		a->nfp++;
 	}
 	return 0;
@@ -398,7 +404,8 @@ static int plan_pointers(struct apply *a)
 		return hp_fail(-ENOMEM, "out of memory");
 	for (size_t i = 0; i < pf->nrec && r == 0; i++)
 		if (pf->rec[i].kind == HOTPATCH_KIND_ORIGINAL ||
-		    pf->rec[i].kind == HOTPATCH_KIND_SYMBOL)
+		    pf->rec[i].kind == HOTPATCH_KIND_SYMBOL ||
+		    pf->rec[i].kind == HOTPATCH_KIND_BIND)
 			r = plan_pointer(&a->s, a->o, &pf->rec[i], a->fp, a->nfp, &a->ptrs[i],
 					 &a->ptr_fp[i]);
 		else if (pf->rec[i].kind == HOTPATCH_KIND_TLS)
@@ -458,7 +465,7 @@ static int make_plan(struct apply *a)
 	for (size_t i = 0; i < a->nfp; i++) {
 		const struct fplan *f = &a->fp[i];
 
-		pf[i] = (struct hp_plan_func){.symbol = f->rec->symbol,
+		pf[i] = (struct hp_plan_func){.symbol = f->symbol,
 					      .pad = f->pro.pad,
 					      .window = f->pro.window,
 					      .window_len = f->window_len,
@@ -560,7 +567,30 @@ static int place_trampolines(struct apply *a)
 	return r;
 }
 
-/* The patch's ORIGINAL, SYMBOL and TLS slots. */
+/* A BIND record's slots: the patch's GOT and PLT entries for its local
+ * name, and its 64-bit pointers to it.  They may lie in RELRO pages, which
+ * writing through /proc/PID/mem does not mind. */
+static int write_bind(struct apply *a, const struct hp_patch_rec *rec, uint64_t addr)
+{
+	const struct hp_elf_rel *rel;
+	size_t n = hp_elf_relocs(&a->pf->elf, &rel);
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		uint64_t v = addr;
+
+		if (rel[i].sym != rec->bind_sym)
+			continue;
+		if (rel[i].type == R_X86_64_64)
+			v += (uint64_t)rel[i].addend;
+		else if (rel[i].type != R_X86_64_GLOB_DAT && rel[i].type != R_X86_64_JUMP_SLOT)
+			continue; /* patchfile.c refused any other */
+		r = hp_mem_write(&a->s.t, a->rp.base + rel[i].offset, &v, sizeof(v));
+	}
+	return r;
+}
+
+/* The patch's ORIGINAL, SYMBOL, TLS and BIND slots. */
 static int write_pointers(struct apply *a)
 {
 	const struct hp_patchfile *pf = a->pf;
@@ -580,6 +610,9 @@ static int write_pointers(struct apply *a)
 		hp_tls_index(&a->tp, i, idx);
 		r = hp_mem_write(&a->s.t, a->rp.base + a->tp.var[i].slot, idx, sizeof(idx));
 	}
+	for (size_t i = 0; r == 0 && i < pf->nrec; i++)
+		if (pf->rec[i].kind == HOTPATCH_KIND_BIND)
+			r = write_bind(a, &pf->rec[i], a->ptrs[i]);
 	return r;
 }
 
@@ -647,7 +680,7 @@ static int ready_pads(struct apply *a)
 		r = hp_mem_read(&a->s.t, p->w.addr, now, p->w.len);
 		if (r == 0 && memcmp(now, p->w.old, p->w.len))
 			r = hp_fail(-HP_EMISMATCH, "the %s of %s changed while hotpatch worked",
-				    p->touch ? "entry" : "pad", a->fp[p->func].rec->symbol);
+				    p->touch ? "entry" : "pad", a->fp[p->func].symbol);
 		if (r == 0)
 			r = p->touch ? hp_mem_write(&a->s.t, p->w.addr, p->w.new, p->w.len)
 				     : hp_mem_write_verify(&a->s.t, p->w.addr, p->w.new, p->w.len);
@@ -719,6 +752,8 @@ static void apply_free(struct apply *a)
 	hp_reg_patch_free(&a->rp);
 	hp_tls_plan_free(&a->tp);
 	hp_plan_free(&a->plan);
+	for (size_t i = 0; a->fp && i < a->pf->nreplace; i++)
+		free(a->fp[i].symbol);
 	free(a->fp);
 	free(a->ptrs);
 	free(a->ptr_fp);

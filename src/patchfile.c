@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "../include/hotpatch.h"
+#include "resolve.h"
 #include "util.h"
 
 #define MAX_PATCH_SIZE (512u << 20)
@@ -36,6 +37,8 @@ const char *hp_kind_name(int kind)
 		return "BUILD_ID";
 	case HOTPATCH_KIND_TLS:
 		return "TLS";
+	case HOTPATCH_KIND_BIND:
+		return "BIND";
 	default:
 		return "?";
 	}
@@ -76,7 +79,7 @@ static int record_header(const uint8_t *raw, const char *name, size_t i, uint16_
 			       "%s: record %zu was written for hotpatch ABI %u; this hotpatch reads "
 			       "ABI %d: rebuild the patch with this hotpatch.h",
 			       name, i, abi, HOTPATCH_ABI);
-	if (kind < HOTPATCH_KIND_REPLACE || kind > HOTPATCH_KIND_TLS)
+	if (kind < HOTPATCH_KIND_REPLACE || kind > HOTPATCH_KIND_BIND)
 		return hp_fail(-HP_EBADPATCH, "%s: record %zu has unknown kind %u", name, i, kind);
 	*ret_kind = kind;
 	return 0;
@@ -98,9 +101,120 @@ static int record_names(struct hp_elf *e, uint64_t va, const char *name, size_t 
 			       name, i);
 	if (!sym_va || hp_elf_read_str(e, sym_va, &r->symbol) < 0 || !r->symbol[0])
 		return hp_fail(-HP_EBADPATCH, "%s: record %zu: symbol name is missing", name, i);
-	if (strlen(r->symbol) > 1024 || strlen(r->object) > PATH_MAX)
+	if (strlen(r->symbol) > 1024 + PATH_MAX || strlen(r->object) > PATH_MAX)
 		return hp_fail(-HP_EBADPATCH, "%s: record %zu: name too long", name, i);
+	if (r->kind != HOTPATCH_KIND_BUILD_ID) {
+		struct hp_symname sn;
+		int rr = hp_symname_parse(r->symbol, &sn);
+
+		if (rr < 0)
+			return hp_fail_prefix(rr, "%s: record %zu: ", name, i);
+	}
 	return 0;
+}
+
+/* The patch's .dynsym: the index of `sym` there and whether it is the
+ * weak undefined symbol a binding needs. */
+static int bind_symbol(struct hp_elf *e, const char *name, const char *shown, const char *sym,
+		       uint32_t *ret)
+{
+	const struct hp_elf_rel *rel;
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+
+	(void)hp_elf_relocs(e, &rel); /* loads e->dynsyms */
+	while ((scn = elf_nextscn(e->elf, scn)))
+		if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_DYNSYM)
+			break;
+	for (size_t i = 1; scn && i < e->ndynsyms; i++) {
+		const GElf_Sym *d = &e->dynsyms[i];
+		const char *n = elf_strptr(e->elf, sh.sh_link, d->st_name);
+
+		if (!n || strcmp(n, sym))
+			continue;
+		if (d->st_shndx != SHN_UNDEF)
+			return hp_fail(-HP_EBADPATCH,
+				       "%s: HOTPATCH_BIND of %s: the patch defines %s itself; bind "
+				       "a name it only declares (extern ... __attribute__((weak)))",
+				       name, shown, sym);
+		if (GELF_ST_BIND(d->st_info) != STB_WEAK)
+			return hp_fail(-HP_EBADPATCH,
+				       "%s: the patch's reference to %s must be weak (extern ... "
+				       "__attribute__((weak))), or the dynamic loader refuses to load "
+				       "the patch before hotpatch can bind it to %s",
+				       name, sym, shown);
+		*ret = (uint32_t)i;
+		return 0;
+	}
+	return hp_fail(-HP_EBADPATCH,
+		       "%s: HOTPATCH_BIND of %s: the patch has no undefined dynamic symbol %s: "
+		       "declare it extern with __attribute__((weak)) (and default visibility), use "
+		       "it, and build the patch with -shared -fPIC",
+		       name, shown, sym);
+}
+
+/* Every relocation against the bound symbol must be one hotpatch can
+ * write: a GOT or PLT slot, or a 64-bit pointer. */
+static int bind_relocs(struct hp_elf *e, const char *name, const char *shown,
+		       struct hp_patch_rec *r)
+{
+	const struct hp_elf_rel *rel;
+	size_t n = hp_elf_relocs(e, &rel);
+
+	r->nbind_slots = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (rel[i].sym != r->bind_sym)
+			continue;
+		switch (rel[i].type) {
+		case R_X86_64_GLOB_DAT:
+		case R_X86_64_JUMP_SLOT:
+		case R_X86_64_64:
+			r->nbind_slots++;
+			continue;
+		case R_X86_64_DTPMOD64:
+		case R_X86_64_DTPOFF64:
+		case R_X86_64_TPOFF64:
+			return hp_fail(-HP_EBADPATCH,
+				       "%s: %s is thread-local in the patch: a TLS variable cannot be "
+				       "bound this way; reach %s with HOTPATCH_TLS",
+				       name, r->bind_name, shown);
+		default:
+			return hp_fail(-HP_EBADPATCH,
+				       "%s: the patch refers to %s by a relocation of type %u, which "
+				       "hotpatch cannot bind (only GOT, PLT and 64-bit pointers): "
+				       "build the patch with -shared -fPIC",
+				       name, r->bind_name, rel[i].type);
+		}
+	}
+	if (!r->nbind_slots)
+		return hp_fail(-HP_EBADPATCH,
+			       "%s: HOTPATCH_BIND of %s: the patch never uses %s (no GOT, PLT or "
+			       "pointer relocation against it)",
+			       name, shown, r->bind_name);
+	return 0;
+}
+
+/* BIND: the local name, a weak undefined symbol the patch uses. */
+static int record_bind(struct hp_patchfile *pf, uint64_t va, const char *name,
+		       struct hp_patch_rec *r)
+{
+	struct hp_elf *e = &pf->elf;
+	char shown[1100 + PATH_MAX];
+	uint64_t str_va;
+	int rr;
+
+	hp_symname_show(r->symbol, shown, sizeof(shown));
+	if (hp_elf_read_ptr(e, va + REC_OFF_REPLACEMENT, &str_va) < 0 || !str_va ||
+	    hp_elf_read_str(e, str_va, &r->bind_name) < 0 || !r->bind_name[0] ||
+	    strlen(r->bind_name) > 1024)
+		return hp_fail(-HP_EBADPATCH,
+			       "%s: HOTPATCH_BIND of %s: the local name is not a string of the "
+			       "patch",
+			       name, shown);
+	rr = bind_symbol(e, name, shown, r->bind_name, &r->bind_sym);
+	if (rr == 0)
+		rr = bind_relocs(e, name, shown, r);
+	return rr;
 }
 
 /* What each kind points at must be there, of the right sort. */
@@ -108,6 +222,9 @@ static int record_body(struct hp_patchfile *pf, uint64_t va, const char *name,
 		       struct hp_patch_rec *r)
 {
 	struct hp_elf *e = &pf->elf;
+	char shown[1100 + PATH_MAX];
+
+	hp_symname_show(r->symbol, shown, sizeof(shown));
 
 	if (r->kind == HOTPATCH_KIND_REPLACE) {
 		const struct hp_sym *fs;
@@ -117,7 +234,7 @@ static int record_body(struct hp_patchfile *pf, uint64_t va, const char *name,
 			return hp_fail(-HP_EBADPATCH,
 				       "%s: the replacement for %s is not a function defined in the "
 				       "patch",
-				       name, r->symbol);
+				       name, shown);
 		fs = hp_elf_func_at(e, r->replacement);
 		r->replacement_name = fs && fs->value == r->replacement ? fs->name : NULL;
 		pf->nreplace++;
@@ -127,14 +244,16 @@ static int record_body(struct hp_patchfile *pf, uint64_t va, const char *name,
 			return hp_fail(-HP_EBADPATCH,
 				       "%s: the pointer to fill for %s is not a writable variable of "
 				       "the patch",
-				       name, r->symbol);
+				       name, shown);
 	} else if (r->kind == HOTPATCH_KIND_TLS) {
 		if (hp_elf_read_ptr(e, va + REC_OFF_SLOT, &r->slot) < 0 || !r->slot ||
 		    r->slot % 8 || !in_segment_len(e, r->slot, TLS_INDEX_SIZE, PF_W))
 			return hp_fail(-HP_EBADPATCH,
 				       "%s: the index to fill for %s is not a writable struct "
 				       "hotpatch_tls_index (%d bytes) of the patch",
-				       name, r->symbol, TLS_INDEX_SIZE);
+				       name, shown, TLS_INDEX_SIZE);
+	} else if (r->kind == HOTPATCH_KIND_BIND) {
+		return record_bind(pf, va, name, r);
 	} else if (r->kind == HOTPATCH_KIND_BUILD_ID) {
 		size_t l = strlen(r->symbol);
 
@@ -153,6 +272,13 @@ static int record_unique(const struct hp_patchfile *pf, const char *name,
 {
 	if (r->kind == HOTPATCH_KIND_ORIGINAL || r->kind == HOTPATCH_KIND_SYMBOL ||
 	    r->kind == HOTPATCH_KIND_TLS)
+		return 0;
+	/* one local name has one address; one target symbol may have many names */
+	for (size_t j = 0; r->kind == HOTPATCH_KIND_BIND && j < pf->nrec; j++)
+		if (pf->rec[j].kind == r->kind && !strcmp(pf->rec[j].bind_name, r->bind_name))
+			return hp_fail(-HP_EBADPATCH, "%s: %s is bound twice, to %s and to %s",
+				       name, r->bind_name, pf->rec[j].symbol, r->symbol);
+	if (r->kind == HOTPATCH_KIND_BIND)
 		return 0;
 	for (size_t j = 0; j < pf->nrec; j++)
 		if (pf->rec[j].kind == r->kind && !strcmp(pf->rec[j].symbol, r->symbol) &&

@@ -15,6 +15,9 @@ struct hp_patch_rec {
 	uint64_t replacement; /* REPLACE: vaddr of the new function in the patch */
 	const char *replacement_name;
 	uint64_t slot; /* ORIGINAL, SYMBOL: vaddr of the pointer to fill; TLS: of the index */
+	const char *bind_name; /* BIND: the patch's weak undefined symbol */
+	uint32_t bind_sym;     /* BIND: its index in the patch's .dynsym */
+	size_t nbind_slots;    /* BIND: relocations against it (GOT, PLT, 64-bit) */
 };
 
 struct hp_patchfile {

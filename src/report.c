@@ -8,6 +8,7 @@
 #include "../include/hotpatch.h"
 #include "classify.h"
 #include "patchfile.h"
+#include "resolve.h"
 #include "util.h"
 
 void hp_report_free(struct hp_report *r)
@@ -82,6 +83,7 @@ void hp_report_failure(struct hp_report *rep, const struct hp_patchfile *pf,
 	struct hp_reg_patch rp = {.path = pf->path};
 	struct hp_patch_report *pr;
 	size_t k = 0;
+	char shown[sizeof(((struct hp_symname *)0)->name) + sizeof(((struct hp_symname *)0)->file)];
 
 	memcpy(rp.sha256, pf->sha256, 32);
 	pr = hp_report_patch(rep, &rp, "failed");
@@ -100,7 +102,7 @@ void hp_report_failure(struct hp_report *rep, const struct hp_patchfile *pf,
 		if (rec->kind != HOTPATCH_KIND_REPLACE)
 			continue;
 		f = &pr->funcs[k++];
-		f->symbol = hp_strdup(rec->symbol);
+		f->symbol = hp_strdup(hp_symname_show(rec->symbol, shown, sizeof(shown)));
 		f->object = hp_strdup(rec->object[0] ? rec->object : NULL);
 		f->replacement = hp_strdup(rec->replacement_name);
 		f->bytes_ok = true;

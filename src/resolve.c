@@ -24,16 +24,148 @@ static uint64_t runtime(const struct hp_object *o, const struct hp_sym *s)
 	return s->type == STT_TLS ? s->value : o->bias + s->value;
 }
 
-/* Picks one of the symbols called `symbol` in one object. */
+static bool parse_addr(const char *p, size_t len, uint64_t *ret)
+{
+	uint64_t v = 0;
+
+	if (len < 3 || len > 18 || p[0] != '0' || (p[1] != 'x' && p[1] != 'X'))
+		return false;
+	for (size_t i = 2; i < len; i++) {
+		int d = p[i] >= '0' && p[i] <= '9'   ? p[i] - '0'
+			: p[i] >= 'a' && p[i] <= 'f' ? p[i] - 'a' + 10
+			: p[i] >= 'A' && p[i] <= 'F' ? p[i] - 'A' + 10
+						     : -1;
+
+		if (d < 0)
+			return false;
+		v = v << 4 | (uint64_t)d;
+	}
+	*ret = v;
+	return true;
+}
+
+/* The parser itself, which records no error: *ret_bad is the part that is
+ * wrong (and *ret_badlen its length) when it returns false. */
+static bool parse_symname(const char *q, struct hp_symname *sn, const char **ret_bad,
+			  size_t *ret_badlen)
+{
+	const char *p = q, *end = strchr(q, ';');
+	size_t len = end ? (size_t)(end - p) : strlen(p);
+
+	memset(sn, 0, sizeof(*sn));
+	*ret_bad = p;
+	*ret_badlen = len;
+	if (!len || len >= sizeof(sn->name))
+		return false;
+	memcpy(sn->name, p, len);
+	while (end) {
+		p = end + 1;
+		end = strchr(p, ';');
+		len = end ? (size_t)(end - p) : strlen(p);
+		*ret_bad = p;
+		*ret_badlen = len;
+		if (len > 5 && !strncmp(p, "file=", 5) && !sn->file[0] &&
+		    len - 5 < sizeof(sn->file))
+			memcpy(sn->file, p + 5, len - 5);
+		else if (len > 5 && !strncmp(p, "addr=", 5) && !sn->has_addr &&
+			 parse_addr(p + 5, len - 5, &sn->addr))
+			sn->has_addr = true;
+		else
+			return false;
+	}
+	return true;
+}
+
+int hp_symname_parse(const char *qualified, struct hp_symname *ret)
+{
+	const char *bad;
+	size_t badlen;
+
+	if (parse_symname(qualified, ret, &bad, &badlen))
+		return 0;
+	if (bad == qualified)
+		return hp_fail(-HP_EBADPATCH, "symbol \"%s\": %s", qualified,
+			       badlen ? "the name is too long" : "no name before the first ';'");
+	return hp_fail(-HP_EBADPATCH,
+		       "symbol \"%s\": \"%.*s\" is not a qualifier: a name is qualified with "
+		       "file=FILE and addr=0xHEX, each at most once",
+		       qualified, (int)HP_MIN(badlen, 256), bad);
+}
+
+const char *hp_symname_show(const char *qualified, char *buf, size_t size)
+{
+	struct hp_symname sn;
+	const char *bad;
+	size_t badlen;
+
+	if (!parse_symname(qualified, &sn, &bad, &badlen))
+		snprintf(buf, size, "%s", qualified);
+	else if (sn.file[0])
+		snprintf(buf, size, "%s (in %s)", sn.name, sn.file);
+	else
+		snprintf(buf, size, "%s", sn.name);
+	return buf;
+}
+
+/* file= names the STT_FILE exactly, or its last component. */
+static bool same_file(const char *have, const char *want)
+{
+	const char *slash;
+
+	if (!have)
+		return false;
+	if (!strcmp(have, want))
+		return true;
+	slash = strrchr(have, '/');
+	return !strchr(want, '/') && slash && !strcmp(slash + 1, want);
+}
+
+/* A global has one definition in its object: file= cannot single it out
+ * further, and it has no STT_FILE to compare. */
+static bool qualified(const struct hp_sym *s, const struct hp_symname *sn)
+{
+	if (sn->has_addr && s->value != sn->addr)
+		return false;
+	return !sn->file[0] || s->bind != STB_LOCAL || same_file(s->file, sn->file);
+}
+
+/* The name is there, but no symbol of it has the qualifiers. */
+static int refuse_qualified(struct hp_object *o, const struct hp_sym *s, size_t n,
+			    const struct hp_symname *sn)
+{
+	char where[512] = "", at[32] = "";
+
+	for (size_t i = 0; i < n && i < 8; i++) {
+		size_t l = strlen(where);
+
+		snprintf(where + l, sizeof(where) - l, "%s0x%llx%s%s", l ? ", " : "",
+			 (unsigned long long)s[i].value, s[i].file ? " in " : "",
+			 s[i].file ? s[i].file : "");
+	}
+	if (sn->has_addr)
+		snprintf(at, sizeof(at), " at 0x%llx", (unsigned long long)sn->addr);
+	return hp_fail(-HP_ENOSYM,
+		       "no %s %s%s%s%s in %s: the patch was built for another build of it (%s "
+		       "is at %s)",
+		       sn->file[0] ? "static" : "symbol", sn->name, sn->file[0] ? " of " : "",
+		       sn->file, at, o->path, sn->name, where);
+}
+
+/* Picks one of the symbols called `sn->name` in one object. */
 static int pick(struct hp_target *t, struct hp_object *o, const struct hp_sym *s, size_t n,
-		const char *symbol, enum hp_want want, const struct hp_sym **ret)
+		const struct hp_symname *sn, const char *symbol, enum hp_want want,
+		const struct hp_sym **ret)
 {
 	const struct hp_sym *global = NULL, *local = NULL;
-	size_t nlocal = 0;
+	size_t nlocal = 0, nqual = 0;
 	char files[512] = "";
 
+	for (size_t i = 0; i < n; i++)
+		nqual += qualified(&s[i], sn);
+	if (!nqual)
+		return refuse_qualified(o, s, n, sn);
 	for (size_t i = 0; i < n; i++) {
-		if (!wanted(&s[i], want))
+		if (!wanted(&s[i], want) || !qualified(&s[i], sn))
 			continue;
 		if (s[i].bind != STB_LOCAL) {
 			if (!global)
@@ -54,9 +186,11 @@ static int pick(struct hp_target *t, struct hp_object *o, const struct hp_sym *s
 		*ret = local;
 	else if (nlocal > 1)
 		return hp_fail(-HP_ENOSYM,
-			       "%s names %zu different static functions in %s (in %s): hotpatch "
-			       "cannot tell which one the patch means",
-			       symbol, nlocal, o->path, files);
+			       "%s names %zu different static %s in %s (in %s): hotpatch "
+			       "cannot tell which one the patch means; name it as "
+			       "\"%s;file=FILE\"",
+			       symbol, nlocal, want == HP_WANT_FUNC ? "functions" : "symbols",
+			       o->path, files, sn->name);
 	else {
 		/* found, but not of the wanted kind */
 		bool tls = false;
@@ -87,7 +221,7 @@ static int pick(struct hp_target *t, struct hp_object *o, const struct hp_sym *s
 	return 0;
 }
 
-int hp_resolve(struct hp_target *t, struct hp_modules *m, const char *object, const char *symbol,
+int hp_resolve(struct hp_target *t, struct hp_modules *m, const char *object, const char *qname,
 	       enum hp_want want, struct hp_resolved *ret)
 {
 	struct hp_elf *e;
@@ -95,6 +229,13 @@ int hp_resolve(struct hp_target *t, struct hp_modules *m, const char *object, co
 	size_t n, searched = 0;
 	int r;
 	bool main_stripped = false;
+	struct hp_symname sn;
+	char symbol[sizeof(sn.name) + sizeof(sn.file) + 8];
+
+	r = hp_symname_parse(qname, &sn);
+	if (r < 0)
+		return r;
+	hp_symname_show(qname, symbol, sizeof(symbol));
 
 	if (object && *object) {
 		struct hp_object *o;
@@ -111,14 +252,14 @@ int hp_resolve(struct hp_target *t, struct hp_modules *m, const char *object, co
 		r = hp_object_elf(t, o, &e);
 		if (r < 0)
 			return r;
-		n = hp_elf_lookup(e, symbol, &s);
+		n = hp_elf_lookup(e, sn.name, &s);
 		if (!n)
 			return hp_fail(-HP_ENOSYM, "symbol %s not found in %s (pid %d, %s)%s",
 				       symbol, o->path, t->pid, t->comm,
 				       e->has_symtab
 					       ? ""
 					       : "; it has no .symtab, so only exported symbols are visible");
-		r = pick(t, o, s, n, symbol, want, &chosen);
+		r = pick(t, o, s, n, &sn, symbol, want, &chosen);
 		if (r < 0)
 			return r;
 		*ret = (struct hp_resolved){o, chosen, runtime(o, chosen)};
@@ -136,12 +277,12 @@ int hp_resolve(struct hp_target *t, struct hp_modules *m, const char *object, co
 		if (e->ehdr.e_type != ET_DYN && e->ehdr.e_type != ET_EXEC)
 			continue;
 		searched++;
-		n = hp_elf_lookup(e, symbol, &s);
+		n = hp_elf_lookup(e, sn.name, &s);
 		if (o->is_main && !e->has_symtab)
 			main_stripped = true;
 		if (!n)
 			continue;
-		r = pick(t, o, s, n, symbol, want, &chosen);
+		r = pick(t, o, s, n, &sn, symbol, want, &chosen);
 		if (r < 0)
 			return r;
 		*ret = (struct hp_resolved){o, chosen, runtime(o, chosen)};

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "modules.h"
@@ -20,8 +21,25 @@ struct hp_resolved {
 	uint64_t addr; /* runtime address; for TLS, the offset in the object's TLS block */
 };
 
-/* `object` "" searches the main executable, then the link map in order. */
-int hp_resolve(struct hp_target *t, struct hp_modules *m, const char *object, const char *symbol,
+/* A target symbol as a record names it: "name;file=FILE;addr=0xHEX", each
+ * qualifier optional, in any order.  file= is the STT_FILE name of a
+ * static's block, addr= its link-time address (st_value). */
+struct hp_symname {
+	char name[1025];
+	char file[4096]; /* "" = any */
+	uint64_t addr;
+	bool has_addr;
+};
+
+/* Parses a qualified name; pure, for unit tests.  -HP_EBADPATCH (with the
+ * reason) when it is not one. */
+int hp_symname_parse(const char *qualified, struct hp_symname *ret);
+/* "name", or "name (in FILE)", for messages: written to `buf`. */
+const char *hp_symname_show(const char *qualified, char *buf, size_t size);
+
+/* `object` "" searches the main executable, then the link map in order;
+ * `qname` may be qualified (struct hp_symname). */
+int hp_resolve(struct hp_target *t, struct hp_modules *m, const char *object, const char *qname,
 	       enum hp_want want, struct hp_resolved *ret);
 /* Reads and recognises the prologue at a resolved function; checks that
  * its pad belongs to no other function. */
