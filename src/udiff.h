@@ -12,6 +12,7 @@ struct hp_hunk {
 	long new_start, new_len;
 	char **lines; /* each with its ' ', '-' or '+' prefix, no newline */
 	size_t nlines;
+	bool new_noeol; /* "\ No newline at end of file" after its last new line */
 	/* Set by hp_diff_apply: the 1-based line of the old text the hunk
 	 * matched at, and the lines of the output text (physical lines, #line
 	 * directives counted) from the hunk's first to its last line. */
