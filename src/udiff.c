@@ -608,22 +608,23 @@ static size_t count_missing(const struct hp_diff *d, const char *root, int strip
 int hp_diff_locate(struct hp_diff *d, const char *root)
 {
 	struct hp_buf b = {0};
-	size_t fewest = SIZE_MAX, m;
-	int best = 0, strip, r = 0;
+	size_t missing[4] = {0};
+	int best = 1, found = 4, strip, r = 0;
 
 	/* created files decide only between levels that find the rest: a
 	 * level that also finds their directories wins */
 	for (strip = 0; strip <= 3 && count_missing(d, root, strip, true, NULL); strip++)
 		;
-	for (int s = 0; strip > 3 && s <= 3; s++) {
-		m = count_missing(d, root, s, false, NULL);
-		if (!m && strip > 3)
-			strip = s;
-		if (m < fewest) {
-			fewest = m;
-			best = s;
-		}
+	for (int s = 3; strip > 3 && s >= 0; s--) {
+		missing[s] = count_missing(d, root, s, false, NULL);
+		found = missing[s] ? found : s;
 	}
+	if (strip > 3)
+		strip = found;
+	/* for the message: on a tie, the names as git and quilt mean them */
+	for (int s = 0; s <= 3; s++)
+		if (missing[s] < missing[best])
+			best = s;
 	if (strip > 3) {
 		hp_buf_add(&b, "", 0);
 		count_missing(d, root, best, false, &b);
@@ -725,7 +726,8 @@ static void add_quoted(struct hp_buf *b, const char *s, size_t n)
 }
 
 /* Says where hunk `hno` of f differs from `old` at `pos`. */
-static int mismatch(const struct hp_file_diff *f, size_t hno, const struct tlines *old, size_t pos)
+static int mismatch(const char *name, const struct hp_file_diff *f, size_t hno,
+		    const struct tlines *old, size_t pos)
 {
 	const struct hp_hunk *h = &f->hunks[hno];
 	struct hp_buf b = {0};
@@ -742,10 +744,10 @@ static int mismatch(const struct hp_file_diff *f, size_t hno, const struct tline
 	} else {
 		hp_buf_printf(&b, "the file ends after line %zu", old->n);
 	}
-	hp_buf_add(&b, " where the diff expects ", 23);
+	hp_buf_printf(&b, " where the diff expects ");
 	add_quoted(&b, h->lines[bad] + 1, strlen(h->lines[bad] + 1));
-	r = hp_fail(-EINVAL, "%s: hunk %zu (@@ -%ld,%ld +%ld,%ld @@) does not apply: %s",
-		    file_name(f), hno + 1, h->old_start, h->old_len, h->new_start, h->new_len,
+	r = hp_fail(-EINVAL, "%s: hunk %zu (@@ -%ld,%ld +%ld,%ld @@) does not apply: %s", name,
+		    hno + 1, h->old_start, h->old_len, h->new_start, h->new_len,
 		    b.oom ? "(out of memory)" : b.s);
 	hp_buf_free(&b);
 	return r;
@@ -753,14 +755,14 @@ static int mismatch(const struct hp_file_diff *f, size_t hno, const struct tline
 
 /* Where h applies: the place nearest `guess` that matches, searching
  * outwards, never before `lo` (the end of the hunk before). */
-static int find_hunk(const struct hp_file_diff *f, size_t hno, const struct tlines *old, size_t lo,
-		     long guess, size_t *ret)
+static int find_hunk(const char *name, const struct hp_file_diff *f, size_t hno,
+		     const struct tlines *old, size_t lo, long guess, size_t *ret)
 {
 	const struct hp_hunk *h = &f->hunks[hno];
 	size_t nol = old_count(h), hi, at, bad;
 
 	if (nol > old->n || old->n - nol < lo)
-		return mismatch(f, hno, old, lo);
+		return mismatch(name, f, hno, old, lo);
 	hi = old->n - nol;
 	at = guess < (long)lo ? lo : guess > (long)hi ? hi : (size_t)guess;
 	for (size_t d = 0; d <= hi - lo; d++) {
@@ -773,7 +775,7 @@ static int find_hunk(const struct hp_file_diff *f, size_t hno, const struct tlin
 			return 0;
 		}
 	}
-	return mismatch(f, hno, old, at);
+	return mismatch(name, f, hno, old, at);
 }
 
 /* The new text as lines, and where each hunk's lines are among them. */
@@ -817,7 +819,8 @@ static int add_hunk(struct newtext *nt, const struct hp_hunk *h, const struct tl
 	return 0;
 }
 
-static int build_new(struct hp_file_diff *f, const struct tlines *old, struct newtext *nt)
+static int build_new(const char *name, struct hp_file_diff *f, const struct tlines *old,
+		     struct newtext *nt)
 {
 	bool crlf = old->n && old->l[0].cr;
 	size_t prev = 0, pos = 0;
@@ -833,7 +836,7 @@ static int build_new(struct hp_file_diff *f, const struct tlines *old, struct ne
 
 		/* "-5,0" inserts after line 5, "-5,2" replaces from line 5 */
 		base = h->old_len ? h->old_start - 1 : h->old_start;
-		r = find_hunk(f, i, old, prev, base + offset, &pos);
+		r = find_hunk(name, f, i, old, prev, base + offset, &pos);
 		if (r < 0)
 			return r;
 		offset = (long)pos - base;
@@ -1056,6 +1059,8 @@ static void emit(struct hp_file_diff *f, const struct newtext *nt, const long *m
 int hp_diff_apply(struct hp_file_diff *f, const char *old, size_t oldlen, const char *spelling,
 		  bool line_marks, char **ret, size_t *retlen)
 {
+	/* the file as the tree has it, or failing that as the build spells it */
+	const char *name = f->path ? f->path : spelling ? spelling : file_name(f);
 	struct tlines ot = {0};
 	struct newtext nt = {0};
 	struct hp_buf b = {0};
@@ -1064,7 +1069,7 @@ int hp_diff_apply(struct hp_file_diff *f, const char *old, size_t oldlen, const 
 
 	r = split_lines(old ? old : "", old ? oldlen : 0, &ot);
 	if (r >= 0)
-		r = build_new(f, &ot, &nt);
+		r = build_new(name, f, &ot, &nt);
 	if (r < 0)
 		goto cleanup;
 	if (line_marks) {
@@ -1073,7 +1078,7 @@ int hp_diff_apply(struct hp_file_diff *f, const char *old, size_t oldlen, const 
 		if (r < 0)
 			goto cleanup;
 	}
-	emit(f, &nt, mark, spelling ? spelling : file_name(f), &b);
+	emit(f, &nt, mark, spelling ? spelling : name, &b);
 	if (b.oom) {
 		r = -ENOMEM;
 		goto cleanup;
@@ -1083,7 +1088,7 @@ int hp_diff_apply(struct hp_file_diff *f, const char *old, size_t oldlen, const 
 	b.s = NULL;
 cleanup:
 	if (r == -ENOMEM)
-		r = hp_fail(r, "%s: out of memory applying the diff", file_name(f));
+		r = hp_fail(r, "%s: out of memory applying the diff", name);
 	hp_buf_free(&b);
 	free(mark);
 	free(ot.l);
