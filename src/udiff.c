@@ -865,12 +865,19 @@ struct lexer {
 	bool line_comment; /* inside a // comment */
 	char quote;	   /* inside "..." or '...' */
 	bool cont;	   /* the line before ended in a backslash */
+	bool directive;	   /* the line is a preprocessor directive */
 	int depth;	   /* of #if groups */
+	/* Open parentheses outside directives: a directive inside a macro's
+	 * arguments is undefined behaviour (GCC -pedantic warns).  #if, #else
+	 * and #endif reset the count, as the branches of a group may open
+	 * different numbers. */
+	int parens;
 };
 
 /* The boundary before a line: whether a directive may go there, how deep
  * in #if groups it lies, and the kind of directive the line starts with
- * ('o' #if/#ifdef/#ifndef, 'e' #else/#elif..., 'c' #endif, or 0). */
+ * ('o' #if/#ifdef/#ifndef, 'e' #else/#elif..., 'c' #endif, '#' another,
+ * or 0). */
 struct bound {
 	bool normal;
 	int depth;
@@ -897,7 +904,7 @@ static char directive_kind(const char *s, size_t n)
 	for (size_t k = 0; k < HP_ARRAY_SIZE(kinds); k++)
 		if (strlen(kinds[k].name) == w - i && !memcmp(kinds[k].name, s + i, w - i))
 			return kinds[k].kind;
-	return 0;
+	return '#';
 }
 
 static void lex_chars(struct lexer *x, const char *s, size_t n)
@@ -919,12 +926,16 @@ static void lex_chars(struct lexer *x, const char *s, size_t n)
 		} else {
 			if (c == '"' || c == '\'')
 				x->quote = c;
+			else if (c == '(' && !x->directive)
+				x->parens++;
+			else if (c == ')' && !x->directive && x->parens > 0)
+				x->parens--;
 			i++;
 		}
 	}
 }
 
-/* Reads one line; returns the kind of #if directive it starts. */
+/* Reads one line; returns the kind of directive it starts. */
 static char lex_line(struct lexer *x, const char *s, size_t n)
 {
 	char kind = 0;
@@ -936,7 +947,10 @@ static char lex_line(struct lexer *x, const char *s, size_t n)
 		x->line_comment = false;
 		if (!x->block)
 			kind = directive_kind(s, n);
+		x->directive = kind != 0;
 	}
+	if (kind && kind != '#')
+		x->parens = 0;
 	if (kind == 'o')
 		x->depth++;
 	else if (kind == 'c' && x->depth > 0)
@@ -987,11 +1001,11 @@ static int place_marks(const struct hp_file_diff *f, const struct newtext *nt, l
 	if (!bd)
 		return -ENOMEM;
 	for (size_t k = 0; k < nt->t.n; k++) {
-		bd[k].normal = !x.block && !x.cont;
+		bd[k].normal = !x.block && !x.cont && !x.parens;
 		bd[k].depth = x.depth;
 		bd[k].cond = lex_line(&x, nt->t.l[k].s, nt->t.l[k].len);
 	}
-	bd[nt->t.n].normal = !x.block && !x.cont;
+	bd[nt->t.n].normal = !x.block && !x.cont && !x.parens;
 	bd[nt->t.n].depth = x.depth;
 	if (nt->t.n)
 		mark[0] = 1; /* __FILE__ spelled as in the tree */

@@ -389,6 +389,26 @@ TEST(mark_after_comment)
 	hp_diff_free(&d);
 }
 
+TEST(mark_after_parentheses)
+{
+	static const char diff[] = "--- a/x.c\n+++ b/x.c\n@@ -1,2 +1,3 @@\n int x = F(1,\n"
+				   "+\t\t0 +\n \t\t2);\n";
+	struct hp_diff d;
+	char *out = patched(diff, "int x = F(1,\n\t\t2);\n#define LP (\nint y;\n", true, &d);
+
+	/* not inside a macro's arguments; a "(" in a directive opens nothing */
+	ASSERT_STREQ(out, "#line 1 \"src/x.c\"\nint x = F(1,\n\t\t0 +\n\t\t2);\n"
+			  "#line 3 \"src/x.c\"\n#define LP (\nint y;\n");
+	free(out);
+	hp_diff_free(&d);
+	out = patched("--- a/x.c\n+++ b/x.c\n@@ -1 +1,2 @@\n int x = F(1,\n+\t0 +\n",
+		      "int x = F(1,\n\t2);\nint y;\n", true, &d);
+	ASSERT_STREQ(out, "#line 1 \"src/x.c\"\nint x = F(1,\n\t0 +\n\t2);\n"
+			  "#line 3 \"src/x.c\"\nint y;\n");
+	free(out);
+	hp_diff_free(&d);
+}
+
 /* Compiles `src` as `spelling` would not be: from another path, and runs
  * it; its output, or NULL. */
 static char *compile_and_run(const char *dir, const char *src)
