@@ -368,6 +368,44 @@ TEST(refusals_and_skips)
 	ASSERT_CONTAINS(hp_err.msg, "no file changes");
 }
 
+TEST(names)
+{
+	static const char quoted[] =
+		"diff --git \"a/sp ace\\303\\244.c\" \"b/sp ace\\303\\244.c\"\n"
+		"new file mode 100644\nindex 0000000..e69de29\n";
+	static const char spaces[] =
+		"diff --git a/my file.c b/my file.c\ndeleted file mode 100644\n";
+	static const char epoch[] = "--- new.c.orig\t1970-01-01 00:00:00.000000000 +0000\n"
+				    "+++ new.c\t2024-05-01 10:00:00.000000000 +0200\n"
+				    "@@ -0,0 +1 @@\n+int x;\n";
+	static const char renamed[] = "diff --git a/old.c b/new.c\nsimilarity index 90%\n"
+				      "rename from old.c\nrename to new.c\nindex 1..2 100644\n"
+				      "--- a/old.c\n+++ b/new.c\n@@ -1 +1 @@\n-a\n+b\n";
+	char *dir = tmpdir();
+	struct hp_diff d;
+
+	ASSERT_TRUE(dir);
+	ASSERT_EQ(parse(quoted, &d), 0);
+	ASSERT_STREQ(d.files[0].new_path, "b/sp ace\xc3\xa4.c");
+	ASSERT_TRUE(d.files[0].creates && !d.files[0].old_path);
+	hp_diff_free(&d);
+	ASSERT_EQ(parse(spaces, &d), 0);
+	ASSERT_STREQ(d.files[0].old_path, "a/my file.c");
+	ASSERT_TRUE(d.files[0].deletes && !d.files[0].new_path);
+	hp_diff_free(&d);
+	ASSERT_EQ(parse(epoch, &d), 0);
+	ASSERT_TRUE(d.files[0].creates && !d.files[0].old_path);
+	ASSERT_STREQ(d.files[0].new_path, "new.c");
+	hp_diff_free(&d);
+	/* a file renamed and changed is found under its old name */
+	ASSERT_EQ(write_file(dir, "old.c", "a\n"), 0);
+	ASSERT_EQ(parse(renamed, &d), 0);
+	ASSERT_EQ(hp_diff_locate(&d, dir), 0);
+	ASSERT_STREQ(d.files[0].path, "old.c");
+	hp_diff_free(&d);
+	rm_tree(dir);
+}
+
 TEST(mark_after_comment)
 {
 	static const char diff[] = "--- a/x.c\n+++ b/x.c\n@@ -1,3 +1,4 @@\n int a;\n+int b;\n"
