@@ -24,14 +24,6 @@ static bool is_clone(const char *name)
 	       strstr(name, ".lto_priv");
 }
 
-/* The source function a symbol comes from: "f.constprop.0" -> "f". */
-static char *source_name(const char *name)
-{
-	const char *dot = strchr(name, '.');
-
-	return dot ? strndup(name, (size_t)(dot - name)) : strdup(name);
-}
-
 char *hp_bplan_qualified(const struct hp_tfile *t, int block, const struct hp_obj *o, size_t i)
 {
 	const struct hp_tsym *ts = hp_tfile_sym(t, block, o, i);

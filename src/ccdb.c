@@ -408,7 +408,7 @@ static void drain(int fd, struct hp_job *j, size_t *len)
 static int run_one(struct hp_job *j)
 {
 	size_t len = 0;
-	int fd, status = 0;
+	int fd = -1, status = 0;
 	pid_t pid = start_job(j, &fd);
 
 	if (pid < 0)
