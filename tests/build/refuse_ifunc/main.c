@@ -1,4 +1,5 @@
-/* An IFUNC whose resolver and implementation change. */
+/* An IFUNC whose resolver changes (it picks a new implementation): the
+ * resolver ran once, when the target was relocated. */
 #include "driver.h"
 
 NOINLINE static long mix_plain(long x)
