@@ -85,7 +85,8 @@ CASES = {
         after=[("one", 3, 9), ("one_hits", 0, 3), ("two", 3, 35), ("two_hits", 0, 1004)],
         rolled=[("one", 3, 7), ("one_hits", 0, 4), ("two", 3, 30), ("two_hits", 0, 1005)],
         truth=[("one", 3, 8), ("one_hits", 0, 2), ("two", 3, 35), ("two_hits", 0, 1003)],
-        functions={"one": "replace", "two": "replace"}, absent=["helper", "one_hits"]),
+        functions={"one": "replace", "two": "replace"}, absent=["helper", "one_hits"],
+        units={"one": "one.c", "two": "two.c"}),
     # net/util.c and disk/util.c: one file name, one set of static names;
     # built by its Makefile under bear
     "samename": dict(
@@ -94,7 +95,8 @@ CASES = {
         after=[("net_op", 3, 9), ("net_hits", 0, 3), ("disk_op", 3, 533), ("disk_hits", 0, 503)],
         rolled=[("net_op", 3, 7), ("net_hits", 0, 4), ("disk_op", 3, 31), ("disk_hits", 0, 504)],
         truth=[("net_op", 3, 8), ("net_hits", 0, 2), ("disk_op", 3, 532), ("disk_hits", 0, 502)],
-        functions={"net_op": "replace", "disk_op": "replace"}, absent=["helper"]),
+        functions={"net_op": "replace", "disk_op": "replace"}, absent=["helper"],
+        units={"net_op": "net/util.c", "disk_op": "disk/util.c"}),
     "signature": dict(
         sources=["main.c"],
         **calls(("total", 5, 12, 24), ("total2", 5, 16, 18)),
@@ -154,7 +156,7 @@ CASES = {
         **calls(("twice", 4, 8, 12)), exit=6, refusals=[None]),
     "refuse_inl_unpatchable": dict(
         sources=["main.c"], **calls(("fixed_entry", 20, 10, 6), ("other", 3, 2, 2)),
-        exit=6, refusals=[("fixed_entry",)]),
+        exit=6, refusals=[("fixed_entry", "bound")], mention=["fixed_entry"]),
     "warn_newvar": dict(
         sources=["main.c"],
         before=[("request", 1, 2)], after=[("request", 1, 1002), ("request", 1, 1003)],
@@ -250,6 +252,17 @@ def build(case, tree):
     run([cc] + FLAGS + c.get("cflags", []) + objs + c.get("ldflags", []) + ["-o", prog],
         cwd=tree)
     return prog
+
+
+def snapshot(tree):
+    """Every file of a tree and its contents: hotpatch build must leave the
+    user's tree as it found it (no .rej, no half-applied diff)."""
+    out = {}
+    for d, _, files in os.walk(tree):
+        for f in files:
+            with open(os.path.join(d, f), "rb") as fh:
+                out[os.path.relpath(os.path.join(d, f), tree)] = fh.read()
+    return out
 
 
 def expect(t, rows, what):
@@ -407,7 +420,7 @@ def subjects_match(notes, wanted, what):
             check(n.get("message"), f"the {what} about {n.get('subject')} says why")
 
 
-def check_report(case, doc, code, tree, prog, out):
+def check_report(case, doc, code, tree, prog, out, keep):
     c = CASES[case]
     want = c.get("exit", 0)
     eq(code, want, "hotpatch build exit code")
@@ -417,17 +430,22 @@ def check_report(case, doc, code, tree, prog, out):
         check(doc.get("error"), "a failed build says why")
         check(not os.path.exists(out), "nothing is written when nothing is built")
         for word in c.get("error", []):
-            check(word in doc["error"], f"the error names {word!r}: {doc['error']!r}")
+            check(word.lower() in doc["error"].lower(), f"the error names {word!r}: {doc['error']!r}")
     else:
         eq(os.path.realpath(doc.get("output")), os.path.realpath(out), "output")
         eq(doc.get("build_id"), build_id(prog), "build_id")
         check(os.path.exists(out), "the patch was written")
+        kept = [f for _, _, fs in os.walk(keep) for f in fs if f.endswith(".c")]
+        check(kept, f"--keep {keep} holds the generated C source")
     eq(os.path.realpath(doc.get("target")), os.path.realpath(prog), "target")
     funcs = {f["name"]: f for f in doc.get("functions", [])}
     for name, action in c.get("functions", {}).items():
         check(name in funcs, f"{name} is reported: {sorted(funcs)}")
         eq(funcs[name]["action"], action, f"action for {name}")
         check(funcs[name].get("unit") and funcs[name].get("why"), f"{name} has unit and why")
+    for name, unit in c.get("units", {}).items():
+        got = funcs[name]["unit"]
+        check(got == unit or got.endswith("/" + unit), f"{name} is from {unit}: {got}")
     for base, action in c.get("clones", {}).items():
         got = [f for n, f in funcs.items() if n == base or n.startswith(base + ".")]
         check(got, f"{base} or a clone of it is reported: {sorted(funcs)}")
@@ -435,6 +453,9 @@ def check_report(case, doc, code, tree, prog, out):
     for name in c.get("absent", []):
         check(name not in funcs, f"{name} is not reported ({funcs.get(name)})")
     subjects_match(doc.get("refusals", []), c.get("refusals", []), "refusal")
+    for word in c.get("mention", []):
+        check(any(word in n.get("subject", "") + " " + n.get("message", "")
+                  for n in doc.get("refusals", [])), f"a refusal mentions {word}")
     if want != 6:
         eq(doc.get("refusals", []), [], "refusals")
     subjects_match(doc.get("warnings", []), c.get("warnings", []), "warning")
@@ -451,15 +472,18 @@ def live(case):
     prog = build(case, tree)
     t = Target(prog)
     expect(t, c["before"], "before the patch")
-    out = os.path.join(hptest.tmpdir(), "fix.so")
+    out, keep = os.path.join(hptest.tmpdir(), "fix.so"), os.path.join(hptest.tmpdir(), "keep")
+    before = snapshot(tree)
     r = hptest.hotpatch("build", "--source", tree, "--diff", os.path.join(tree, "fix.patch"),
-                        "--target", prog, "-o", out, "--keep",
-                        os.path.join(hptest.tmpdir(), "keep"), "--json", timeout=180)
+                        "--target", prog, "-o", out, "--keep", keep, "--json", timeout=180)
     try:
         doc = json.loads(r.stdout)
     except ValueError as e:
         raise Fail(f"--json output is not JSON ({e}): {r.stdout!r}")
-    check_report(case, doc, r.returncode, tree, prog, out)
+    after = snapshot(tree)
+    eq(sorted(after), sorted(before), "the files of --source after hotpatch build")
+    check(after == before, "hotpatch build changed no file of --source")
+    check_report(case, doc, r.returncode, tree, prog, out, keep)
     if r.returncode == 0:
         a = hptest.hotpatch("--pid", t.pid, out)
         eq(a.returncode, 0, "apply exit code")
