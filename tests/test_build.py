@@ -74,7 +74,7 @@ CASES = {
         before=[("next_id", 0, 100), ("next_id", 0, 200)],
         after=[("next_id", 0, 3000)], rolled=[("next_id", 0, 400)],
         truth=[("next_id", 0, 1000)],
-        functions={"next_id": "replace"}),
+        functions={"next_id": "replace"}, builddir=True),
     "constprop": dict(
         sources=["main.c"],
         **calls(("heavy", 5, 15, 16), ("heavier", 5, 36, 38), ("heavy", 100, 312, 325)),
@@ -99,8 +99,13 @@ CASES = {
         units={"net_op": "net/util.c", "disk_op": "disk/util.c"}),
     "signature": dict(
         sources=["main.c"],
-        **calls(("total", 5, 12, 24), ("total2", 5, 16, 18)),
-        functions={"sum": "private", "total": "replace", "total2": "replace"}),
+        # a thread parked inside the old recursion finishes it the old way
+        before=[("total", 5, 12), ("total2", 5, 16), ("park", 0, 1)],
+        after=[("total", 5, 24), ("total2", 5, 18), ("unpark", 0, 7)],
+        rolled=[("total", 5, 12), ("total2", 5, 16), ("park", 0, 1), ("unpark", 0, 7)],
+        truth=[("total", 5, 24), ("total2", 5, 18), ("park", 0, 1), ("unpark", 0, 106)],
+        functions={"sum": "private", "total": "replace", "total2": "replace",
+                   "parker": "replace"}),
     "signature_refused": dict(
         sources=["main.c"],
         **calls(("total", 5, 106, 207), ("other", 5, 12, 14)),
@@ -235,19 +240,25 @@ def build(case, tree):
         return prog
     cc = c.get("cc", "gcc")
     flags = FLAGS + c.get("cflags", []) + ["-I" + tree]
+    # builddir: as meson does, objects and compile_commands.json in a build
+    # directory outside the tree, file names relative to it
+    where = tree + "-build" if c.get("builddir") else tree
+    os.makedirs(where, exist_ok=True)
     db, objs = [], []
     for src in c["sources"] + ["driver.c"]:
         path = os.path.join(tree, src)
-        obj = os.path.splitext(path)[0] + ".o"
+        if c.get("builddir"):
+            path = os.path.relpath(path, where)
+        obj = os.path.join(where, os.path.splitext(src)[0] + ".o")
         args = [cc] + flags + ["-c", path, "-o", obj]
-        run(args, cwd=tree)
+        run(args, cwd=where)
         if c.get("ccdb_opt"):
             args = [c["ccdb_opt"] if a == "-O2" else a for a in args]
         if c.get("ccdb_extra") and src != "driver.c":
             args = args[:1] + c["ccdb_extra"] + args[1:]
-        db.append({"directory": tree, "file": path, "arguments": args, "output": obj})
+        db.append({"directory": where, "file": path, "arguments": args, "output": obj})
         objs.append(obj)
-    with open(os.path.join(tree, "compile_commands.json"), "w") as f:
+    with open(os.path.join(where, "compile_commands.json"), "w") as f:
         json.dump(db, f, indent=1)
     run([cc] + FLAGS + c.get("cflags", []) + objs + c.get("ldflags", []) + ["-o", prog],
         cwd=tree)
@@ -328,6 +339,7 @@ def claims(case, orig, fixed):
         eq(len(syms(po).get("hits", [])), 2, "two local hits")
     elif case == "signature":
         check("sum" in syms(po) and "sum" in syms(pf), "sum is a function of its own, not a clone")
+        check("call   <sum" in disasm(mo, "sum"), "sum calls itself (no loop made of it)")
     elif case in ("signature_refused", "refuse_global_sig"):
         caller, obj = ("other", "main.o") if case == "signature_refused" else ("use_scale", "main.o")
         eq(disasm(os.path.join(fixed, obj), caller), disasm(os.path.join(orig, obj), caller),
@@ -474,8 +486,11 @@ def live(case):
     expect(t, c["before"], "before the patch")
     out, keep = os.path.join(hptest.tmpdir(), "fix.so"), os.path.join(hptest.tmpdir(), "keep")
     before = snapshot(tree)
+    ccdb = ["--compile-commands", os.path.join(tree + "-build", "compile_commands.json")] \
+        if c.get("builddir") else []
     r = hptest.hotpatch("build", "--source", tree, "--diff", os.path.join(tree, "fix.patch"),
-                        "--target", prog, "-o", out, "--keep", keep, "--json", timeout=180)
+                        "--target", prog, "-o", out, "--keep", keep, "--json", *ccdb,
+                        timeout=180)
     try:
         doc = json.loads(r.stdout)
     except ValueError as e:
