@@ -229,7 +229,8 @@ def make_tree(case, where, patched=False):
 
 def build(case, tree):
     """Builds the target as its project would; returns its path.  The
-    compile commands are in tree/compile_commands.json."""
+    compile commands are in tree/compile_commands.json (tree-build/ for a
+    case with builddir)."""
     c = CASES[case]
     prog = os.path.join(tree, "prog")
     if c.get("make"):
