@@ -21,9 +21,12 @@ __attribute__((noreturn)) static void *event_loop(void *arg)
 
 void case_init(void)
 {
+	struct timespec ms = {0, 1000000};
 	pthread_t t;
 
 	pthread_create(&t, NULL, event_loop, NULL);
+	while (!atomic_load(&ticks)) /* "ready" once the loop runs */
+		nanosleep(&ms, NULL);
 }
 
 long ticks_seen(long x)
