@@ -1,0 +1,1 @@
+long scale(int x);

@@ -1,0 +1,4 @@
+struct item {
+	long id;
+	long price;
+};

@@ -1,0 +1,14 @@
+/* A static's type changes (int to unsigned int would be the same bits;
+ * int to float is not): the target's value has the old type. */
+#include "driver.h"
+
+static int level = 3;
+
+long level_times(long x)
+{
+	return (long)(level * x);
+}
+
+const struct case_fn case_fns[] = {
+	{"level_times", level_times}, {0, 0},
+};
