@@ -428,6 +428,39 @@ static uint64_t section_hash(struct priv *p, size_t shn)
 	return h;
 }
 
+/* "str:" and the text, escaped so that it reads on one line */
+static char *string_to(const uint8_t *b, size_t n)
+{
+	char *s = malloc(4 * n + 5), *o = s;
+
+	if (!s)
+		return NULL;
+	o += sprintf(o, "str:");
+	for (size_t i = 0; i < n; i++) {
+		if (b[i] == '\\' || b[i] == '"')
+			o += sprintf(o, "\\%c", b[i]);
+		else if (b[i] == '\n')
+			o += sprintf(o, "\\n");
+		else if (b[i] < 0x20 || b[i] >= 0x7f)
+			o += sprintf(o, "\\x%02x", b[i]);
+		else
+			*o++ = (char)b[i];
+	}
+	*o = 0;
+	return s;
+}
+
+/* ".rodata.__func__.1" -> ".rodata.__func__": a section named after a
+ * symbol carries its number, which other changes shift. */
+static char *anon_name(const char *secname)
+{
+	char *s = strip_clones(secname), *dot;
+
+	while (s && (dot = strrchr(s, '.')) && dot != s && is_number(dot + 1, strlen(dot + 1)))
+		*dot = 0;
+	return s;
+}
+
 /* A string's text, a constant's bytes, or for other anonymous data (a jump
  * table) its section and offset with a hash of the whole section. */
 static int section_target(struct priv *p, size_t shn, uint64_t off, struct hp_oref *ref)
@@ -444,9 +477,7 @@ static int section_target(struct priv *p, size_t shn, uint64_t off, struct hp_or
 		while (off + n + es <= sz && memcmp(b + off + n, "\0\0\0\0\0\0\0\0", HP_MIN(es, 8)))
 			n += es;
 		if (es == 1) {
-			ref->to = malloc(n + 5);
-			if (ref->to)
-				snprintf(ref->to, n + 5, "str:%.*s", (int)n, (const char *)b + off);
+			ref->to = string_to(b + off, n);
 		} else {
 			ref->to = hexstr("wstr:", b + off, n);
 		}
@@ -462,9 +493,13 @@ static int section_target(struct priv *p, size_t shn, uint64_t off, struct hp_or
 		ref->to = hexstr(buf, b + at, HP_MIN(es, sz - at));
 		ref->addend = (int64_t)(off - at);
 	} else {
-		snprintf(buf, sizeof(buf), "%s+%" PRIu64 "#%016" PRIx64, s->name, off,
-			 section_hash(p, shn));
-		ref->to = hp_strdup(buf);
+		char *name = anon_name(s->name);
+
+		if (name)
+			snprintf(buf, sizeof(buf), "%.400s+%" PRIu64 "#%016" PRIx64, name, off,
+				 section_hash(p, shn));
+		ref->to = name ? hp_strdup(buf) : NULL;
+		free(name);
 	}
 	return ref->to ? 0 : -ENOMEM;
 }
@@ -617,7 +652,7 @@ static int static_local_keys(struct hp_obj *o)
 {
 	for (size_t i = 0; i < o->nsyms; i++) {
 		struct hp_osym *y = &o->syms[i];
-		size_t base = static_local_base(y);
+		size_t base = static_local_base(y), fnlen;
 		const char *fn = NULL;
 		char *key;
 
@@ -630,7 +665,11 @@ static int static_local_keys(struct hp_obj *o)
 				if (o->syms[f].refs[k].sym == (int)i)
 					fn = o->syms[f].key;
 		}
-		if (asprintf(&key, "%s/%.*s", fn ? fn : "", (int)base, y->name) < 0)
+		/* the .cold part of f often comes first, being local */
+		fnlen = fn ? strlen(fn) : 0;
+		if (fnlen > 5 && !strcmp(fn + fnlen - 5, ".cold"))
+			fnlen -= 5;
+		if (asprintf(&key, "%.*s/%.*s", (int)fnlen, fn ? fn : "", (int)base, y->name) < 0)
 			return -ENOMEM;
 		free(y->key);
 		y->key = key;

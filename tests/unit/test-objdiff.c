@@ -66,6 +66,22 @@ static void show(const struct pair *p)
 	}
 }
 
+/* HP_OBJDIFF_DEBUG=refs: every symbol of the original, with its references */
+static void dump(const struct hp_obj *o)
+{
+	for (size_t i = 0; i < o->nsyms; i++) {
+		const struct hp_osym *y = &o->syms[i];
+
+		fprintf(stderr, "  [%zu] %s key=%s %s size=%" PRIu64 " parent=%d%s%s\n", i, y->name,
+			y->key, y->section ? y->section : "UND", y->size, y->parent,
+			y->in_ctors ? " ctor" : "", y->readonly ? " ro" : "");
+		for (size_t k = 0; k < y->nrefs; k++)
+			fprintf(stderr, "      +0x%" PRIx64 " type %u -> %s%+" PRId64 "%s\n",
+				y->refs[k].offset, y->refs[k].type, y->refs[k].to,
+				y->refs[k].addend, y->refs[k].call ? " call" : "");
+	}
+}
+
 static int build_pair(const char *cc, const char *name, const char *orig, const char *patched,
 		      struct pair *p)
 {
@@ -81,6 +97,8 @@ static int build_pair(const char *cc, const char *name, const char *orig, const 
 	if (hp_obj_diff(&p->a, &p->b, &p->d) < 0)
 		return -1;
 	fprintf(stderr, "%s %s:\n", cc, name);
+	if (getenv("HP_OBJDIFF_DEBUG") && !strcmp(getenv("HP_OBJDIFF_DEBUG"), "refs"))
+		dump(&p->a);
 	show(p);
 	return 0;
 }
@@ -106,7 +124,7 @@ static int change_of(const struct pair *p, const char *key)
 	return -1;
 }
 
-/* How many are not SAME, and each of those is one of the keys listed */
+/* How many are not SAME and not listed ("name#" stands for any content key) */
 static int others_changed(const struct pair *p, ...)
 {
 	int n = 0;
@@ -122,7 +140,8 @@ static int others_changed(const struct pair *p, ...)
 			continue;
 		va_start(ap, p);
 		for (const char *k; (k = va_arg(ap, const char *));)
-			listed |= !strcmp(k, y->key);
+			listed |= k[strlen(k) - 1] == '#' ? !strncmp(k, y->key, strlen(k))
+							  : !strcmp(k, y->key);
 		va_end(ap);
 		n += !listed;
 	}
@@ -206,22 +225,37 @@ static const char src[] =
 	"int before(void) { static int other_counter; return other_counter += 2; }\n"
 	"#endif\n"
 	"int count(void) { static int counter; return ++counter; }\n"
+	"int count2(void) { static int counter; return counter += 3; }\n"
+	"#ifdef P_FUNCNAME\n"
+	"const char *fname0(void) { return __func__; }\n"
+	"#endif\n"
+	"const char *fname(void) { return __func__; }\n"
+	"const char *pname(void) { return __PRETTY_FUNCTION__; }\n"
+	"#ifdef P_CLONE\n"
+	"static __attribute__((noinline)) int scaled0(int x, int k) { return x * k - (x >> k); }\n"
+	"int callscaled0(int x) { return scaled0(x, 3) + 1; }\n"
+	"#endif\n"
+	"static __attribute__((noinline)) int scaled(int x, int k) { return x * k + (x >> k); }\n"
+	"int callscaled(int x) { return scaled(x, 5) + 1; }\n"
 	"int is5(void) { return flag == 5; }\n"
 	"int sis5(void) { return sflag == 5; }\n"
 	"double scale(double x) { return x * 3.25; }\n"
+	"extern void oops(const char *, int) __attribute__((cold));\n"
 	"int checked(int x)\n"
 	"{\n"
-	"	if (__builtin_expect(x < 0, 0)) {\n"
+	"	int r = ext(x);\n"
+	"	if (r < 0) {\n"
 	"#ifdef P_COLD\n"
-	"		fprintf(stderr, \"checked: negative value %d\\n\", x);\n"
+	"		oops(\"checked: negative value\", x);\n"
 	"#else\n"
-	"		fprintf(stderr, \"checked: negative %d\\n\", x);\n"
+	"		oops(\"checked: negative\", x);\n"
 	"#endif\n"
-	"		abort();\n"
+	"		r = ext(-r);\n"
 	"	}\n"
-	"	return x * 2 + ext(x);\n"
+	"	return r * 2 + ext(r);\n"
 	"}\n"
 	"__attribute__((constructor)) static void init_me(void) { g_value = ext(0); }\n"
+	"__attribute__((destructor)) void fini_me(void) { ext(1); }\n"
 	"#ifdef P_NEW\n"
 	"int brand_new(int x) { return x * 11; }\n"
 	"#endif\n";
@@ -313,6 +347,8 @@ BOTH(static_local_keyed_by_function)
 	b = hp_obj_find(&p.b, key);
 	ASSERT_TRUE(a >= 0 && b >= 0);
 	ASSERT_EQ(change_of(&p, key), HP_SAME);
+	ASSERT_TRUE(hp_obj_find(&p.a, strcmp(cc, "gcc") ? "count2.counter" : "count2/counter") >=
+		    0);
 	ASSERT_EQ(change_of(&p, "before"), HP_NEW);
 	ASSERT_EQ(change_of(&p, "count"), HP_SAME);
 	ASSERT_EQ(others_changed(&p, "before",
@@ -344,6 +380,32 @@ BOTH(cold_part_changes_function)
 		ASSERT_TRUE(cold >= 0);
 		ASSERT_EQ(p.a.syms[cold].parent, hp_obj_find(&p.a, "checked"));
 	}
+	free_pair(&p);
+}
+
+/* gcc numbers __func__ across the file: an earlier one shifts it */
+BOTH(function_name_by_content)
+{
+	struct pair p;
+
+	ASSERT_EQ(build_case(cc, "P_FUNCNAME", &p), 0);
+	ASSERT_EQ(change_of(&p, "fname0"), HP_NEW);
+	ASSERT_EQ(change_of(&p, "fname"), HP_SAME);
+	ASSERT_EQ(change_of(&p, "pname"), HP_SAME);
+	ASSERT_EQ(others_changed(&p, "fname0", "__func__#", NULL), 0);
+	free_pair(&p);
+}
+
+BOTH(clones_paired_without_numbers)
+{
+	struct pair p;
+	const char *key = strcmp(cc, "gcc") ? "scaled" : "scaled.constprop";
+
+	ASSERT_EQ(build_case(cc, "P_CLONE", &p), 0);
+	ASSERT_TRUE(hp_obj_find(&p.a, key) >= 0);
+	ASSERT_EQ(change_of(&p, key), HP_SAME);
+	ASSERT_EQ(change_of(&p, "callscaled"), HP_SAME);
+	ASSERT_EQ(change_of(&p, "callscaled0"), HP_NEW);
 	free_pair(&p);
 }
 
@@ -388,6 +450,8 @@ BOTH(calls_and_constructors)
 	ASSERT_TRUE(p.a.syms[i].in_ctors);
 	ASSERT_TRUE(!p.a.syms[i].in_dtors);
 	ASSERT_TRUE(!p.a.syms[hp_obj_find(&p.a, "other")].in_ctors);
+	i = hp_obj_find(&p.a, "fini_me");
+	ASSERT_TRUE(i >= 0 && p.a.syms[i].in_dtors && !p.a.syms[i].in_ctors);
 	i = hp_obj_find(&p.a, "other");
 	for (k = 0; k < (int)p.a.syms[i].nrefs; k++)
 		if (!strcmp(p.a.syms[i].refs[k].to, "printf"))
