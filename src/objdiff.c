@@ -854,6 +854,13 @@ static int analyse(struct hp_obj *o, struct priv *p)
 	return r;
 }
 
+static bool is_bitcode(int fd)
+{
+	uint8_t m[4];
+
+	return pread(fd, m, sizeof(m), 0) == sizeof(m) && !memcmp(m, "BC\xc0\xde", 4);
+}
+
 int hp_obj_load(const char *path, struct hp_obj *ret)
 {
 	struct hp_obj o = {0};
@@ -875,6 +882,11 @@ int hp_obj_load(const char *path, struct hp_obj *ret)
 		goto cleanup;
 	}
 	p->elf = elf_begin(p->fd, ELF_C_READ, NULL);
+	if (p->elf && elf_kind(p->elf) != ELF_K_ELF && is_bitcode(p->fd)) {
+		r = hp_fail(-HP_EBADPATCH, "%s: LLVM bitcode, not an object (built with -flto)",
+			    path);
+		goto cleanup;
+	}
 	if (!p->elf || !gelf_getehdr(p->elf, &eh) || eh.e_type != ET_REL ||
 	    eh.e_machine != EM_X86_64 || gelf_getclass(p->elf) != ELFCLASS64) {
 		r = hp_fail(-HP_EBADPATCH, "%s: not an x86-64 relocatable object", path);

@@ -22,6 +22,9 @@ static int write_file(const char *path, const char *text)
 	return fclose(f);
 }
 
+/* more flags, as a project's own would be */
+static const char *extra_flags = "";
+
 /* dir/name.o from the source text, by cc */
 static int compile(const char *cc, const char *name, const char *src, struct hp_obj *o)
 {
@@ -35,7 +38,8 @@ static int compile(const char *cc, const char *name, const char *src, struct hp_
 	snprintf(c, sizeof(c), "%s/%s-%s.c", dir, name, cc);
 	if (write_file(c, src) < 0)
 		return -1;
-	snprintf(cmd, sizeof(cmd), "%s -c %s %s -o %s/%s-%s.o", cc, FLAGS, c, dir, name, cc);
+	snprintf(cmd, sizeof(cmd), "%s -c %s %s %s -o %s/%s-%s.o", cc, FLAGS, extra_flags, c, dir,
+		 name, cc);
 	if (system(cmd) != 0)
 		return -1;
 	snprintf(c, sizeof(c), "%s/%s-%s.o", dir, name, cc);
@@ -460,6 +464,53 @@ BOTH(calls_and_constructors)
 	ASSERT_TRUE(p.a.syms[i].refs[k].call);
 	ASSERT_EQ(p.a.syms[i].refs[k].addend, 0);
 	ASSERT_STREQ(p.a.file, strstr(p.a.file, "P_NONE") ? p.a.file : "");
+	free_pair(&p);
+}
+
+/* Position-independent code (GOT loads, relative jump tables), code that
+ * is not (absolute jump tables), and other optimisation levels */
+BOTH(other_flags)
+{
+	static const char *const flags[] = {"-fPIC", "-fno-pie", "-O3", "-Os", "-O1"};
+	static const char *const macros[] = {"P_NONE",	 "P_FUNC", "P_STR",
+					     "P_SWITCH", "P_COLD", "P_STATIC"};
+
+	for (size_t f = 0; f < HP_ARRAY_SIZE(flags); f++)
+		for (size_t m = 0; m < HP_ARRAY_SIZE(macros); m++) {
+			struct pair p;
+			int n;
+
+			extra_flags = flags[f];
+			n = build_case(cc, macros[m], &p);
+			extra_flags = "";
+			ASSERT_EQ(n, 0);
+			fprintf(stderr, "  (%s %s)\n", flags[f], macros[m]);
+			n = others_changed(&p, "other", "early", "sw_jump", "sw_jump.cold",
+					   "checked", "checked.cold", "before",
+					   "before/other_counter", "before.other_counter", NULL);
+			free_pair(&p);
+			ASSERT_EQ(n, 0);
+		}
+}
+
+/* GCC's LTO objects hold bytecode besides (or instead of) code, clang's are
+ * no ELF at all */
+BOTH(lto_bytecode_noticed)
+{
+	struct pair p;
+	int r;
+
+	extra_flags = "-flto";
+	r = build_case(cc, "P_NONE", &p);
+	extra_flags = "";
+	if (!strcmp(cc, "clang")) {
+		ASSERT_EQ(r, -1);
+		ASSERT_CONTAINS(hp_err.msg, "LLVM bitcode");
+		free_pair(&p);
+		return;
+	}
+	ASSERT_EQ(r, 0);
+	ASSERT_TRUE(p.a.lto && p.b.lto);
 	free_pair(&p);
 }
 
