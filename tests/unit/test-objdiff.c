@@ -192,6 +192,12 @@ static const char src[] =
 	"#endif\n"
 	"}\n"
 	"int use_helper(int x) { return helper(x) + 1; }\n"
+	"extern int ext2(int);\n"
+	"#ifdef P_CALL\n"
+	"int caller(int x) { return ext2(x) + 1; }\n"
+	"#else\n"
+	"int caller(int x) { return ext(x) + 1; }\n"
+	"#endif\n"
 	"const char *greet(int x) { return x ? \"hello\" : \"bye\"; }\n"
 	"int other(int x)\n"
 	"{\n"
@@ -222,6 +228,9 @@ static const char src[] =
 	"{\n"
 	"	switch (x) {\n"
 	"	case 0: return 11; case 1: return 23; case 2: return 37; case 3: return 41;\n"
+	"#ifdef P_TABLE\n"
+	"	case 7: return 99;\n"
+	"#endif\n"
 	"	case 4: return 59; case 5: return 61; case 6: return 73; default: return -1;\n"
 	"	}\n"
 	"}\n"
@@ -260,6 +269,15 @@ static const char src[] =
 	"}\n"
 	"__attribute__((constructor)) static void init_me(void) { g_value = ext(0); }\n"
 	"__attribute__((destructor)) void fini_me(void) { ext(1); }\n"
+	"#ifdef P_TLS\n"
+	"__thread int tv = 2;\n"
+	"#else\n"
+	"__thread int tv = 1;\n"
+	"#endif\n"
+	"static __thread int stv;\n"
+	"int get_tv(void) { return tv + stv++; }\n"
+	"int (*const handlers[])(int) = {other, use_helper};\n"
+	"int call_handler(int i, int x) { return handlers[i](x); }\n"
 	"#ifdef P_NEW\n"
 	"int brand_new(int x) { return x * 11; }\n"
 	"#endif\n";
@@ -384,6 +402,59 @@ BOTH(cold_part_changes_function)
 		ASSERT_TRUE(cold >= 0);
 		ASSERT_EQ(p.a.syms[cold].parent, hp_obj_find(&p.a, "checked"));
 	}
+	free_pair(&p);
+}
+
+BOTH(why_names_the_new_callee)
+{
+	struct pair p;
+
+	ASSERT_EQ(build_case(cc, "P_CALL", &p), 0);
+	ONLY(&p, "caller");
+	for (size_t i = 0; i < p.d.n; i++)
+		if (p.d.ent[i].change == HP_CHANGED)
+			ASSERT_CONTAINS(p.d.ent[i].why, "now goes to ext2");
+	free_pair(&p);
+}
+
+/* gcc's CSWTCH and clang's switch.table: known by their content */
+BOTH(switch_table_changed)
+{
+	struct pair p;
+
+	ASSERT_EQ(build_case(cc, "P_TABLE", &p), 0);
+	ASSERT_EQ(change_of(&p, "sw_table"), HP_CHANGED);
+	ASSERT_EQ(others_changed(&p, "sw_table", "CSWTCH#", NULL), 0);
+	free_pair(&p);
+}
+
+/* The reference to `var` in function fn, or NULL */
+static const struct hp_oref *ref_to_var(const struct hp_obj *o, const char *fn, const char *var)
+{
+	int i = hp_obj_find(o, fn);
+
+	for (size_t k = 0; i >= 0 && k < o->syms[i].nrefs; k++)
+		if (o->syms[i].refs[k].to && !strcmp(o->syms[i].refs[k].to, var))
+			return &o->syms[i].refs[k];
+	return NULL;
+}
+
+BOTH(tls_and_function_tables)
+{
+	struct pair p;
+	const struct hp_oref *r;
+	int i;
+
+	ASSERT_EQ(build_case(cc, "P_TLS", &p), 0);
+	ONLY(&p, "tv");
+	i = hp_obj_find(&p.a, "tv");
+	ASSERT_EQ(p.a.syms[i].type, HP_OSYM_TLS);
+	ASSERT_TRUE((r = ref_to_var(&p.a, "get_tv", "tv")) && r->addend == 0);
+	ASSERT_TRUE((r = ref_to_var(&p.a, "get_tv", "stv")) && r->addend == 0);
+	ASSERT_EQ(p.a.syms[hp_obj_find(&p.a, "stv")].type, HP_OSYM_TLS);
+	/* a function's address in data: no call */
+	ASSERT_TRUE((r = ref_to_var(&p.a, "handlers", "other")) && !r->call && r->addend == 0);
+	ASSERT_TRUE((r = ref_to_var(&p.a, "handlers", "use_helper")) && r->offset == 8);
 	free_pair(&p);
 }
 
