@@ -24,8 +24,10 @@ struct sec {
 	Elf_Data *data;
 	Elf_Data *rela; /* the .rela section that applies to it, or NULL */
 	size_t nrela;
-	uint64_t hash; /* anonymous data: its content, references included */
-	bool hashed;
+	/* anonymous data: the offsets referred to, each the start of a piece
+	 * that runs to the next (a jump table, a constant) */
+	uint64_t *offs;
+	size_t noffs, capoffs;
 };
 
 struct priv {
@@ -404,30 +406,6 @@ static char *hexstr(const char *prefix, const uint8_t *b, size_t n)
 	return s;
 }
 
-static uint64_t hash_rela(struct priv *p, const GElf_Rela *r, uint64_t h);
-
-static uint64_t section_hash(struct priv *p, size_t shn)
-{
-	struct sec *s = &p->secs[shn];
-	uint64_t h = fnv(FNV_INIT, &s->sh.sh_size, sizeof(s->sh.sh_size));
-
-	if (s->hashed)
-		return s->hash;
-	s->hashed = true; /* a table that refers to itself */
-	s->hash = h;
-	if (s->sh.sh_type != SHT_NOBITS && s->data && s->data->d_buf)
-		h = fnv(h, s->data->d_buf, s->data->d_size);
-	for (size_t i = 0; i < s->nrela; i++) {
-		GElf_Rela r;
-
-		if (gelf_getrela(s->rela, (int)i, &r))
-			h = hash_rela(p, &r, h);
-	}
-	s->hash = h;
-	s->hashed = true;
-	return h;
-}
-
 /* "str:" and the text, escaped so that it reads on one line */
 static char *string_to(const uint8_t *b, size_t n)
 {
@@ -461,8 +439,12 @@ static char *anon_name(const char *secname)
 	return s;
 }
 
+/* Anonymous data referred to as section + offset, described once every
+ * reference is known (resolve_anon) */
+#define ANON_PENDING(shn) (-2 - (int)(shn))
+
 /* A string's text, a constant's bytes, or for other anonymous data (a jump
- * table) its section and offset with a hash of the whole section. */
+ * table) a mark for resolve_anon. */
 static int section_target(struct priv *p, size_t shn, uint64_t off, struct hp_oref *ref)
 {
 	struct sec *s = &p->secs[shn];
@@ -493,55 +475,149 @@ static int section_target(struct priv *p, size_t shn, uint64_t off, struct hp_or
 		ref->to = hexstr(buf, b + at, HP_MIN(es, sz - at));
 		ref->addend = (int64_t)(off - at);
 	} else {
-		char *name = anon_name(s->name);
-
-		if (name)
-			snprintf(buf, sizeof(buf), "%.400s+%" PRIu64 "#%016" PRIx64, name, off,
-				 section_hash(p, shn));
-		ref->to = name ? hp_strdup(buf) : NULL;
-		free(name);
+		ref->to = NULL;
+		ref->sym = ANON_PENDING(shn);
+		ref->addend = (int64_t)off;
+		return 0;
 	}
 	return ref->to ? 0 : -ENOMEM;
 }
 
+/* The last symbol of section shn that starts at or before off: a jump
+ * table's entry (label + 4 * index) may point past its function's end */
+static int preceding(const struct hp_obj *o, const struct priv *p, size_t shn, uint64_t off)
+{
+	int best = -1;
+
+	for (size_t i = 0; i < o->nsyms; i++)
+		if (p->shndx[i] == (int)shn && o->syms[i].defined && p->value[i] <= off &&
+		    (best < 0 || p->value[i] > p->value[best]))
+			best = (int)i;
+	return best;
+}
+
 /* What a relocation in anonymous data refers to, in words that do not
- * depend on where the compiler placed things: a symbol's name, a string's
- * text, a section's name and offset. */
-static uint64_t hash_rela(struct priv *p, const GElf_Rela *r, uint64_t h)
+ * depend on where the compiler placed things: a symbol's name and offset,
+ * a string's text. */
+static uint64_t hash_rela(const struct hp_obj *o, struct priv *p, const GElf_Rela *r, uint64_t base,
+			  uint64_t h)
 {
 	GElf_Sym es;
 	struct hp_oref tmp = {0};
 	const char *name = NULL;
 	uint32_t type = GELF_R_TYPE(r->r_info);
 	int64_t addend = r->r_addend;
+	uint64_t at = r->r_offset - base;
 	char *key = NULL;
 
 	if (gelf_getsym(p->symdata, (int)GELF_R_SYM(r->r_info), &es)) {
 		bool local = GELF_ST_BIND(es.st_info) == STB_LOCAL && es.st_shndx != SHN_UNDEF &&
 			     es.st_shndx < p->nsecs;
+		int c = -1;
 
-		if (local)
-			addend +=
-				GELF_ST_TYPE(es.st_info) == STT_SECTION ? 0 : (int64_t)es.st_value;
-		if (local && (p->secs[es.st_shndx].sh.sh_flags & SHF_MERGE) &&
-		    section_target(p, es.st_shndx, (uint64_t)addend, &tmp) == 0) {
+		if (local && GELF_ST_TYPE(es.st_info) != STT_SECTION)
+			addend += (int64_t)es.st_value;
+		if (local && !(p->secs[es.st_shndx].sh.sh_flags & SHF_MERGE))
+			c = preceding(o, p, es.st_shndx, (uint64_t)addend);
+		if (c >= 0) {
+			key = anon_name(o->syms[c].name);
+			addend -= (int64_t)p->value[c];
+		} else if (local && (p->secs[es.st_shndx].sh.sh_flags & SHF_MERGE) &&
+			   section_target(p, es.st_shndx, (uint64_t)addend, &tmp) == 0) {
 			key = tmp.to;
 			addend = tmp.addend;
-		} else if (local) {
-			name = p->secs[es.st_shndx].name;
 		} else {
-			name = elf_strptr(p->elf, p->strtab, es.st_name);
+			name = local ? p->secs[es.st_shndx].name
+				     : elf_strptr(p->elf, p->strtab, es.st_name);
 		}
 	}
 	if (!key)
-		key = strip_clones(name ? name : "");
-	h = fnv(h, &r->r_offset, sizeof(r->r_offset));
+		key = anon_name(name ? name : "");
+	h = fnv(h, &at, sizeof(at));
 	h = fnv(h, &type, sizeof(type));
 	h = fnv(h, &addend, sizeof(addend));
 	if (key)
-		h = fnv(h, key, strlen(key));
+		h = fnv(h, key, strlen(key) + 1);
 	free(key);
 	return h;
+}
+
+/* The bytes of [off, end) of section shn and the relocations in it */
+static uint64_t piece_hash(const struct hp_obj *o, struct priv *p, size_t shn, uint64_t off,
+			   uint64_t end)
+{
+	const struct sec *s = &p->secs[shn];
+	uint64_t n = end - off, h = fnv(FNV_INIT, &n, sizeof(n));
+
+	if (s->sh.sh_type != SHT_NOBITS && s->data && s->data->d_buf && end <= s->data->d_size)
+		h = fnv(h, (const uint8_t *)s->data->d_buf + off, n);
+	for (size_t i = 0; i < s->nrela; i++) {
+		GElf_Rela r;
+
+		if (gelf_getrela(s->rela, (int)i, &r) && r.r_offset >= off && r.r_offset < end)
+			h = hash_rela(o, p, &r, off, h);
+	}
+	return h;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Where a reference into anonymous data points, by what lies there: the
+ * piece from its offset to the next offset referred to, so that a table
+ * added before it (which shifts it) or after it leaves it the same. */
+static int describe_anon(const struct hp_obj *o, struct priv *p, struct hp_oref *r)
+{
+	size_t shn = (size_t)(-2 - r->sym);
+	const struct sec *s = &p->secs[shn];
+	uint64_t off = (uint64_t)r->addend, end = s->sh.sh_size;
+	char *name = anon_name(s->name);
+	int n;
+
+	for (size_t k = 0; k < s->noffs; k++)
+		if (s->offs[k] > off) {
+			end = s->offs[k];
+			break;
+		}
+	if (!name)
+		return -ENOMEM;
+	if (off < s->sh.sh_size)
+		n = asprintf(&r->to, "%s:%016" PRIx64, name, piece_hash(o, p, shn, off, end));
+	else
+		n = asprintf(&r->to, "%s+%" PRIu64, name, off);
+	free(name);
+	r->sym = -1;
+	r->addend = 0;
+	return n < 0 ? -ENOMEM : 0;
+}
+
+static int resolve_anon(struct hp_obj *o, struct priv *p)
+{
+	for (size_t i = 0; i < o->nsyms; i++)
+		for (size_t k = 0; k < o->syms[i].nrefs; k++) {
+			const struct hp_oref *r = &o->syms[i].refs[k];
+			struct sec *s;
+
+			if (r->sym > -2)
+				continue;
+			s = &p->secs[-2 - r->sym];
+			if (hp_grow((void **)&s->offs, &s->capoffs, s->noffs, sizeof(*s->offs)) < 0)
+				return -ENOMEM;
+			s->offs[s->noffs++] = (uint64_t)r->addend;
+		}
+	for (size_t shn = 0; shn < p->nsecs; shn++)
+		if (p->secs[shn].noffs > 1)
+			qsort(p->secs[shn].offs, p->secs[shn].noffs, sizeof(uint64_t), cmp_u64);
+	for (size_t i = 0; i < o->nsyms; i++)
+		for (size_t k = 0; k < o->syms[i].nrefs; k++)
+			if (o->syms[i].refs[k].sym <= -2 &&
+			    describe_anon(o, p, &o->syms[i].refs[k]) < 0)
+				return -ENOMEM;
+	return 0;
 }
 
 /* Rewrites the target of relocation r (in function or variable `in`) into
@@ -821,6 +897,8 @@ static void free_priv(struct priv *p)
 		elf_end(p->elf);
 	if (p->fd >= 0)
 		close(p->fd);
+	for (size_t i = 0; p->secs && i < p->nsecs; i++)
+		free(p->secs[i].offs);
 	free(p->secs);
 	free(p->symmap);
 	free(p->shndx);
@@ -837,6 +915,8 @@ static int analyse(struct hp_obj *o, struct priv *p)
 	for (size_t i = 0; r == 0 && i < o->nsyms; i++)
 		if (o->syms[i].defined && p->shndx[i] > 0)
 			r = load_sym_refs(o, p, i);
+	if (r == 0)
+		r = resolve_anon(o, p);
 	if (r == 0)
 		r = static_local_keys(o);
 	if (r == 0)
