@@ -28,6 +28,8 @@ struct sec {
 	 * that runs to the next (a jump table, a constant) */
 	uint64_t *offs;
 	size_t noffs, capoffs;
+	int *members; /* the hp_obj.syms defined in it */
+	size_t nmembers, capmembers;
 };
 
 struct priv {
@@ -311,6 +313,14 @@ static int read_symbols(struct hp_obj *o, struct priv *p)
 			o->nsyms++;
 			return r;
 		}
+		if (p->shndx[o->nsyms] > 0) {
+			struct sec *sec = &p->secs[p->shndx[o->nsyms]];
+
+			if (hp_grow((void **)&sec->members, &sec->capmembers, sec->nmembers,
+				    sizeof(*sec->members)) < 0)
+				return -ENOMEM;
+			sec->members[sec->nmembers++] = (int)o->nsyms;
+		}
 		p->symmap[i] = (int)o->nsyms++;
 	}
 	return 0;
@@ -320,18 +330,17 @@ static int read_symbols(struct hp_obj *o, struct priv *p)
  * inside it first, else just past its end (a pointer to an array's end). */
 static int covering(const struct hp_obj *o, const struct priv *p, size_t shn, uint64_t off)
 {
+	const struct sec *s = &p->secs[shn];
 	int end = -1;
 
-	for (size_t i = 0; i < o->nsyms; i++) {
-		const struct hp_osym *y = &o->syms[i];
-		uint64_t v = p->value[i];
+	for (size_t m = 0; m < s->nmembers; m++) {
+		int i = s->members[m];
+		uint64_t v = p->value[i], size = o->syms[i].size;
 
-		if (p->shndx[i] != (int)shn || !y->defined)
-			continue;
-		if (off >= v && (off < v + y->size || (off == v && !y->size)))
-			return (int)i;
-		if (off == v + y->size && end < 0)
-			end = (int)i;
+		if (off >= v && (off < v + size || (off == v && !size)))
+			return i;
+		if (off == v + size && end < 0)
+			end = i;
 	}
 	return end;
 }
@@ -485,14 +494,17 @@ static int section_target(struct priv *p, size_t shn, uint64_t off, struct hp_or
 
 /* The last symbol of section shn that starts at or before off: a jump
  * table's entry (label + 4 * index) may point past its function's end */
-static int preceding(const struct hp_obj *o, const struct priv *p, size_t shn, uint64_t off)
+static int preceding(const struct priv *p, size_t shn, uint64_t off)
 {
+	const struct sec *s = &p->secs[shn];
 	int best = -1;
 
-	for (size_t i = 0; i < o->nsyms; i++)
-		if (p->shndx[i] == (int)shn && o->syms[i].defined && p->value[i] <= off &&
-		    (best < 0 || p->value[i] > p->value[best]))
-			best = (int)i;
+	for (size_t m = 0; m < s->nmembers; m++) {
+		int i = s->members[m];
+
+		if (p->value[i] <= off && (best < 0 || p->value[i] > p->value[best]))
+			best = i;
+	}
 	return best;
 }
 
@@ -518,7 +530,7 @@ static uint64_t hash_rela(const struct hp_obj *o, struct priv *p, const GElf_Rel
 		if (local && GELF_ST_TYPE(es.st_info) != STT_SECTION)
 			addend += (int64_t)es.st_value;
 		if (local && !(p->secs[es.st_shndx].sh.sh_flags & SHF_MERGE))
-			c = preceding(o, p, es.st_shndx, (uint64_t)addend);
+			c = preceding(p, es.st_shndx, (uint64_t)addend);
 		if (c >= 0) {
 			key = anon_name(o->syms[c].name);
 			addend -= (int64_t)p->value[c];
@@ -726,26 +738,32 @@ static size_t static_local_base(const struct hp_osym *y)
  * the static locals before it in the file, which other changes shift. */
 static int static_local_keys(struct hp_obj *o)
 {
+	_cleanup_free_ int *user = malloc((o->nsyms + 1) * sizeof(*user));
+
+	if (!user)
+		return -ENOMEM;
+	for (size_t i = 0; i < o->nsyms; i++)
+		user[i] = -1;
+	for (size_t f = 0; f < o->nsyms; f++)
+		for (size_t k = 0; o->syms[f].type == HP_OSYM_FUNC && k < o->syms[f].nrefs; k++) {
+			int t = o->syms[f].refs[k].sym;
+
+			if (t >= 0 && user[t] < 0)
+				user[t] = (int)f;
+		}
 	for (size_t i = 0; i < o->nsyms; i++) {
 		struct hp_osym *y = &o->syms[i];
 		size_t base = static_local_base(y), fnlen;
-		const char *fn = NULL;
+		const char *fn = user[i] >= 0 ? o->syms[user[i]].key : "";
 		char *key;
 
 		if (!base)
 			continue;
-		for (size_t f = 0; f < o->nsyms && !fn; f++) {
-			if (o->syms[f].type != HP_OSYM_FUNC)
-				continue;
-			for (size_t k = 0; k < o->syms[f].nrefs && !fn; k++)
-				if (o->syms[f].refs[k].sym == (int)i)
-					fn = o->syms[f].key;
-		}
 		/* the .cold part of f often comes first, being local */
-		fnlen = fn ? strlen(fn) : 0;
+		fnlen = strlen(fn);
 		if (fnlen > 5 && !strcmp(fn + fnlen - 5, ".cold"))
 			fnlen -= 5;
-		if (asprintf(&key, "%.*s/%.*s", (int)fnlen, fn ? fn : "", (int)base, y->name) < 0)
+		if (asprintf(&key, "%.*s/%.*s", (int)fnlen, fn, (int)base, y->name) < 0)
 			return -ENOMEM;
 		free(y->key);
 		y->key = key;
@@ -897,8 +915,10 @@ static void free_priv(struct priv *p)
 		elf_end(p->elf);
 	if (p->fd >= 0)
 		close(p->fd);
-	for (size_t i = 0; p->secs && i < p->nsecs; i++)
+	for (size_t i = 0; p->secs && i < p->nsecs; i++) {
 		free(p->secs[i].offs);
+		free(p->secs[i].members);
+	}
 	free(p->secs);
 	free(p->symmap);
 	free(p->shndx);
