@@ -43,6 +43,8 @@ struct priv {
 	size_t strndx, strtab;
 	int *shndx;	 /* per hp_obj.syms: its section index, or 0 */
 	uint64_t *value; /* per hp_obj.syms: its st_value */
+	int *bykey;	 /* the defined hp_obj.syms, sorted by key */
+	size_t nbykey;
 };
 
 /* The instructions of one function: where each starts and ends. */
@@ -808,28 +810,50 @@ static int special_keys(struct hp_obj *o)
 	return 0;
 }
 
+static int cmp_by_key(const void *a, const void *b, void *arg)
+{
+	const struct hp_obj *o = arg;
+	int x = *(const int *)a, y = *(const int *)b, c = strcmp(o->syms[x].key, o->syms[y].key);
+
+	return c ? c : (x > y) - (x < y);
+}
+
+/* The defined symbols sorted by key (then index), for hp_obj_find. */
+static int index_keys(struct hp_obj *o, struct priv *p)
+{
+	free(p->bykey);
+	p->bykey = malloc((o->nsyms + 1) * sizeof(*p->bykey));
+	p->nbykey = 0;
+	if (!p->bykey)
+		return -ENOMEM;
+	for (size_t i = 0; i < o->nsyms; i++)
+		if (o->syms[i].defined)
+			p->bykey[p->nbykey++] = (int)i;
+	qsort_r(p->bykey, p->nbykey, sizeof(*p->bykey), cmp_by_key, o);
+	return 0;
+}
+
 /* Two definitions with one key (two `counter`s in one function): the
  * second and later get "#2", "#3" in symbol order. */
-static int unique_keys(struct hp_obj *o)
+static int unique_keys(struct hp_obj *o, struct priv *p)
 {
-	/* backwards, so that the keys counted are not yet renamed */
-	for (size_t i = o->nsyms; i-- > 1;) {
-		int n = 1;
+	int r = index_keys(o, p);
+	size_t first = 0;
+
+	for (size_t k = 1; r == 0 && k < p->nbykey; k++) {
+		struct hp_osym *y = &o->syms[p->bykey[k]];
 		char *key;
 
-		if (!o->syms[i].defined)
+		if (strcmp(o->syms[p->bykey[first]].key, y->key)) {
+			first = k;
 			continue;
-		for (size_t k = 0; k < i; k++)
-			if (o->syms[k].defined && !strcmp(o->syms[k].key, o->syms[i].key))
-				n++;
-		if (n == 1)
-			continue;
-		if (asprintf(&key, "%s#%d", o->syms[i].key, n) < 0)
+		}
+		if (asprintf(&key, "%s#%zu", y->key, k - first + 1) < 0)
 			return -ENOMEM;
-		free(o->syms[i].key);
-		o->syms[i].key = key;
+		free(y->key);
+		y->key = key;
 	}
-	return 0;
+	return r < 0 ? r : index_keys(o, p);
 }
 
 static int fill_to(struct hp_obj *o)
@@ -923,6 +947,7 @@ static void free_priv(struct priv *p)
 	free(p->symmap);
 	free(p->shndx);
 	free(p->value);
+	free(p->bykey);
 	free(p);
 }
 
@@ -942,7 +967,7 @@ static int analyse(struct hp_obj *o, struct priv *p)
 	if (r == 0)
 		r = special_keys(o);
 	if (r == 0)
-		r = unique_keys(o);
+		r = unique_keys(o, p);
 	if (r == 0)
 		r = fill_to(o);
 	if (r == 0) {
@@ -1025,9 +1050,20 @@ void hp_obj_free(struct hp_obj *o)
 
 int hp_obj_find(const struct hp_obj *o, const char *key)
 {
-	for (size_t i = 0; i < o->nsyms; i++)
-		if (o->syms[i].defined && !strcmp(o->syms[i].key, key))
-			return (int)i;
+	const struct priv *p = o->priv;
+	size_t lo = 0, hi = p ? p->nbykey : 0;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(o->syms[p->bykey[mid]].key, key);
+
+		if (c == 0)
+			return p->bykey[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return -1;
 }
 

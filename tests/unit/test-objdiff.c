@@ -251,6 +251,7 @@ static const char src[] =
 	"#endif\n"
 	"int count(void) { static int counter; return ++counter; }\n"
 	"int count2(void) { static int counter; return counter += 3; }\n"
+	"int twice(int x) { if (x) { static int n; return ++n; } else { static int n; return n -= 2; } }\n"
 	"#ifdef P_FUNCNAME\n"
 	"const char *fname0(void) { return __func__; }\n"
 	"#endif\n"
