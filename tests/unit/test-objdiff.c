@@ -552,10 +552,16 @@ BOTH(calls_and_constructors)
 }
 
 /* Position-independent code (GOT loads, relative jump tables), code that
- * is not (absolute jump tables), and other optimisation levels */
+ * is not (absolute jump tables), other optimisation levels, hardening */
 BOTH(other_flags)
 {
-	static const char *const flags[] = {"-fPIC", "-fno-pie", "-O3", "-Os", "-O1"};
+	static const char *const flags[] =
+		{"-fPIC",
+		 "-fno-pie",
+		 "-O3",
+		 "-Os",
+		 "-O1",
+		 "-fcf-protection -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fno-omit-frame-pointer"};
 	static const char *const macros[] = {"P_NONE",	 "P_FUNC", "P_STR",
 					     "P_SWITCH", "P_COLD", "P_STATIC"};
 
