@@ -710,7 +710,10 @@ static int load_sym_refs(struct hp_obj *o, struct priv *p, size_t i)
 		ref->type = GELF_R_TYPE(rl.r_info);
 		if (code && pc_relative(ref->type))
 			adj = insn_adjust(&in, ref->offset, ref->type, &branch);
-		ref->call = branch && (ref->type == R_X86_64_PLT32 || ref->type == R_X86_64_PC32);
+		/* -fno-plt calls through the GOT: `call *f@GOTPCREL(%rip)` */
+		ref->call = branch &&
+			    (ref->type == R_X86_64_PLT32 || ref->type == R_X86_64_PC32 ||
+			     ref->type == R_X86_64_GOTPCRELX || ref->type == R_X86_64_GOTPCREL);
 		r = norm_target(o, p, &rl, adj, ref);
 	}
 	free_insns(&in);

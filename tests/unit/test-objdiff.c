@@ -5,6 +5,7 @@
 #include "tests.h"
 #include "util.h"
 
+#include <elf.h>
 #include <stdarg.h>
 #include <sys/wait.h>
 
@@ -601,6 +602,20 @@ BOTH(lto_bytecode_noticed)
 	}
 	ASSERT_EQ(r, 0);
 	ASSERT_TRUE(p.a.lto && p.b.lto);
+	free_pair(&p);
+}
+
+/* -fno-plt: calls through the GOT are calls, a GOT load is not */
+BOTH(no_plt_calls)
+{
+	struct pair p;
+	const struct hp_oref *r;
+
+	extra_flags = "-fno-plt";
+	ASSERT_EQ(build_case(cc, "P_NONE", &p), 0);
+	extra_flags = "";
+	ASSERT_TRUE((r = ref_to_var(&p.a, "other", "printf")) && r->call && r->addend == 0);
+	ASSERT_TRUE(r->type == R_X86_64_GOTPCRELX || r->type == R_X86_64_GOTPCREL);
 	free_pair(&p);
 }
 
