@@ -29,13 +29,6 @@ struct tpriv {
 	struct hp_elf e;
 };
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static Elf_Scn *find_symtab(Elf *elf, GElf_Shdr *sh)
 {
 	Elf_Scn *scn = NULL;
@@ -117,18 +110,41 @@ static int read_symtab(struct hp_tfile *t, Elf *elf)
 	return 0;
 }
 
+static int cmp_func_addr(const void *a, const void *b, void *arg)
+{
+	const struct hp_tfile *t = arg;
+	uint64_t x = t->syms[*(const size_t *)a].addr, y = t->syms[*(const size_t *)b].addr;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * An entry of __patchable_function_entries is where the pad starts: with
+ * -fpatchable-function-entry=N,M, M bytes before the function.  As list.c
+ * does, the entry belongs to the first function at or after it, when that
+ * is close (M is small); every symbol at that address is the function.
+ */
 static void mark_patchable(struct hp_tfile *t, struct hp_elf *e)
 {
 	uint64_t *ent = NULL;
-	size_t n = 0;
+	size_t n = 0, nf = 0, *fx = calloc(t->nsyms + 1, sizeof(*fx));
 
-	if (hp_elf_patchable_entries(e, &ent, &n) < 0)
-		return;
+	if (!fx || hp_elf_patchable_entries(e, &ent, &n) < 0)
+		goto out;
 	for (size_t i = 0; i < t->nsyms; i++)
-		if (t->syms[i].type == STT_FUNC &&
-		    bsearch(&t->syms[i].addr, ent, n, sizeof(*ent), cmp_u64))
-			t->syms[i].patchable = true;
+		if (t->syms[i].type == STT_FUNC)
+			fx[nf++] = i;
+	qsort_r(fx, nf, sizeof(*fx), cmp_func_addr, (void *)t);
+	for (size_t k = 0, lo = 0; k < n; k++) {
+		while (lo < nf && t->syms[fx[lo]].addr < ent[k])
+			lo++;
+		for (size_t m = lo; m < nf && t->syms[fx[m]].addr == t->syms[fx[lo]].addr; m++)
+			if (t->syms[fx[m]].addr - ent[k] <= 64)
+				t->syms[fx[m]].patchable = true;
+	}
+out:
 	free(ent);
+	free(fx);
 }
 
 int hp_tfile_open(const char *path, struct hp_tfile *ret)

@@ -1,0 +1,2 @@
+#include "tests.h"
+TEST_MAIN()
