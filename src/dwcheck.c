@@ -124,7 +124,8 @@ static int collect_types(struct hp_dwunit *u)
 		}
 		u->types[u->ntypes++] = (struct dwtype){.name = k, .die = c};
 	} while (dwarf_siblingof(&c, &c) == 0);
-	qsort(u->types, u->ntypes, sizeof(*u->types), cmp_type);
+	if (u->ntypes)
+		qsort(u->types, u->ntypes, sizeof(*u->types), cmp_type);
 	return 0;
 }
 
@@ -549,7 +550,7 @@ int hp_dw_layout_diff(const struct hp_dwunit *a, const struct hp_dwunit *b, char
 		struct dwtype *ta = &a->types[i], *tb;
 		struct hp_buf m = {0};
 
-		tb = bsearch(ta, b->types, b->ntypes, sizeof(*tb), cmp_type);
+		tb = b->ntypes ? bsearch(ta, b->types, b->ntypes, sizeof(*tb), cmp_type) : NULL;
 		if (!tb || !diff_type(&ta->die, &tb->die, ta->name, &m))
 			continue;
 		if (m.oom || hp_grow((void **)&msgs, &cap, n, sizeof(*msgs)) < 0) {

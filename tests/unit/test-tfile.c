@@ -199,6 +199,29 @@ TEST(fail_place_missing_local)
 	hp_tfile_close(&t);
 }
 
+TEST(fail_place_ambiguous)
+{
+	struct hp_tfile t;
+	struct hp_obj o;
+	int b = -1;
+
+	/* two util.c with the same statics: nothing tells them apart */
+	ASSERT_EQ(sh("mkdir -p e1 e2"), 0);
+	ASSERT_EQ(put("e1/util.c", util1), 0);
+	ASSERT_EQ(sh("sed 's/int one(/int uno(/' e1/util.c > e2/util.c && "
+		     "echo 'int one(int), uno(int); int main(void) { return one(1) + uno(2); }' "
+		     "> amain.c && gcc " BASE " -c e1/util.c -o e1.o && gcc " BASE
+		     " -c e2/util.c -o e2.o && gcc e1.o e2.o amain.c -o amb && "
+		     "gcc " BASE " " SPLIT " -c e1/util.c -o e1fs.o"),
+		  0);
+	ASSERT_EQ(load("e1fs.o", &o), 0);
+	ASSERT_EQ(hp_tfile_open(at("amb"), &t), 0);
+	ASSERT_EQ(hp_tfile_place(&t, &o, &b), -HP_ESOURCE);
+	ASSERT_CONTAINS(ERRMSG, "2 files named util.c in amb");
+	hp_obj_free(&o);
+	hp_tfile_close(&t);
+}
+
 static const char work[] =
 	"#include <string.h>\n"
 	"int work(const char *s, int n)\n"
@@ -293,27 +316,34 @@ TEST(verify_gotpcrelx_relaxed)
 		"__attribute__((noinline)) int ext_fn(int x) { return x * 5; }\n"
 		"int use(int);\n"
 		"int main(int argc, char **argv) { (void)argv; return use(argc); }\n";
-	struct hp_tfile t;
-	struct hp_obj o;
-	int b = -1, u, n;
-
 	ASSERT_EQ(put("use.c", use), 0);
 	ASSERT_EQ(put("def.c", def), 0);
 	ASSERT_EQ(sh("gcc " BASE " -fPIC -fno-plt -c use.c -o use.o && "
-		     "gcc " BASE " -fPIE -c def.c -o def.o && gcc -pie use.o def.o -o relax && "
+		     "gcc " BASE " -fPIE -c def.c -o def.o && "
 		     "gcc " BASE " -fPIC -fno-plt " SPLIT " -c use.c -o usefs.o"),
 		  0);
-	ASSERT_EQ(load("usefs.o", &o), 0);
-	ASSERT_EQ(hp_tfile_open(at("relax"), &t), 0);
-	ASSERT_EQ(hp_tfile_place(&t, &o, &b), 0);
-	u = sym_index(&o, "use");
-	ASSERT_TRUE(u >= 0);
-	/* both the call and the load were relaxed: call, and mov to lea */
-	ASSERT_EQ(relaxed_count(at("relax"), hp_tfile_sym(&t, b, &o, (size_t)u), &o.syms[u]), 2);
-	ASSERT_EQ(verify_all(&t, b, &o, &n), 0);
-	ASSERT_EQ(n, 1);
-	hp_obj_free(&o);
-	hp_tfile_close(&t);
+	/* a PIE relaxes the load to a lea, an executable at a fixed address
+	 * to a mov of the address; both the call to addr32 call */
+	for (int pie = 0; pie < 2; pie++) {
+		struct hp_tfile t;
+		struct hp_obj o;
+		int b = -1, u, n;
+
+		ASSERT_EQ(sh("gcc %s use.o def.o -o relax", pie ? "-pie" : "-no-pie"), 0);
+		ASSERT_EQ(load("usefs.o", &o), 0);
+		ASSERT_EQ(hp_tfile_open(at("relax"), &t), 0);
+		ASSERT_EQ(t.pie, pie);
+		ASSERT_EQ(hp_tfile_place(&t, &o, &b), 0);
+		u = sym_index(&o, "use");
+		ASSERT_TRUE(u >= 0);
+		ASSERT_EQ(relaxed_count(at("relax"), hp_tfile_sym(&t, b, &o, (size_t)u),
+					&o.syms[u]),
+			  2);
+		ASSERT_EQ(verify_all(&t, b, &o, &n), 0);
+		ASSERT_EQ(n, 1);
+		hp_obj_free(&o);
+		hp_tfile_close(&t);
+	}
 }
 
 /* A function split in two: the .cold part is verified with it */
