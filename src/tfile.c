@@ -27,16 +27,31 @@
 
 struct tpriv {
 	struct hp_elf e;
+	bool no_code; /* .text is NOBITS: a separate debug file */
 };
 
-static Elf_Scn *find_symtab(Elf *elf, GElf_Shdr *sh)
+/* The symbol table; whether the code is in the file too, in *no_code. */
+static Elf_Scn *find_symtab(Elf *elf, GElf_Shdr *sh, bool *no_code)
 {
-	Elf_Scn *scn = NULL;
+	Elf_Scn *scn = NULL, *found = NULL;
+	size_t shstrndx = 0;
+	GElf_Shdr x;
 
-	while ((scn = elf_nextscn(elf, scn)))
-		if (gelf_getshdr(scn, sh) && sh->sh_type == SHT_SYMTAB)
-			return scn;
-	return NULL;
+	elf_getshdrstrndx(elf, &shstrndx);
+	while ((scn = elf_nextscn(elf, scn))) {
+		const char *name;
+
+		if (!gelf_getshdr(scn, &x))
+			continue;
+		name = elf_strptr(elf, shstrndx, x.sh_name);
+		if (x.sh_type == SHT_SYMTAB && !found) {
+			found = scn;
+			*sh = x;
+		}
+		if (name && !strcmp(name, ".text") && x.sh_type == SHT_NOBITS)
+			*no_code = true;
+	}
+	return found;
 }
 
 /* Starts a block for an STT_FILE symbol; the locals after it join it. */
@@ -82,11 +97,11 @@ static int add_sym(struct hp_tfile *t, size_t *cap, size_t *bcap, Elf *elf, GElf
 	return 0;
 }
 
-static int read_symtab(struct hp_tfile *t, Elf *elf)
+static int read_symtab(struct hp_tfile *t, Elf *elf, bool *no_code)
 {
 	size_t cap = 0, bcap = 0, n;
 	GElf_Shdr sh;
-	Elf_Scn *scn = find_symtab(elf, &sh);
+	Elf_Scn *scn = find_symtab(elf, &sh, no_code);
 	Elf_Data *d;
 
 	if (!scn)
@@ -164,7 +179,7 @@ int hp_tfile_open(const char *path, struct hp_tfile *ret)
 		r = -ENOMEM;
 		goto fail;
 	}
-	r = read_symtab(&t, p->e.elf);
+	r = read_symtab(&t, p->e.elf, &p->no_code);
 	if (r < 0)
 		goto fail;
 	hp_build_id_hex(p->e.build_id, p->e.build_id_len, t.build_id, sizeof(t.build_id));
@@ -403,6 +418,11 @@ static int compare_one(const struct hp_tfile *t, const struct hp_tsym *s, const 
 
 	if (!buf || !mask)
 		return -ENOMEM;
+	if (p->no_code)
+		return hp_fail(-HP_EUSAGE,
+			       "%s is a separate debug file, without the code of %s: verifying "
+			       "needs the executable or library itself",
+			       t->path, s->name);
 	if (n && hp_elf_vaddr_read(&p->e, s->addr, buf, n) < 0)
 		return hp_fail(-HP_ESOURCE, "%s: cannot read %s (0x%llx, %llu bytes) from the file",
 			       t->path, s->name, (unsigned long long)s->addr,

@@ -423,4 +423,24 @@ TEST(fail_no_symtab)
 	ASSERT_CONTAINS(ERRMSG, "unstripped");
 }
 
+/* A debug file has the symbols but not the code to compare with */
+TEST(fail_verify_debug_file)
+{
+	struct hp_tfile t;
+	struct hp_obj o;
+	int b = -1;
+
+	ASSERT_EQ(put("work.c", work), 0);
+	ASSERT_EQ(sh("gcc " BASE " work.c -o wdbg && objcopy --only-keep-debug wdbg wdbg.debug && "
+		     "gcc " BASE " " SPLIT " -c work.c -o wfs.o"),
+		  0);
+	ASSERT_EQ(load("wfs.o", &o), 0);
+	ASSERT_EQ(hp_tfile_open(at("wdbg.debug"), &t), 0);
+	ASSERT_EQ(hp_tfile_place(&t, &o, &b), 0);
+	ASSERT_EQ(hp_tfile_verify(&t, b, &o, (size_t)sym_index(&o, "work")), -HP_EUSAGE);
+	ASSERT_CONTAINS(ERRMSG, "separate debug file");
+	hp_obj_free(&o);
+	hp_tfile_close(&t);
+}
+
 TEST_MAIN()
