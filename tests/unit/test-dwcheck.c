@@ -175,6 +175,41 @@ TEST(layout_member_offset_same_size)
 	ASSERT_CONTAINS(d, "struct s: member i moves from offset 4 to 1\n");
 }
 
+TEST(layout_bit_field)
+{
+	static const char a[] = "struct fl { unsigned a : 3, b : 5; int c; };\nstruct fl v;\n";
+	static const char b[] = "struct fl { unsigned a : 3, b : 6; int c; };\nstruct fl v;\n";
+	static const char c[] = "struct fl { unsigned a : 4, b : 5; int c; };\nstruct fl v;\n";
+
+	for (size_t k = 0; k < HP_ARRAY_SIZE(compilers); k++) {
+		_cleanup_free_ char *d1 = diff_of(compilers[k], a, b);
+		_cleanup_free_ char *d2 = diff_of(compilers[k], a, c);
+
+		ASSERT_CONTAINS(d1, "struct fl: member b changes from 5 to 6 bits\n");
+		ASSERT_CONTAINS(d2, "struct fl: member a changes from 3 to 4 bits\n");
+	}
+}
+
+/* Inlined into one caller and also called through a pointer: the
+ * out-of-line copy refers to the abstract one for its parameters */
+TEST(signature_abstract_origin)
+{
+	static const char src[] = "static int sq(int x, const int *m) { return x * x + *m; }\n"
+				  "int (*fp)(int, const int *) = sq;\n"
+				  "int call(int y) { int m = 3; return sq(y, &m); }\n";
+
+	for (size_t k = 0; k < HP_ARRAY_SIZE(compilers); k++) {
+		struct hp_dwunit *u = NULL;
+		_cleanup_free_ char *s = NULL;
+
+		if (build(compilers[k], "ao", src, &u) < 0)
+			FAILX("%s: build", compilers[k]);
+		ASSERT_EQ(hp_dw_signature(u, "sq", &s), 0);
+		ASSERT_STREQ(s, "int (int, const int *)");
+		hp_dw_close(u);
+	}
+}
+
 static const char sig1[] =
 	"#include <stdbool.h>\n"
 	"struct client { int fd; };\n"
