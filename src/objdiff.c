@@ -557,14 +557,42 @@ static uint64_t hash_rela(const struct hp_obj *o, struct priv *p, const GElf_Rel
 }
 
 /* The bytes of [off, end) of section shn and the relocations in it */
+/* The end of the piece [off, end) without the zeros that align what
+ * follows it: a piece before it that grows changes them. */
+static uint64_t unpadded_end(const struct sec *s, const uint8_t *b, uint64_t off, uint64_t end)
+{
+	uint64_t align = s->sh.sh_addralign > 1 ? s->sh.sh_addralign : 1, lim;
+
+	lim = end - off >= align - 1 ? end - (align - 1) : off;
+	for (size_t i = 0; i < s->nrela; i++) {
+		GElf_Rela r;
+
+		if (gelf_getrela(s->rela, (int)i, &r) && r.r_offset >= off && r.r_offset < end)
+			lim = HP_MAX(lim,
+				     HP_MIN(end, r.r_offset + field_size(GELF_R_TYPE(r.r_info))));
+	}
+	while (end > lim && !b[end - 1])
+		end--;
+	return end;
+}
+
+/* The bytes of [off, end) of section shn and the relocations in it */
 static uint64_t piece_hash(const struct hp_obj *o, struct priv *p, size_t shn, uint64_t off,
 			   uint64_t end)
 {
 	const struct sec *s = &p->secs[shn];
-	uint64_t n = end - off, h = fnv(FNV_INIT, &n, sizeof(n));
+	const uint8_t *b =
+		s->data && s->data->d_buf && s->sh.sh_type != SHT_NOBITS && end <= s->data->d_size
+			? s->data->d_buf
+			: NULL;
+	uint64_t n, h;
 
-	if (s->sh.sh_type != SHT_NOBITS && s->data && s->data->d_buf && end <= s->data->d_size)
-		h = fnv(h, (const uint8_t *)s->data->d_buf + off, n);
+	if (b)
+		end = unpadded_end(s, b, off, end);
+	n = end - off;
+	h = fnv(FNV_INIT, &n, sizeof(n));
+	if (b)
+		h = fnv(h, b + off, n);
 	for (size_t i = 0; i < s->nrela; i++) {
 		GElf_Rela r;
 
