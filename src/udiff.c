@@ -884,6 +884,17 @@ struct bound {
 	char cond;
 };
 
+/* Whether a line opens a block: a mark just before it could split a
+ * function's header from its body, which the patch's source copies. */
+static bool opens_block(const char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && (s[i] == ' ' || s[i] == '\t'))
+		i++;
+	return i < n && s[i] == '{';
+}
+
 static char directive_kind(const char *s, size_t n)
 {
 	static const struct {
@@ -1001,7 +1012,8 @@ static int place_marks(const struct hp_file_diff *f, const struct newtext *nt, l
 	if (!bd)
 		return -ENOMEM;
 	for (size_t k = 0; k < nt->t.n; k++) {
-		bd[k].normal = !x.block && !x.cont && !x.parens;
+		bd[k].normal = !x.block && !x.cont && !x.parens &&
+			       !opens_block(nt->t.l[k].s, nt->t.l[k].len);
 		bd[k].depth = x.depth;
 		bd[k].cond = lex_line(&x, nt->t.l[k].s, nt->t.l[k].len);
 	}
