@@ -390,7 +390,10 @@ int hp_build_run(const struct hp_build_opts *o, struct hp_build_report *rep)
 	if (r == 0)
 		r = prepare_units(&b);
 	rep->target = strdup(b.target);
-	snprintf(out, sizeof(out), "%s", o->output);
+	if (o->output[0] == '/' || !getcwd(out, sizeof(out) - strlen(o->output) - 2))
+		snprintf(out, sizeof(out), "%s", o->output);
+	else
+		snprintf(out + strlen(out), sizeof(out) - strlen(out), "/%s", o->output);
 	rep->output = strdup(out);
 	if (r == 0 && !b.nunits)
 		r = rep->nrefusals
