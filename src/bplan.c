@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cs.h"
 #include "util.h"
 
 enum fstate { F_SAME, F_CHANGED, F_REPLACE, F_PRIVATE, F_REFUSED, F_SKIP };
@@ -226,6 +227,45 @@ static bool in_ctor_lists(const struct uplan *p, size_t i)
 	       (k >= 0 && (p->u->new.syms[k].in_ctors || p->u->new.syms[k].in_dtors));
 }
 
+/* Whether the code of s can leave it: a return, or a jump to another
+ * function (a tail call).  A loop that never does keeps running the old
+ * code however often the function is replaced. */
+static bool can_leave(const struct hp_osym *s)
+{
+	const struct hp_cs *cs;
+	cs_insn *insn = NULL;
+	size_t n;
+	bool leaves = false;
+
+	if (!s->bytes || hp_cs_get(&cs) < 0)
+		return true;
+	n = cs->disasm(cs->handle, s->bytes, s->size, 0, 0, &insn);
+	for (size_t i = 0; i < n && !leaves; i++) {
+		const cs_detail *d = insn[i].detail;
+
+		for (uint8_t g = 0; d && g < d->groups_count; g++)
+			leaves |= d->groups[g] == CS_GRP_RET;
+		if (insn[i].id != X86_INS_JMP)
+			continue;
+		for (size_t r = 0; r < s->nrefs; r++)
+			leaves |= s->refs[r].call && s->refs[r].offset > insn[i].address &&
+				  s->refs[r].offset < insn[i].address + insn[i].size;
+	}
+	if (insn)
+		cs->free(insn, n);
+	return leaves || n == 0;
+}
+
+static bool never_returns(const struct hp_obj *o, size_t i)
+{
+	if (can_leave(&o->syms[i]))
+		return false;
+	for (size_t k = 0; k < o->nsyms; k++)
+		if (o->syms[k].parent == (int)i && can_leave(&o->syms[k]))
+			return false;
+	return true;
+}
+
 /* What checks a replaced function passes; a refusal, a warning, or none. */
 static int check_replaceable(struct uplan *p, size_t i, const struct hp_tsym *ts)
 {
@@ -254,6 +294,12 @@ static int check_replaceable(struct uplan *p, size_t i, const struct hp_tsym *ts
 		return hp_bnote_add(&p->rep->warnings, &p->rep->nwarnings, name,
 				    "main runs once, when the program starts: the change takes effect "
 				    "only if it is entered again, which main never is");
+	if (never_returns(&p->u->orig, i))
+		return hp_bnote_add(&p->rep->warnings, &p->rep->nwarnings, name,
+				    "it never returns (an event loop?): a thread already in it keeps "
+				    "running the old code; the change takes effect for calls that "
+				    "start after the patch (%s)",
+				    p->u->rel);
 	return 0;
 }
 

@@ -84,6 +84,8 @@ static int open_inputs(struct bstate *b)
 	r = hp_diff_parse(b->diff_text, b->diff_len, o->diff, &b->diff);
 	if (r == 0)
 		r = hp_diff_locate(&b->diff, b->source);
+	if (r == -EINVAL || r == -ENOENT)
+		r = -HP_EBADPATCH; /* not a diff, or not of this tree: the message says */
 	if (r < 0)
 		return r;
 	if (!o->compile_commands && asprintf(&cc, "%s/compile_commands.json", b->source) < 0)
@@ -279,19 +281,20 @@ static int prepare_units(struct bstate *b)
 
 static int compile_units(struct bstate *b)
 {
-	struct hp_job *j = calloc(2 * b->nunits + 1, sizeof(*j));
+	size_t nj = HP_BUNIT_JOBS * b->nunits;
+	struct hp_job *j = calloc(nj + 1, sizeof(*j));
 	int r = j ? 0 : -ENOMEM;
 
 	for (size_t i = 0; r == 0 && i < b->nunits; i++)
-		r = hp_bunit_jobs(&b->units[i], &j[2 * i]);
+		r = hp_bunit_jobs(&b->units[i], &j[HP_BUNIT_JOBS * i]);
 	if (r == 0)
-		r = hp_run_jobs(j, 2 * b->nunits, b->o->jobs);
-	for (size_t i = 0; j && i < 2 * b->nunits; i++) {
+		r = hp_run_jobs(j, nj, b->o->jobs);
+	for (size_t i = 0; j && i < nj; i++) {
 		hp_ccmd_argv_free((char **)j[i].argv);
 		free((char *)j[i].what);
 	}
 	if (j)
-		hp_jobs_free(j, 2 * b->nunits);
+		hp_jobs_free(j, nj);
 	free(j);
 	return r;
 }
@@ -319,8 +322,12 @@ static int analyse_and_plan(struct bstate *b)
 	char tag[16];
 	int r = 0;
 
-	for (size_t i = 0; r == 0 && i < b->nunits; i++)
+	for (size_t i = 0; r == 0 && i < b->nunits; i++) {
 		r = hp_bunit_analyse(&b->units[i], &b->t);
+		if (r == -HP_EREFUSED && hp_bnote_add(&b->rep->refusals, &b->rep->nrefusals,
+						      b->units[i].rel, "%s", hp_err.msg) < 0)
+			r = -ENOMEM;
+	}
 	if (r < 0)
 		return r;
 	diff_tag(b, tag, sizeof(tag));

@@ -91,6 +91,8 @@ static int patch_one(struct hp_bwork *w, struct hp_file_diff *f)
 	/* the spelling of #line: as the tree names the file; the unit's own
 	 * spelling replaces it for the unit's file (hp_bunit_init) */
 	r = hp_diff_apply(f, text ? text : "", len, f->path, w->line_marks, &out, &outlen);
+	if (r == -EINVAL)
+		r = -HP_EBADPATCH; /* the diff does not apply: the message says where */
 	if (r < 0)
 		goto out;
 	r = hp_bwork_write_file(dst, out, outlen);
@@ -204,7 +206,8 @@ int hp_bunit_init(struct hp_bunit *u, struct hp_bwork *w, const struct hp_ccmd *
 	u->rel = strdup(cmd->file + sl + 1);
 	if (!u->rel || asprintf(&u->patched, "%s/new/%s", w->dir, u->rel) < 0 ||
 	    asprintf(&u->orig_o, "%s/orig/%zu-%s.o", w->dir, index, base) < 0 ||
-	    asprintf(&u->new_o, "%s/new-obj/%zu-%s.o", w->dir, index, base) < 0)
+	    asprintf(&u->new_o, "%s/new-obj/%zu-%s.o", w->dir, index, base) < 0 ||
+	    asprintf(&u->exact_o, "%s/orig/%zu-%s.exact.o", w->dir, index, base) < 0)
 		return -ENOMEM;
 	/* again, with #line naming the file as its compile command does */
 	r = hp_read_file(cmd->file, &text, &len);
@@ -234,8 +237,9 @@ int hp_bunit_init(struct hp_bunit *u, struct hp_bwork *w, const struct hp_ccmd *
  * per variable, and DWARF for types and signatures. */
 static char *const extra[] = {"-ffunction-sections", "-fdata-sections", "-g"};
 
-int hp_bunit_jobs(struct hp_bunit *u, struct hp_job ret[2])
+int hp_bunit_jobs(struct hp_bunit *u, struct hp_job ret[HP_BUNIT_JOBS])
 {
+	struct hp_recompile x = {.output = u->exact_o};
 	struct hp_recompile o = {.output = u->orig_o, .post = extra, .npost = HP_ARRAY_SIZE(extra)};
 	struct hp_recompile n = {.source = u->patched,
 				 .output = u->new_o,
@@ -243,11 +247,13 @@ int hp_bunit_jobs(struct hp_bunit *u, struct hp_job ret[2])
 				 .npre = u->npre,
 				 .post = extra,
 				 .npost = HP_ARRAY_SIZE(extra)};
-	char *w1 = NULL, *w2 = NULL;
+	char *w1 = NULL, *w2 = NULL, *w3 = NULL;
 
 	if (asprintf(&w1, "compiling %s as it is", u->rel) < 0 ||
-	    asprintf(&w2, "compiling %s patched", u->rel) < 0) {
+	    asprintf(&w2, "compiling %s patched", u->rel) < 0 ||
+	    asprintf(&w3, "compiling %s as its command says", u->rel) < 0) {
 		free(w1);
+		free(w2);
 		return -ENOMEM;
 	}
 	ret[0] = (struct hp_job){.dir = u->cmd->directory,
@@ -256,7 +262,10 @@ int hp_bunit_jobs(struct hp_bunit *u, struct hp_job ret[2])
 	ret[1] = (struct hp_job){.dir = u->cmd->directory,
 				 .argv = hp_ccmd_argv(u->cmd, &n),
 				 .what = w2};
-	if (!ret[0].argv || !ret[1].argv)
+	ret[2] = (struct hp_job){.dir = u->cmd->directory,
+				 .argv = hp_ccmd_argv(u->cmd, &x),
+				 .what = w3};
+	if (!ret[0].argv || !ret[1].argv || !ret[2].argv)
 		return -ENOMEM;
 	return 0;
 }
@@ -277,6 +286,48 @@ static int verify_all(struct hp_bunit *u, const struct hp_tfile *t)
 			return r;
 	}
 	return 0;
+}
+
+/* Whether every local function and variable of the unit is in `block`. */
+static bool block_has_locals(const struct hp_bunit *u, const struct hp_tfile *t, int block)
+{
+	for (size_t i = 0; i < u->exact.nsyms; i++) {
+		const struct hp_osym *s = &u->exact.syms[i];
+
+		if (s->defined && s->local &&
+		    (s->type == HP_OSYM_FUNC || s->type == HP_OSYM_DATA) &&
+		    !hp_tfile_sym(t, block, &u->exact, i))
+			return false;
+	}
+	return true;
+}
+
+/* The unit's block in the target: by its file name and locals and, when
+ * two files of one name have the same locals (two util.c with a static
+ * helper each), by which one the rebuilt code reproduces. */
+static int place(struct hp_bunit *u, const struct hp_tfile *t)
+{
+	int r = hp_tfile_place(t, &u->exact, &u->block), found = -1, nfound = 0;
+	struct hp_error first = hp_err;
+
+	if (r == 0)
+		return verify_all(u, t);
+	for (size_t b = 0; u->exact.file && b < t->nblocks; b++) {
+		if (strcmp(hp_basename(t->blocks[b].file), hp_basename(u->exact.file)) ||
+		    !block_has_locals(u, t, (int)b))
+			continue;
+		u->block = (int)b;
+		if (verify_all(u, t) == 0) {
+			found = (int)b;
+			nfound++;
+		}
+	}
+	if (nfound == 1) {
+		u->block = found;
+		return 0;
+	}
+	hp_err = first;
+	return r;
 }
 
 static int parse_source(struct hp_bunit *u)
@@ -308,9 +359,11 @@ int hp_bunit_analyse(struct hp_bunit *u, const struct hp_tfile *t)
 
 	if (r == 0)
 		r = hp_obj_load(u->new_o, &u->new);
+	if (r == 0)
+		r = hp_obj_load(u->exact_o, &u->exact);
 	if (r < 0)
 		return r;
-	if (u->orig.lto || u->new.lto)
+	if (u->orig.lto || u->new.lto || u->exact.lto)
 		return hp_fail(-HP_EREFUSED,
 			       "%s is built with link-time optimisation (-flto): its code is "
 			       "decided when the whole program is linked, so recompiling one unit "
@@ -318,9 +371,7 @@ int hp_bunit_analyse(struct hp_bunit *u, const struct hp_tfile *t)
 			       u->rel);
 	r = hp_obj_diff(&u->orig, &u->new, &u->diff);
 	if (r == 0)
-		r = hp_tfile_place(t, &u->orig, &u->block);
-	if (r == 0)
-		r = verify_all(u, t);
+		r = place(u, t);
 	if (r == 0)
 		r = hp_dw_open(u->orig_o, &u->dw_orig);
 	if (r == 0)
@@ -336,6 +387,8 @@ void hp_bunit_free(struct hp_bunit *u)
 	free(u->patched);
 	free(u->orig_o);
 	free(u->new_o);
+	free(u->exact_o);
+	hp_obj_free(&u->exact);
 	hp_ccmd_argv_free(u->pre);
 	hp_obj_free(&u->orig);
 	hp_obj_free(&u->new);

@@ -22,12 +22,12 @@ struct hp_bwork {
 
 struct hp_bunit {
 	const struct hp_ccmd *cmd;
-	char *rel;     /* the source file, relative to the tree */
-	char *patched; /* the patched copy of it (with #line marks) */
-	char *orig_o, *new_o;
-	char **pre; /* include directories of the patched headers first */
+	char *rel;			/* the source file, relative to the tree */
+	char *patched;			/* the patched copy of it (with #line marks) */
+	char *orig_o, *new_o, *exact_o; /* exact_o: the command as it is */
+	char **pre;			/* include directories of the patched headers first */
 	size_t npre;
-	struct hp_obj orig, new;
+	struct hp_obj orig, new, exact;
 	struct hp_objdiff diff;
 	int block; /* in the target's symbol table */
 	struct hp_dwunit *dw_orig, *dw_new;
@@ -45,8 +45,11 @@ int hp_bwork_write_patched(struct hp_bwork *w, struct hp_diff *d);
  * the extra include directories. */
 int hp_bunit_init(struct hp_bunit *u, struct hp_bwork *w, const struct hp_ccmd *cmd,
 		  struct hp_file_diff *fd, size_t index);
-/* The two compiles of a unit (original, patched), as jobs. */
-int hp_bunit_jobs(struct hp_bunit *u, struct hp_job ret[2]);
+/* The compiles of a unit as jobs: the original as its command says (what
+ * the target's bytes are checked against), and the original and the
+ * patched copy with a section per function (what is compared). */
+#define HP_BUNIT_JOBS 3
+int hp_bunit_jobs(struct hp_bunit *u, struct hp_job ret[HP_BUNIT_JOBS]);
 /* Loads both objects, compares them, places the unit in the target and
  * checks that the original reproduces every function the target has of
  * it; then parses the patched source. */
