@@ -274,13 +274,13 @@ int hp_bunit_jobs(struct hp_bunit *u, struct hp_job ret[HP_BUNIT_JOBS])
  * own bytes: only then does the comparison speak of the running code. */
 static int verify_all(struct hp_bunit *u, const struct hp_tfile *t)
 {
-	for (size_t i = 0; i < u->orig.nsyms; i++) {
-		const struct hp_osym *s = &u->orig.syms[i];
+	for (size_t i = 0; i < u->exact.nsyms; i++) {
+		const struct hp_osym *s = &u->exact.syms[i];
 
 		if (!s->defined || s->type != HP_OSYM_FUNC ||
-		    !hp_tfile_sym(t, u->block, &u->orig, i))
+		    !hp_tfile_sym(t, u->block, &u->exact, i))
 			continue;
-		int r = hp_tfile_verify(t, u->block, &u->orig, i);
+		int r = hp_tfile_verify(t, u->block, &u->exact, i);
 
 		if (r < 0)
 			return r;
