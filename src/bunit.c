@@ -338,16 +338,19 @@ static int parse_source(struct hp_bunit *u)
 
 	if (!args)
 		return -ENOMEM;
-	all = calloc(n + u->npre + 1, sizeof(*all));
+	all = calloc(n + u->npre + 3, sizeof(*all));
 	if (!all) {
 		hp_ccmd_argv_free(args);
 		return -ENOMEM;
 	}
+	/* relative paths of the command are its directory's */
+	all[0] = "-working-directory";
+	all[1] = u->cmd->directory;
 	for (size_t i = 0; i < u->npre; i++)
-		all[i] = u->pre[i];
+		all[2 + i] = u->pre[i];
 	for (size_t i = 0; i < n; i++)
-		all[u->npre + i] = args[i];
-	r = hp_src_parse(u->patched, all, n + u->npre, &u->src);
+		all[2 + u->npre + i] = args[i];
+	r = hp_src_parse(u->patched, all, n + u->npre + 2, &u->src);
 	free(all);
 	hp_ccmd_argv_free(args);
 	return r;

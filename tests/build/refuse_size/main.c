@@ -9,6 +9,12 @@ long store(long x)
 	return ring[x & 3];
 }
 
+/* the ring is read later too, so it is a real variable of the target */
+long peek(long x)
+{
+	return ring[x & 3];
+}
+
 const struct case_fn case_fns[] = {
-	{"store", store}, {0, 0},
+	{"store", store}, {"peek", peek}, {0, 0},
 };

@@ -4,11 +4,18 @@
 
 static int level = 3;
 
+/* level changes at run time, so it is a real variable of the target */
+long set_level(long x)
+{
+	level = (int)x;
+	return x;
+}
+
 long level_times(long x)
 {
 	return (long)(level * x);
 }
 
 const struct case_fn case_fns[] = {
-	{"level_times", level_times}, {0, 0},
+	{"level_times", level_times}, {"set_level", set_level}, {0, 0},
 };
