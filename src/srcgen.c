@@ -20,23 +20,32 @@ struct unit {
 };
 
 /* Options that change what the file means; the rest (warnings, code
- * generation, GCC's own -f) would only make clang complain. */
-static const char *const valued[] = {"-D",	 "-U",	       "-I",	   "-iquote",
-				     "-isystem", "-idirafter", "-include", "-x"};
-static const char *const joined[] = {"-D",	   "-U",    "-I", "-iquote", "-isystem",
-				     "-idirafter", "-std=", "-O", "-x"};
-static const char *const exact[] = {"-m32",
-				    "-m64",
-				    "-ansi",
-				    "-pthread",
-				    "-fsigned-char",
-				    "-fno-signed-char",
-				    "-funsigned-char",
-				    "-fno-unsigned-char",
-				    "-fPIC",
-				    "-fpic",
-				    "-fPIE",
-				    "-fpie"};
+ * generation, GCC's own -f) would only make clang complain.  The caller
+ * may add -working-directory (relative paths are the compile's) and
+ * -fgnuc-version= (GCC's __GNUC__ for the #if that test it). */
+static const char *const valued[] = {
+	"-D",	    "-U",	"-I",
+	"-iquote",  "-isystem", "-idirafter",
+	"-include", "-x",	"-working-directory",
+};
+static const char *const joined[] = {
+	"-D",	      "-U",    "-I", "-iquote", "-isystem",
+	"-idirafter", "-std=", "-O", "-x",	"-fgnuc-version=",
+};
+static const char *const exact[] = {
+	"-m32",
+	"-m64",
+	"-ansi",
+	"-pthread",
+	"-fsigned-char",
+	"-fno-signed-char",
+	"-funsigned-char",
+	"-fno-unsigned-char",
+	"-fPIC",
+	"-fpic",
+	"-fPIE",
+	"-fpie",
+};
 
 static bool in_list(const char *a, const char *const *l, size_t n, bool prefix)
 {
@@ -46,25 +55,64 @@ static bool in_list(const char *a, const char *const *l, size_t n, bool prefix)
 	return false;
 }
 
-/* The arguments clang gets: pointers into `args`, in their order. */
-static const char **filter_args(char *const *args, size_t nargs, int *ret_n)
-{
-	const char **out = calloc(nargs + 1, sizeof(*out));
-	int n = 0;
+static const char *const paths[] = {"-I", "-iquote", "-isystem", "-idirafter", "-include"};
 
-	if (!out)
+/* The value `val` of option `opt`, after it (`join`) or alone, a relative
+ * path made one from `wd` (libclang's -working-directory does not reach
+ * the include paths). */
+static char *value_of(const char *opt, const char *val, const char *wd, bool join)
+{
+	bool rel =
+		wd && val[0] && val[0] != '/' && in_list(opt, paths, HP_ARRAY_SIZE(paths), false);
+	char *r;
+
+	if (asprintf(&r, "%s%s%s%s", join ? opt : "", rel ? wd : "", rel ? "/" : "", val) < 0)
 		return NULL;
-	for (size_t i = 0; i < nargs; i++) {
+	return r;
+}
+
+static char *joined_arg(const char *a, const char *wd)
+{
+	for (size_t k = 0; k < HP_ARRAY_SIZE(paths); k++)
+		if (!strncmp(a, paths[k], strlen(paths[k])) && a[strlen(paths[k])])
+			return value_of(paths[k], a + strlen(paths[k]), wd, true);
+	return strdup(a);
+}
+
+static void args_free(char **v, int n)
+{
+	for (int i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* The arguments clang gets, in their order (malloc'd). */
+static char **filter_args(char *const *args, size_t nargs, int *ret_n)
+{
+	char **out = calloc(nargs + 1, sizeof(*out));
+	const char *wd = NULL;
+	int n = 0;
+	bool oom = !out;
+
+	for (size_t i = 0; i + 1 < nargs; i++)
+		if (!strcmp(args[i], "-working-directory"))
+			wd = args[i + 1];
+	for (size_t i = 0; !oom && i < nargs; i++) {
 		const char *a = args[i];
 
-		if (in_list(a, valued, HP_ARRAY_SIZE(valued), false)) {
-			out[n++] = a;
-			if (i + 1 < nargs)
-				out[n++] = args[++i];
+		if (in_list(a, valued, HP_ARRAY_SIZE(valued), false) && i + 1 < nargs) {
+			out[n++] = strdup(a);
+			out[n++] = value_of(a, args[++i], wd, false);
+			oom = !out[n - 2] || !out[n - 1];
 		} else if (in_list(a, joined, HP_ARRAY_SIZE(joined), true) ||
 			   in_list(a, exact, HP_ARRAY_SIZE(exact), false)) {
-			out[n++] = a;
+			out[n++] = joined_arg(a, wd);
+			oom = !out[n - 1];
 		}
+	}
+	if (oom) {
+		args_free(out, n);
+		return NULL;
 	}
 	*ret_n = n;
 	return out;
@@ -282,15 +330,15 @@ static int first_error(const struct unit *u, const char *path)
 static int open_unit(const char *path, char *const *args, size_t nargs, struct unit *u)
 {
 	int n = 0, r;
-	const char **cargs = filter_args(args, nargs, &n);
+	char **cargs = filter_args(args, nargs, &n);
 	enum CXErrorCode ec;
 
 	if (!cargs)
 		return -ENOMEM;
 	u->index = u->C->createIndex(0, 0);
-	ec = u->C->parseTranslationUnit2(u->index, path, cargs, n, NULL, 0, CXTranslationUnit_None,
-					 &u->tu);
-	free(cargs);
+	ec = u->C->parseTranslationUnit2(u->index, path, (const char *const *)cargs, n, NULL, 0,
+					 CXTranslationUnit_None, &u->tu);
+	args_free(cargs, n);
 	if (ec != CXError_Success || !u->tu)
 		return hp_fail(-HP_ESOURCE, "%s: libclang cannot parse it (error %d)", path, ec);
 	r = first_error(u, path);
@@ -454,6 +502,38 @@ static bool rewritten(const struct decl *d)
 	return d->local ? d->lrule != NULL : d->rule && d->rule->action != HP_GEN_KEEP;
 }
 
+/*
+ * Whether the text between two declarators is a comma, not the end of a
+ * declaration: the second declares its name in the first's declaration
+ * ("static int a = 1, b;").  libclang's extent of the second begins at its
+ * own declarator at block scope, so the shared `static` is found so.
+ */
+static bool continues(const struct unit *u, size_t from, size_t to)
+{
+	const char *x = u->text;
+	int depth = 0;
+
+	for (size_t i = from; i < to && i < u->len; i++) {
+		if (x[i] == '/' && i + 1 < to && x[i + 1] == '*') {
+			const char *e = strstr(x + i + 2, "*/");
+
+			if (!e)
+				return false;
+			i = (size_t)(e - x) + 1;
+		} else if (x[i] == '"' || x[i] == '\'') {
+			for (char q = x[i++]; i < to && x[i] != q; i++)
+				i += x[i] == '\\';
+		} else if (x[i] && strchr("([{", x[i])) {
+			depth++;
+		} else if (x[i] && strchr(")]}", x[i]) && --depth < 0) {
+			return false;
+		} else if (depth == 0 && (x[i] == ',' || x[i] == ';')) {
+			return x[i] == ',';
+		}
+	}
+	return false;
+}
+
 static int add_decl(struct gen *g, CXCursor c, enum hp_src_kind kind, bool local)
 {
 	const struct hp_clang_api *C = g->u->C;
@@ -464,6 +544,10 @@ static int add_decl(struct gen *g, CXCursor c, enum hp_src_kind kind, bool local
 	d = &g->d[g->nd];
 	*d = (struct decl){.c = c, .kind = kind, .local = local};
 	d->begin = offset_of(g->u, C->getRangeStart(C->getCursorExtent(c)), NULL);
+	if (g->nd && kind != HP_SRC_ASM && d[-1].kind != HP_SRC_ASM && d[-1].local == local &&
+	    continues(g->u, offset_of(g->u, C->getRangeEnd(C->getCursorExtent(d[-1].c)), NULL),
+		      offset_of(g->u, C->getCursorLocation(c), NULL)))
+		d->begin = d[-1].begin;
 	if (kind == HP_SRC_ASM) {
 		g->nd++;
 		return 0;
@@ -591,7 +675,12 @@ static int toks_get(const struct gen *g, const struct decl *d, struct toks *t)
 	const struct unit *u = g->u;
 	size_t name = offset_of(u, u->C->getCursorLocation(d->c), NULL);
 
-	u->C->tokenize(u->tu, u->C->getCursorExtent(d->c), &t->t, &t->n);
+	CXSourceRange ext = u->C->getCursorExtent(d->c);
+
+	/* from the begin of the declaration, which may be another's */
+	ext = u->C->getRange(u->C->getLocationForOffset(u->tu, u->file, (unsigned)d->begin),
+			     u->C->getRangeEnd(ext));
+	u->C->tokenize(u->tu, ext, &t->t, &t->n);
 	t->name = -1;
 	for (unsigned i = 0; i < t->n && t->name < 0; i++)
 		if (tok_begin(u, t->t[i]) == name)

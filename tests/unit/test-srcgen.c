@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "srcgen.h"
@@ -16,6 +17,7 @@
 static const char unit_c[] =
 	"#include <stddef.h>\n"
 	"#include \"unit.h\"\n"
+	"#include <count.h>\n"
 	"\n"
 	"#define GETTER(name, v) \\\n"
 	"\tint name(void) { return v; }\n"
@@ -73,7 +75,10 @@ static const char unit_c[] =
 	"static inline int\n"
 	"changed_static(int x)\n"
 	"{\n"
-	"\treturn early(x) * 2;\n"
+	"\tstatic unsigned long hits __attribute__((unused)) = 1, other_hits;\n"
+	"\n"
+	"\thits++;\n"
+	"\treturn early(x) * 2 + (int)hits + (int)other_hits;\n"
 	"}\n"
 	"\n"
 	"__asm__(\".globl hp_marker\\n\"\n"
@@ -107,7 +112,11 @@ static const char *setup(void)
 		strcpy(dir, "/tmp/hp-test-srcgen.XXXXXX");
 		if (!mkdtemp(dir))
 			abort();
-		write_text("unit.h", "#define COUNT 4\n", 16);
+		write_text("unit.h", "struct opaque;\n", 15);
+		snprintf(path, sizeof(path), "%s/inc", dir);
+		if (mkdir(path, 0700) < 0)
+			abort();
+		write_text("inc/count.h", "#define COUNT 4\n", 16);
 		write_text("unit.c", unit_c, strlen(unit_c));
 	}
 	snprintf(path, sizeof(path), "%s/unit.c", dir);
@@ -118,7 +127,7 @@ static const char *setup(void)
  * does not know must be dropped, -I kept. */
 static int parse(const char *path, struct hp_src *s)
 {
-	char inc[80];
+	/* relative paths are the compile's: -working-directory says where */
 	char *args[] = {"-O2",
 			"-g",
 			"-Wall",
@@ -127,11 +136,15 @@ static int parse(const char *path, struct hp_src *s)
 			"-fcf-protection=none",
 			"-Wno-maybe-uninitialized",
 			"-std=gnu11",
+			"-working-directory",
+			dir,
 			"-I",
-			inc,
-			"-DEXTRA=1"};
+			"inc",
+			"-DEXTRA=1",
+			"-MD",
+			"-MF",
+			"unit.d"};
 
-	snprintf(inc, sizeof(inc), "%s", dir);
 	return hp_src_parse(path, args, HP_ARRAY_SIZE(args), s);
 }
 
@@ -161,7 +174,8 @@ TEST(parse_lists_declarations_with_physical_lines)
 	const struct hp_src_ent *e;
 	size_t nasm = 0;
 
-	ASSERT_EQ(parse(path, &s), 0);
+	if (parse(path, &s) < 0)
+		FAILX("%s", hp_err.msg);
 	e = ent(&s, "helper", false);
 	ASSERT_TRUE(e && e->kind == HP_SRC_FUNC && e->is_static && !e->is_inline);
 	ASSERT_EQ(e->first, line_of(unit_c, "static int helper(int x);"));
@@ -187,7 +201,7 @@ TEST(parse_lists_declarations_with_physical_lines)
 	for (size_t i = 0; i < s.nents; i++)
 		nasm += s.ents[i].kind == HP_SRC_ASM;
 	ASSERT_EQ(nasm, 1);
-	ASSERT_EQ(s.nlocals, 3);
+	ASSERT_EQ(s.nlocals, 5);
 	ASSERT_STREQ(s.locals[0].function, "run");
 	ASSERT_STREQ(s.locals[0].name, "calls");
 	ASSERT_EQ(s.locals[0].line, line_of(unit_c, "static int calls"));
@@ -258,7 +272,9 @@ static const struct hp_gen_rule rules[] = {
 static const struct hp_gen_local_rule lrules[] = {
 	{"run", "calls", "__hp_t_7"},
 	{"run", "names", NULL},
-	{"helper", "seen", "__hp_t_9"}, /* its function is bound: gone with the body */
+	{"helper", "seen", "__hp_t_9"},		 /* its function is bound: gone with the body */
+	{"changed_static", "hits", "__hp_t_10"}, /* in a redirected function */
+	{"changed_static", "other_hits", "__hp_t_11"},
 };
 
 /* What the caller appends: the records name the redirected bodies. */
@@ -271,7 +287,8 @@ static void check_object(const char *cc, const char *cflags)
 	char *n;
 
 	snprintf(obj, sizeof(obj), "%s/fix-%s.o", dir, cc);
-	snprintf(cmd, sizeof(cmd), "%s %s -O2 -fPIC -c '%s/fix.c' -o '%s'", cc, cflags, dir, obj);
+	snprintf(cmd, sizeof(cmd), "%s %s -O2 -fPIC -I '%s/inc' -c '%s/fix.c' -o '%s'", cc, cflags,
+		 dir, dir, obj);
 	if (!strcmp(cc, "clang") && system("command -v clang >/dev/null") != 0) {
 		printf("clang not found: its compile skipped\n");
 		return;
@@ -304,6 +321,8 @@ static void check_object(const char *cc, const char *cflags)
 	/* the static local bound; the asm's symbol not assembled again */
 	ASSERT_EQ(sym(n, "__hp_t_7"), 'U');
 	ASSERT_EQ(sym(n, "__hp_t_9"), 0);
+	ASSERT_EQ(sym(n, "__hp_t_10"), 'U');
+	ASSERT_EQ(sym(n, "__hp_t_11"), 'U');
 	ASSERT_EQ(sym(n, "hp_marker"), 0);
 	ASSERT_EQ(sym(n, "__hp_t_99"), 0);
 	free(n);
