@@ -603,25 +603,28 @@ static enum CXChildVisitResult collect_top(CXCursor c, CXCursor parent, CXClient
 	return g->err ? CXChildVisit_Break : CXChildVisit_Continue;
 }
 
-/* Refuses what the rewrite cannot do: a declaration a macro wrote, one
- * declaration of names with different rules, an ambiguous static local. */
+static int refuse_macro(const struct gen *g, const struct decl *d)
+{
+	return hp_fail(-HP_EREFUSED,
+		       "%s is declared by a macro expansion at %s:%ld: hotpatch build cannot "
+		       "rewrite it",
+		       d->name, g->s->path, line_at(g->u, d->begin));
+}
+
+/* Refuses what the rewrite cannot do: an asm() a macro wrote, one
+ * declaration of names with different rules, an ambiguous static local
+ * (rewrite() refuses the declarations a macro wrote). */
 static int check_decls(const struct gen *g)
 {
 	for (size_t i = 0; i < g->nd; i++) {
 		const struct decl *d = &g->d[i], *p = i ? &g->d[i - 1] : NULL;
 		long line = line_at(g->u, d->begin);
 
-		if ((rewritten(d) || d->kind == HP_SRC_ASM) && range_in_macro(g->u, d->c)) {
-			if (d->kind == HP_SRC_ASM)
-				return hp_fail(-HP_EREFUSED,
-					       "a file-scope asm() is written by a macro expansion at "
-					       "%s:%ld: hotpatch build cannot drop it",
-					       g->s->path, line);
+		if (d->kind == HP_SRC_ASM && range_in_macro(g->u, d->c))
 			return hp_fail(-HP_EREFUSED,
-				       "%s is declared by a macro expansion at %s:%ld: hotpatch "
-				       "build cannot rewrite it",
-				       d->name, g->s->path, line);
-		}
+				       "a file-scope asm() is written by a macro expansion at %s:%ld: "
+				       "hotpatch build cannot drop it",
+				       g->s->path, line);
 		if (p && p->kind != HP_SRC_ASM && d->kind != HP_SRC_ASM && p->begin == d->begin &&
 		    rewritten(p) != rewritten(d))
 			return hp_fail(-HP_EREFUSED,
@@ -743,7 +746,7 @@ static int drop_specs(struct gen *g, const struct toks *t)
 struct body {
 	const struct unit *u;
 	size_t begin, end;
-	bool found;
+	bool found, macro;
 };
 
 static enum CXChildVisitResult find_body(CXCursor c, CXCursor parent, CXClientData data)
@@ -758,6 +761,7 @@ static enum CXChildVisitResult find_body(CXCursor c, CXCursor parent, CXClientDa
 	b->begin = offset_of(b->u, b->u->C->getRangeStart(r), NULL);
 	b->end = offset_of(b->u, b->u->C->getRangeEnd(r), NULL);
 	b->found = true;
+	b->macro = range_in_macro(b->u, c);
 	return CXChildVisit_Break;
 }
 
@@ -765,6 +769,8 @@ static int body_of(const struct gen *g, const struct decl *d, struct body *b)
 {
 	*b = (struct body){.u = g->u};
 	g->u->C->visitChildren(d->c, find_body, b);
+	if (b->found && b->macro)
+		return refuse_macro(g, d);
 	if (!b->found || b->begin >= b->end || b->end > g->u->len)
 		return hp_fail(-EINVAL, "%s:%ld: libclang gives no body for %s", g->s->path,
 			       line_at(g->u, d->begin), d->name);
@@ -833,7 +839,8 @@ static int bind_func(struct gen *g, const struct decl *d, const struct toks *t)
 }
 
 /* The definition renamed and made static, after a declaration of the
- * target's copy under the name itself. */
+ * target's copy under the name itself.  A macro's `extern` ("LUA_API")
+ * stays: the new name is then global, hidden as the patch compiles. */
 static int redirect_func(struct gen *g, const struct decl *d, const struct toks *t)
 {
 	struct body b;
@@ -853,7 +860,8 @@ static int redirect_func(struct gen *g, const struct decl *d, const struct toks 
 	ext = find_spec(g->u, t, w_extern, 1);
 	if (r == 0 && ext >= 0)
 		r = add_edit(g, tok_begin(g->u, t->t[ext]), tok_end(g->u, t->t[ext]), "static");
-	else if (r == 0 && find_spec(g->u, t, w_static, 1) < 0)
+	else if (r == 0 && find_spec(g->u, t, w_static, 1) < 0 &&
+		 g->u->C->Cursor_getStorageClass(d->c) != CX_SC_Extern)
 		r = add_edit(g, d->begin, d->begin, "static ");
 	if (r == 0)
 		r = add_edit(g, tok_begin(g->u, t->t[t->name]), tok_end(g->u, t->t[t->name]),
@@ -963,8 +971,25 @@ static int drop_asm(struct gen *g, const struct decl *d)
 			      "/* hotpatch build: a file-scope asm() dropped (the target has it) */");
 }
 
+/*
+ * A declaration that begins with a macro ("LUA_API int f(...)") is
+ * rewritten when what must change is written in the file: the macro may
+ * hide a `static` or `inline` that it has to drop or replace.
+ */
+static bool keyword_in_macro(const struct gen *g, const struct decl *d, const struct toks *t)
+{
+	const struct hp_clang_api *C = g->u->C;
+	enum CX_StorageClass sc = C->Cursor_getStorageClass(d->c);
+
+	if (sc == CX_SC_Static && find_spec(g->u, t, w_static, 1) < 0)
+		return true;
+	return d->kind == HP_SRC_FUNC && C->Cursor_isFunctionInlined(d->c) &&
+	       find_spec(g->u, t, w_dropped + 1, HP_ARRAY_SIZE(w_dropped) - 1) < 0;
+}
+
 static int rewrite(struct gen *g, const struct decl *d)
 {
+	const struct hp_clang_api *C = g->u->C;
 	struct toks t = {0};
 	int r;
 
@@ -972,7 +997,16 @@ static int rewrite(struct gen *g, const struct decl *d)
 		return drop_asm(g, d);
 	if (!rewritten(d))
 		return 0;
+	/* a function's name from a macro ("#define luaI_openlib luaL_openlib")
+	 * is no trouble where the name is not what changes */
+	if (is_macro(g->u, C->getRangeEnd(C->getCursorExtent(d->c))) ||
+	    (is_macro(g->u, C->getCursorLocation(d->c)) &&
+	     (d->kind != HP_SRC_FUNC || d->local || d->rule->action == HP_GEN_REDIRECT)))
+		return refuse_macro(g, d);
 	r = toks_get(g, d, &t);
+	if (r == 0 && is_macro(g->u, C->getRangeStart(C->getCursorExtent(d->c))) &&
+	    keyword_in_macro(g, d, &t))
+		r = refuse_macro(g, d);
 	if (r < 0)
 		goto out;
 	if (d->local)

@@ -21,6 +21,8 @@ static const char unit_c[] =
 	"\n"
 	"#define GETTER(name, v) \\\n"
 	"\tint name(void) { return v; }\n"
+	"#define API extern __attribute__((noinline))\n"
+	"#define HIDDEN static\n"
 	"\n"
 	"struct item { int id; const char *label; };\n"
 	"\n"
@@ -86,9 +88,19 @@ static const char unit_c[] =
 	"\n"
 	"GETTER(from_macro, 7)\n"
 	"\n"
+	"API int api_fn(int x)\n"
+	"{\n"
+	"\treturn x + 1;\n"
+	"}\n"
+	"\n"
+	"HIDDEN int hidden_fn(int x)\n"
+	"{\n"
+	"\treturn x + 2;\n"
+	"}\n"
+	"\n"
 	"int keep(void)\n"
 	"{\n"
-	"\treturn mixed1 + mixed2 + from_macro() + changed_static(1);\n"
+	"\treturn mixed1 + mixed2 + from_macro() + changed_static(1) + api_fn(2) + hidden_fn(3);\n"
 	"}\n";
 
 static char dir[64];
@@ -267,6 +279,7 @@ static const struct hp_gen_rule rules[] = {
 	{"changed", HP_GEN_REDIRECT, NULL, "changed__hp_new"},
 	{"changed_static", HP_GEN_REDIRECT, "__hp_t_6", "changed_static__hp_new"},
 	{"keep", HP_GEN_KEEP, NULL, NULL},
+	{"api_fn", HP_GEN_BIND, NULL, NULL}, /* a macro begins it: an `extern` */
 	{"not_in_this_file", HP_GEN_BIND, "__hp_t_99", NULL},
 };
 static const struct hp_gen_local_rule lrules[] = {
@@ -309,6 +322,7 @@ static void check_object(const char *cc, const char *cflags)
 	/* bound globals: undefined under their own names */
 	ASSERT_EQ(sym(n, "total"), 'U');
 	ASSERT_EQ(sym(n, "other"), 'U');
+	ASSERT_EQ(sym(n, "api_fn"), 'U');
 	/* redirected: the new body local, the name the target's */
 	ASSERT_EQ(sym(n, "changed__hp_new"), 't');
 	ASSERT_EQ(sym(n, "changed"), 'U');
@@ -395,6 +409,10 @@ TEST(fail_declared_by_a_macro)
 	/* kept, it is no trouble */
 	r.action = HP_GEN_KEEP;
 	ASSERT_EQ(generate_one(&r, 1), 0);
+	/* the `static` to drop is the macro's */
+	r = (struct hp_gen_rule){"hidden_fn", HP_GEN_BIND, "__hp_t_1", NULL};
+	ASSERT_EQ(generate_one(&r, 1), -HP_EREFUSED);
+	ASSERT_CONTAINS(hp_err.msg, "hidden_fn is declared by a macro expansion at ");
 }
 
 TEST(fail_one_declaration_of_two_rules)
