@@ -534,7 +534,11 @@ static bool continues(const struct unit *u, size_t from, size_t to)
 	return false;
 }
 
-static int add_decl(struct gen *g, CXCursor c, enum hp_src_kind kind, bool local)
+/* `stmt`: a static local's DeclStmt, whose begin is the declaration's
+ * (libclang's extent of the variable may begin after a struct in its
+ * type, or at its own declarator after a comma). */
+static int add_decl(struct gen *g, CXCursor c, enum hp_src_kind kind, bool local,
+		    const CXCursor *stmt)
 {
 	const struct hp_clang_api *C = g->u->C;
 	struct decl *d;
@@ -543,8 +547,9 @@ static int add_decl(struct gen *g, CXCursor c, enum hp_src_kind kind, bool local
 		return -ENOMEM;
 	d = &g->d[g->nd];
 	*d = (struct decl){.c = c, .kind = kind, .local = local};
-	d->begin = offset_of(g->u, C->getRangeStart(C->getCursorExtent(c)), NULL);
-	if (g->nd && kind != HP_SRC_ASM && d[-1].kind != HP_SRC_ASM && d[-1].local == local &&
+	d->begin = offset_of(g->u, C->getRangeStart(C->getCursorExtent(stmt ? *stmt : c)), NULL);
+	if (!stmt && g->nd && kind != HP_SRC_ASM && d[-1].kind != HP_SRC_ASM &&
+	    d[-1].local == local &&
 	    continues(g->u, offset_of(g->u, C->getRangeEnd(C->getCursorExtent(d[-1].c)), NULL),
 		      offset_of(g->u, C->getCursorLocation(c), NULL)))
 		d->begin = d[-1].begin;
@@ -568,9 +573,9 @@ static enum CXChildVisitResult collect_local(CXCursor c, CXCursor parent, CXClie
 	struct gen *g = data;
 	const struct hp_clang_api *C = g->u->C;
 
-	(void)parent;
 	if (C->getCursorKind(c) == CXCursor_VarDecl && C->Cursor_getStorageClass(c) == CX_SC_Static)
-		g->err = add_decl(g, c, HP_SRC_VAR, true);
+		g->err = add_decl(g, c, HP_SRC_VAR, true,
+				  C->getCursorKind(parent) == CXCursor_DeclStmt ? &parent : NULL);
 	return g->err ? CXChildVisit_Break : CXChildVisit_Recurse;
 }
 
@@ -586,9 +591,9 @@ static enum CXChildVisitResult collect_top(CXCursor c, CXCursor parent, CXClient
 		return CXChildVisit_Continue;
 	if (k == CXCursor_FunctionDecl || k == CXCursor_VarDecl)
 		g->err = add_decl(g, c, k == CXCursor_FunctionDecl ? HP_SRC_FUNC : HP_SRC_VAR,
-				  false);
+				  false, NULL);
 	else if (is_asm(g->u, c))
-		g->err = add_decl(g, c, HP_SRC_ASM, false);
+		g->err = add_decl(g, c, HP_SRC_ASM, false, NULL);
 	else
 		return CXChildVisit_Continue;
 	if (g->err)

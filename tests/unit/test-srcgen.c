@@ -54,11 +54,15 @@ static const char unit_c[] =
 	"{\n"
 	"\tstatic int calls = 0;\n"
 	"\tstatic const char *names[] = {\"a\", \"b\"};\n"
+	"\tstatic struct {\n"
+	"\t\tint id;\n"
+	"\t} cache[2];\n"
 	"\n"
 	"\tcalls++;\n"
 	"\ttotal += x;\n"
 	"\treturn helper(x) + early(x) + counter + a + b + calls + twice(x) + other(x) +\n"
 	"\t       (int)sizeof(table) + (int)sizeof(names) + names[x & 1][0] + items[x & 1].id +\n"
+	"\t       cache[x & 1].id +\n"
 	"\t       table[x & 3];\n"
 	"}\n"
 	"\n"
@@ -213,13 +217,13 @@ TEST(parse_lists_declarations_with_physical_lines)
 	for (size_t i = 0; i < s.nents; i++)
 		nasm += s.ents[i].kind == HP_SRC_ASM;
 	ASSERT_EQ(nasm, 1);
-	ASSERT_EQ(s.nlocals, 5);
+	ASSERT_EQ(s.nlocals, 6);
 	ASSERT_STREQ(s.locals[0].function, "run");
 	ASSERT_STREQ(s.locals[0].name, "calls");
 	ASSERT_EQ(s.locals[0].line, line_of(unit_c, "static int calls"));
 	ASSERT_TRUE(s.locals[1].is_const == false); /* const char *: the pointer is not */
-	ASSERT_STREQ(s.locals[2].function, "helper");
-	ASSERT_STREQ(s.locals[2].name, "seen");
+	ASSERT_STREQ(s.locals[3].function, "helper");
+	ASSERT_STREQ(s.locals[3].name, "seen");
 	hp_src_free(&s);
 }
 
@@ -285,6 +289,7 @@ static const struct hp_gen_rule rules[] = {
 static const struct hp_gen_local_rule lrules[] = {
 	{"run", "calls", "__hp_t_7"},
 	{"run", "names", NULL},
+	{"run", "cache", "__hp_t_12"},		 /* a struct in its type */
 	{"helper", "seen", "__hp_t_9"},		 /* its function is bound: gone with the body */
 	{"changed_static", "hits", "__hp_t_10"}, /* in a redirected function */
 	{"changed_static", "other_hits", "__hp_t_11"},
@@ -337,6 +342,7 @@ static void check_object(const char *cc, const char *cflags)
 	ASSERT_EQ(sym(n, "__hp_t_9"), 0);
 	ASSERT_EQ(sym(n, "__hp_t_10"), 'U');
 	ASSERT_EQ(sym(n, "__hp_t_11"), 'U');
+	ASSERT_EQ(sym(n, "__hp_t_12"), 'U');
 	ASSERT_EQ(sym(n, "hp_marker"), 0);
 	ASSERT_EQ(sym(n, "__hp_t_99"), 0);
 	free(n);
