@@ -5,181 +5,19 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "clangapi.h"
+#include "srcunit.h"
 #include "util.h"
-
-/* The parsed unit, kept for the rewrite (libclang's copy of the text: the
- * offsets it gives are into it). */
-struct unit {
-	const struct hp_clang_api *C;
-	CXIndex index;
-	CXTranslationUnit tu;
-	CXFile file;
-	const char *text;
-	size_t len;
-};
-
-/* Options that change what the file means; the rest (warnings, code
- * generation, GCC's own -f) would only make clang complain.  The caller
- * may add -working-directory (relative paths are the compile's) and
- * -fgnuc-version= (GCC's __GNUC__ for the #if that test it). */
-static const char *const valued[] = {
-	"-D",	    "-U",	"-I",
-	"-iquote",  "-isystem", "-idirafter",
-	"-include", "-x",	"-working-directory",
-};
-static const char *const joined[] = {
-	"-D",	      "-U",    "-I", "-iquote", "-isystem",
-	"-idirafter", "-std=", "-O", "-x",	"-fgnuc-version=",
-};
-static const char *const exact[] = {
-	"-m32",
-	"-m64",
-	"-ansi",
-	"-pthread",
-	"-fsigned-char",
-	"-fno-signed-char",
-	"-funsigned-char",
-	"-fno-unsigned-char",
-	"-fPIC",
-	"-fpic",
-	"-fPIE",
-	"-fpie",
-};
-
-static bool in_list(const char *a, const char *const *l, size_t n, bool prefix)
-{
-	for (size_t i = 0; i < n; i++)
-		if (prefix ? !strncmp(a, l[i], strlen(l[i])) : !strcmp(a, l[i]))
-			return true;
-	return false;
-}
-
-static const char *const paths[] = {"-I", "-iquote", "-isystem", "-idirafter", "-include"};
-
-/* The value `val` of option `opt`, after it (`join`) or alone, a relative
- * path made one from `wd` (libclang's -working-directory does not reach
- * the include paths). */
-static char *value_of(const char *opt, const char *val, const char *wd, bool join)
-{
-	bool rel =
-		wd && val[0] && val[0] != '/' && in_list(opt, paths, HP_ARRAY_SIZE(paths), false);
-	char *r;
-
-	if (asprintf(&r, "%s%s%s%s", join ? opt : "", rel ? wd : "", rel ? "/" : "", val) < 0)
-		return NULL;
-	return r;
-}
-
-static char *joined_arg(const char *a, const char *wd)
-{
-	for (size_t k = 0; k < HP_ARRAY_SIZE(paths); k++)
-		if (!strncmp(a, paths[k], strlen(paths[k])) && a[strlen(paths[k])])
-			return value_of(paths[k], a + strlen(paths[k]), wd, true);
-	return strdup(a);
-}
-
-static void args_free(char **v, int n)
-{
-	for (int i = 0; v && i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
-/* The arguments clang gets, in their order (malloc'd). */
-static char **filter_args(char *const *args, size_t nargs, int *ret_n)
-{
-	char **out = calloc(nargs + 1, sizeof(*out));
-	const char *wd = NULL;
-	int n = 0;
-	bool oom = !out;
-
-	for (size_t i = 0; i + 1 < nargs; i++)
-		if (!strcmp(args[i], "-working-directory"))
-			wd = args[i + 1];
-	for (size_t i = 0; !oom && i < nargs; i++) {
-		const char *a = args[i];
-
-		if (in_list(a, valued, HP_ARRAY_SIZE(valued), false) && i + 1 < nargs) {
-			out[n++] = strdup(a);
-			out[n++] = value_of(a, args[++i], wd, false);
-			oom = !out[n - 2] || !out[n - 1];
-		} else if (in_list(a, joined, HP_ARRAY_SIZE(joined), true) ||
-			   in_list(a, exact, HP_ARRAY_SIZE(exact), false)) {
-			out[n++] = joined_arg(a, wd);
-			oom = !out[n - 1];
-		}
-	}
-	if (oom) {
-		args_free(out, n);
-		return NULL;
-	}
-	*ret_n = n;
-	return out;
-}
-
-/* Offset and physical line of `loc` in the file it expands in. */
-static size_t offset_of(const struct unit *u, CXSourceLocation loc, long *ret_line)
-{
-	unsigned line = 0, col = 0, off = 0;
-	CXFile f = NULL;
-
-	u->C->getExpansionLocation(loc, &f, &line, &col, &off);
-	if (ret_line)
-		*ret_line = line;
-	return off;
-}
-
-static bool in_main(const struct unit *u, CXSourceLocation loc)
-{
-	unsigned line, col, off;
-	CXFile f = NULL;
-
-	u->C->getExpansionLocation(loc, &f, &line, &col, &off);
-	return f && u->C->File_isEqual(f, u->file);
-}
-
-/* Whether `loc` is inside a macro expansion: it is not the plain location
- * of the file offset it expands at (libclang's spelling location is the
- * expansion's for a macro's body, so comparing the two would not do). */
-static bool is_macro(const struct unit *u, CXSourceLocation loc)
-{
-	unsigned line, col, off;
-	CXFile f = NULL;
-
-	u->C->getExpansionLocation(loc, &f, &line, &col, &off);
-	if (!f)
-		return true;
-	return !u->C->equalLocations(loc, u->C->getLocationForOffset(u->tu, f, off));
-}
-
-static bool range_in_macro(const struct unit *u, CXCursor c)
-{
-	CXSourceRange r = u->C->getCursorExtent(c);
-
-	return is_macro(u, u->C->getRangeStart(r)) || is_macro(u, u->C->getRangeEnd(r)) ||
-	       is_macro(u, u->C->getCursorLocation(c));
-}
-
-static char *take_str(const struct unit *u, CXString s)
-{
-	const char *p = u->C->getCString(s);
-	char *d = strdup(p ? p : "");
-
-	u->C->disposeString(s);
-	return d;
-}
 
 /* A top-level declaration that is no function or variable: a file-scope
  * asm() (libclang 14 has no cursor kind of its own for it). */
-static bool is_asm(const struct unit *u, CXCursor c)
+static bool is_asm(const struct hp_su *u, CXCursor c)
 {
 	char *p;
 	bool yes;
 
 	if (u->C->getCursorKind(c) != CXCursor_UnexposedDecl)
 		return false;
-	p = take_str(u, u->C->getCursorPrettyPrinted(c, NULL));
+	p = hp_su_str(u, u->C->getCursorPrettyPrinted(c, NULL));
 	yes = p && (!strncmp(p, "__asm", 5) || !strncmp(p, "asm", 3));
 	free(p);
 	return yes;
@@ -187,13 +25,13 @@ static bool is_asm(const struct unit *u, CXCursor c)
 
 /* A variable definition, a tentative one included: not `extern`, or
  * initialised. */
-static bool var_defines(const struct unit *u, CXCursor c)
+static bool var_defines(const struct hp_su *u, CXCursor c)
 {
 	return u->C->Cursor_getStorageClass(c) != CX_SC_Extern ||
 	       !u->C->Cursor_isNull(u->C->Cursor_getVarDeclInitializer(c));
 }
 
-static bool const_type(const struct unit *u, CXType t)
+static bool const_type(const struct hp_su *u, CXType t)
 {
 	while (t.kind == CXType_ConstantArray || t.kind == CXType_IncompleteArray ||
 	       t.kind == CXType_VariableArray)
@@ -202,7 +40,7 @@ static bool const_type(const struct unit *u, CXType t)
 }
 
 struct walk {
-	struct unit *u;
+	struct hp_su *u;
 	struct hp_src *s;
 	size_t cap_ents, cap_locals;
 	const char *function;
@@ -218,14 +56,19 @@ static int add_ent(struct walk *w, CXCursor c, enum hp_src_kind kind)
 	if (hp_grow((void **)&w->s->ents, &w->cap_ents, w->s->nents, sizeof(*e)) < 0)
 		return -ENOMEM;
 	e = &w->s->ents[w->s->nents];
-	*e = (struct hp_src_ent){.kind = kind, .in_macro = range_in_macro(w->u, c)};
-	offset_of(w->u, C->getRangeStart(ext), &e->first);
-	offset_of(w->u, C->getRangeEnd(ext), &e->last);
+	*e = (struct hp_src_ent){.kind = kind};
+	e->in_macro = kind == HP_SRC_ASM
+			      ? hp_su_range_in_macro(w->u, c)
+			      : hp_su_macro_blocks(w->u, c,
+						   hp_su_offset(w->u, C->getRangeStart(ext), NULL),
+						   false);
+	hp_su_offset(w->u, C->getRangeStart(ext), &e->first);
+	hp_su_offset(w->u, C->getRangeEnd(ext), &e->last);
 	w->s->nents++;
 	if (kind == HP_SRC_ASM)
 		return 0;
-	e->name = take_str(w->u, C->getCursorSpelling(c));
-	e->type = take_str(w->u, C->getTypeSpelling(C->getCursorType(c)));
+	e->name = hp_su_str(w->u, C->getCursorSpelling(c));
+	e->type = hp_su_str(w->u, C->getTypeSpelling(C->getCursorType(c)));
 	if (!e->name || !e->type)
 		return -ENOMEM;
 	e->is_static = C->getCursorLinkage(c) == CXLinkage_Internal;
@@ -254,9 +97,9 @@ static enum CXChildVisitResult visit_local(CXCursor c, CXCursor parent, CXClient
 	}
 	l = &w->s->locals[w->s->nlocals++];
 	*l = (struct hp_src_local){.function = strdup(w->function),
-				   .name = take_str(w->u, C->getCursorSpelling(c)),
+				   .name = hp_su_str(w->u, C->getCursorSpelling(c)),
 				   .is_const = const_type(w->u, C->getCursorType(c))};
-	offset_of(w->u, C->getCursorLocation(c), &l->line);
+	hp_su_offset(w->u, C->getCursorLocation(c), &l->line);
 	if (!l->function || !l->name) {
 		w->err = -ENOMEM;
 		return CXChildVisit_Break;
@@ -272,7 +115,7 @@ static enum CXChildVisitResult visit_top(CXCursor c, CXCursor parent, CXClientDa
 	enum hp_src_kind kind;
 
 	(void)parent;
-	if (!in_main(w->u, C->getCursorLocation(c)))
+	if (!hp_su_in_main(w->u, C->getCursorLocation(c)))
 		return CXChildVisit_Continue;
 	if (k == CXCursor_FunctionDecl)
 		kind = HP_SRC_FUNC;
@@ -299,62 +142,10 @@ static void spread_inline(struct hp_src *s)
 				s->ents[j].is_inline = true;
 }
 
-static int first_error(const struct unit *u, const char *path)
-{
-	const struct hp_clang_api *C = u->C;
-	unsigned n = C->getNumDiagnostics(u->tu);
-
-	for (unsigned i = 0; i < n; i++) {
-		CXDiagnostic d = C->getDiagnostic(u->tu, i);
-		CXFile f = NULL;
-		unsigned line = 0, col, off;
-		char *msg, *file;
-		int r;
-
-		if (C->getDiagnosticSeverity(d) < CXDiagnostic_Error) {
-			C->disposeDiagnostic(d);
-			continue;
-		}
-		C->getExpansionLocation(C->getDiagnosticLocation(d), &f, &line, &col, &off);
-		file = f ? take_str(u, C->getFileName(f)) : strdup(path);
-		msg = take_str(u, C->getDiagnosticSpelling(d));
-		C->disposeDiagnostic(d);
-		r = hp_fail(-HP_ESOURCE, "%s:%u: %s", file ? file : path, line, msg ? msg : "");
-		free(file);
-		free(msg);
-		return r;
-	}
-	return 0;
-}
-
-static int open_unit(const char *path, char *const *args, size_t nargs, struct unit *u)
-{
-	int n = 0, r;
-	char **cargs = filter_args(args, nargs, &n);
-	enum CXErrorCode ec;
-
-	if (!cargs)
-		return -ENOMEM;
-	u->index = u->C->createIndex(0, 0);
-	ec = u->C->parseTranslationUnit2(u->index, path, (const char *const *)cargs, n, NULL, 0,
-					 CXTranslationUnit_None, &u->tu);
-	args_free(cargs, n);
-	if (ec != CXError_Success || !u->tu)
-		return hp_fail(-HP_ESOURCE, "%s: libclang cannot parse it (error %d)", path, ec);
-	r = first_error(u, path);
-	if (r < 0)
-		return r;
-	u->file = u->C->getFile(u->tu, path);
-	u->text = u->file ? u->C->getFileContents(u->tu, u->file, &u->len) : NULL;
-	if (!u->text)
-		return hp_fail(-HP_ESOURCE, "%s: libclang has no text of it", path);
-	return 0;
-}
-
 int hp_src_parse(const char *path, char *const *args, size_t nargs, struct hp_src *ret)
 {
 	struct hp_src s = {.path = strdup(path)};
-	struct unit *u = calloc(1, sizeof(*u));
+	struct hp_su *u = calloc(1, sizeof(*u));
 	struct walk w = {.u = u, .s = &s};
 	int r;
 
@@ -363,9 +154,7 @@ int hp_src_parse(const char *path, char *const *args, size_t nargs, struct hp_sr
 		r = -ENOMEM;
 		goto fail;
 	}
-	r = hp_clang_get(&u->C);
-	if (r == 0)
-		r = open_unit(path, args, nargs, u);
+	r = hp_su_open(path, args, nargs, u);
 	if (r < 0)
 		goto fail;
 	u->C->visitChildren(u->C->getTranslationUnitCursor(u->tu), visit_top, &w);
@@ -382,7 +171,7 @@ fail:
 
 void hp_src_free(struct hp_src *s)
 {
-	struct unit *u = s->priv;
+	struct hp_su *u = s->priv;
 
 	for (size_t i = 0; i < s->nents; i++) {
 		free(s->ents[i].name);
@@ -392,10 +181,8 @@ void hp_src_free(struct hp_src *s)
 		free(s->locals[i].function);
 		free(s->locals[i].name);
 	}
-	if (u && u->tu)
-		u->C->disposeTranslationUnit(u->tu);
-	if (u && u->index)
-		u->C->disposeIndex(u->index);
+	if (u)
+		hp_su_close(u);
 	free(u);
 	free(s->ents);
 	free(s->locals);
@@ -423,7 +210,7 @@ struct decl {
 };
 
 struct gen {
-	const struct unit *u;
+	const struct hp_su *u;
 	const struct hp_src *s;
 	const struct hp_gen_rule *r;
 	size_t nr;
@@ -469,7 +256,7 @@ static int add_edit_lines(struct gen *g, size_t start, size_t end, const char *t
 }
 
 /* Physical line of a byte offset of the main file. */
-static long line_at(const struct unit *u, size_t off)
+static long line_at(const struct hp_su *u, size_t off)
 {
 	long line = 1;
 
@@ -508,7 +295,7 @@ static bool rewritten(const struct decl *d)
  * ("static int a = 1, b;").  libclang's extent of the second begins at its
  * own declarator at block scope, so the shared `static` is found so.
  */
-static bool continues(const struct unit *u, size_t from, size_t to)
+static bool continues(const struct hp_su *u, size_t from, size_t to)
 {
 	const char *x = u->text;
 	int depth = 0;
@@ -547,17 +334,17 @@ static int add_decl(struct gen *g, CXCursor c, enum hp_src_kind kind, bool local
 		return -ENOMEM;
 	d = &g->d[g->nd];
 	*d = (struct decl){.c = c, .kind = kind, .local = local};
-	d->begin = offset_of(g->u, C->getRangeStart(C->getCursorExtent(stmt ? *stmt : c)), NULL);
+	d->begin = hp_su_offset(g->u, C->getRangeStart(C->getCursorExtent(stmt ? *stmt : c)), NULL);
 	if (!stmt && g->nd && kind != HP_SRC_ASM && d[-1].kind != HP_SRC_ASM &&
 	    d[-1].local == local &&
-	    continues(g->u, offset_of(g->u, C->getRangeEnd(C->getCursorExtent(d[-1].c)), NULL),
-		      offset_of(g->u, C->getCursorLocation(c), NULL)))
+	    continues(g->u, hp_su_offset(g->u, C->getRangeEnd(C->getCursorExtent(d[-1].c)), NULL),
+		      hp_su_offset(g->u, C->getCursorLocation(c), NULL)))
 		d->begin = d[-1].begin;
 	if (kind == HP_SRC_ASM) {
 		g->nd++;
 		return 0;
 	}
-	d->name = take_str(g->u, C->getCursorSpelling(c));
+	d->name = hp_su_str(g->u, C->getCursorSpelling(c));
 	if (!d->name)
 		return -ENOMEM;
 	if (local)
@@ -587,7 +374,7 @@ static enum CXChildVisitResult collect_top(CXCursor c, CXCursor parent, CXClient
 	const struct decl *d;
 
 	(void)parent;
-	if (!in_main(g->u, C->getCursorLocation(c)))
+	if (!hp_su_in_main(g->u, C->getCursorLocation(c)))
 		return CXChildVisit_Continue;
 	if (k == CXCursor_FunctionDecl || k == CXCursor_VarDecl)
 		g->err = add_decl(g, c, k == CXCursor_FunctionDecl ? HP_SRC_FUNC : HP_SRC_VAR,
@@ -625,7 +412,7 @@ static int check_decls(const struct gen *g)
 		const struct decl *d = &g->d[i], *p = i ? &g->d[i - 1] : NULL;
 		long line = line_at(g->u, d->begin);
 
-		if (d->kind == HP_SRC_ASM && range_in_macro(g->u, d->c))
+		if (d->kind == HP_SRC_ASM && hp_su_range_in_macro(g->u, d->c))
 			return hp_fail(-HP_EREFUSED,
 				       "a file-scope asm() is written by a macro expansion at %s:%ld: "
 				       "hotpatch build cannot drop it",
@@ -651,132 +438,42 @@ static int check_decls(const struct gen *g)
 	return 0;
 }
 
-struct toks {
-	CXToken *t;
-	unsigned n;
-	int name; /* the index of the declared name, or -1 */
-};
-
-static size_t tok_begin(const struct unit *u, CXToken t)
+static int toks_get(const struct gen *g, const struct decl *d, struct hp_su_toks *t)
 {
-	return offset_of(u, u->C->getRangeStart(u->C->getTokenExtent(u->tu, t)), NULL);
-}
-
-static size_t tok_end(const struct unit *u, CXToken t)
-{
-	return offset_of(u, u->C->getRangeEnd(u->C->getTokenExtent(u->tu, t)), NULL);
-}
-
-static bool tok_is(const struct unit *u, const struct toks *t, unsigned i, const char *s)
-{
-	size_t b, e;
-
-	if (i >= t->n)
-		return false;
-	b = tok_begin(u, t->t[i]);
-	e = tok_end(u, t->t[i]);
-	return e - b == strlen(s) && e <= u->len && !memcmp(u->text + b, s, e - b);
-}
-
-static int toks_get(const struct gen *g, const struct decl *d, struct toks *t)
-{
-	const struct unit *u = g->u;
-	size_t name = offset_of(u, u->C->getCursorLocation(d->c), NULL);
-
-	CXSourceRange ext = u->C->getCursorExtent(d->c);
-
-	/* from the begin of the declaration, which may be another's */
-	ext = u->C->getRange(u->C->getLocationForOffset(u->tu, u->file, (unsigned)d->begin),
-			     u->C->getRangeEnd(ext));
-	u->C->tokenize(u->tu, ext, &t->t, &t->n);
-	t->name = -1;
-	for (unsigned i = 0; i < t->n && t->name < 0; i++)
-		if (tok_begin(u, t->t[i]) == name)
-			t->name = (int)i;
+	hp_su_tokens(g->u, d->c, d->begin, t);
 	if (t->name < 0)
 		return hp_fail(-EINVAL, "%s:%ld: libclang gives no token for %s", g->s->path,
-			       line_at(u, name), d->name);
+			       line_at(g->u, d->begin), d->name);
 	return 0;
-}
-
-static void toks_free(const struct unit *u, struct toks *t)
-{
-	if (t->t)
-		u->C->disposeTokens(u->tu, t->t, t->n);
-	*t = (struct toks){0};
-}
-
-static bool tok_in(const struct unit *u, const struct toks *t, unsigned i, const char *const *w,
-		   size_t nw)
-{
-	for (size_t k = 0; k < nw; k++)
-		if (tok_is(u, t, i, w[k]))
-			return true;
-	return false;
-}
-
-/* Index of the first specifier before the name spelled as one of `w`, or -1. */
-static int find_spec(const struct unit *u, const struct toks *t, const char *const *w, size_t nw)
-{
-	for (int i = 0; i < t->name; i++)
-		if (tok_in(u, t, (unsigned)i, w, nw))
-			return i;
-	return -1;
 }
 
 static const char *const w_static[] = {"static"};
 static const char *const w_extern[] = {"extern"};
-static const char *const w_dropped[] = {"static", "inline", "__inline", "__inline__"};
 
 /* Removes token i and the blanks after it. */
-static int drop_token(struct gen *g, const struct toks *t, unsigned i)
+static int drop_token(struct gen *g, const struct hp_su_toks *t, unsigned i)
 {
-	size_t b = tok_begin(g->u, t->t[i]), e = tok_end(g->u, t->t[i]);
+	size_t b = hp_su_tok_begin(g->u, t->t[i]), e = hp_su_tok_end(g->u, t->t[i]);
 
 	while (e < g->u->len && (g->u->text[e] == ' ' || g->u->text[e] == '\t'))
 		e++;
 	return add_edit(g, b, e, "");
 }
 
-static int drop_specs(struct gen *g, const struct toks *t)
+static int drop_specs(struct gen *g, const struct hp_su_toks *t)
 {
 	int r = 0;
 
 	for (int i = 0; r == 0 && i < t->name; i++)
-		if (tok_in(g->u, t, (unsigned)i, w_dropped, HP_ARRAY_SIZE(w_dropped)))
+		if (hp_su_tok_in(g->u, t, (unsigned)i, hp_su_dropped, HP_ARRAY_SIZE(hp_su_dropped)))
 			r = drop_token(g, t, (unsigned)i);
 	return r;
 }
 
-struct body {
-	const struct unit *u;
-	size_t begin, end;
-	bool found, macro;
-};
-
-static enum CXChildVisitResult find_body(CXCursor c, CXCursor parent, CXClientData data)
+static int body_of(const struct gen *g, const struct decl *d, struct hp_su_body *b)
 {
-	struct body *b = data;
-	CXSourceRange r;
-
-	(void)parent;
-	if (b->u->C->getCursorKind(c) != CXCursor_CompoundStmt)
-		return CXChildVisit_Continue;
-	r = b->u->C->getCursorExtent(c);
-	b->begin = offset_of(b->u, b->u->C->getRangeStart(r), NULL);
-	b->end = offset_of(b->u, b->u->C->getRangeEnd(r), NULL);
-	b->found = true;
-	b->macro = range_in_macro(b->u, c);
-	return CXChildVisit_Break;
-}
-
-static int body_of(const struct gen *g, const struct decl *d, struct body *b)
-{
-	*b = (struct body){.u = g->u};
-	g->u->C->visitChildren(d->c, find_body, b);
-	if (b->found && b->macro)
-		return refuse_macro(g, d);
-	if (!b->found || b->begin >= b->end || b->end > g->u->len)
+	hp_su_body(g->u, d->c, b);
+	if (!b->found || b->macro || b->begin >= b->end || b->end > g->u->len)
 		return hp_fail(-EINVAL, "%s:%ld: libclang gives no body for %s", g->s->path,
 			       line_at(g->u, d->begin), d->name);
 	return 0;
@@ -800,7 +497,8 @@ static void add_label(struct gen *g, const char *name, const char *label)
  * safe (no line comment, directive or continuation), so that the lines
  * after it keep their numbers.
  */
-static char *bound_header(const struct gen *g, const struct toks *t, size_t begin, size_t body)
+static char *bound_header(const struct gen *g, const struct hp_su_toks *t, size_t begin,
+			  size_t body)
 {
 	const char *x = g->u->text;
 	struct hp_buf b = {0};
@@ -808,11 +506,12 @@ static char *bound_header(const struct gen *g, const struct toks *t, size_t begi
 	bool one_line;
 
 	for (int i = 0; i < t->name; i++) {
-		if (!tok_in(g->u, t, (unsigned)i, w_dropped, HP_ARRAY_SIZE(w_dropped)))
+		if (!hp_su_tok_in(g->u, t, (unsigned)i, hp_su_dropped,
+				  HP_ARRAY_SIZE(hp_su_dropped)))
 			continue;
-		n = tok_begin(g->u, t->t[i]);
+		n = hp_su_tok_begin(g->u, t->t[i]);
 		hp_buf_add(&b, x + p, n - p);
-		p = tok_end(g->u, t->t[i]);
+		p = hp_su_tok_end(g->u, t->t[i]);
 		while (p < body && (x[p] == ' ' || x[p] == '\t'))
 			p++;
 	}
@@ -832,9 +531,9 @@ static char *bound_header(const struct gen *g, const struct toks *t, size_t begi
 }
 
 /* A declaration of the target's copy: no static, no inline, no body. */
-static int bind_func(struct gen *g, const struct decl *d, const struct toks *t)
+static int bind_func(struct gen *g, const struct decl *d, const struct hp_su_toks *t)
 {
-	struct body b;
+	struct hp_su_body b;
 	int r = drop_specs(g, t);
 
 	if (r < 0 || !g->u->C->isCursorDefinition(d->c))
@@ -846,9 +545,9 @@ static int bind_func(struct gen *g, const struct decl *d, const struct toks *t)
 /* The definition renamed and made static, after a declaration of the
  * target's copy under the name itself.  A macro's `extern` ("LUA_API")
  * stays: the new name is then global, hidden as the patch compiles. */
-static int redirect_func(struct gen *g, const struct decl *d, const struct toks *t)
+static int redirect_func(struct gen *g, const struct decl *d, const struct hp_su_toks *t)
 {
-	struct body b;
+	struct hp_su_body b;
 	char *head;
 	int r, ext;
 
@@ -862,36 +561,38 @@ static int redirect_func(struct gen *g, const struct decl *d, const struct toks 
 		return -ENOMEM;
 	r = add_edit(g, d->begin, d->begin, head);
 	free(head);
-	ext = find_spec(g->u, t, w_extern, 1);
+	ext = hp_su_find_spec(g->u, t, w_extern, 1);
 	if (r == 0 && ext >= 0)
-		r = add_edit(g, tok_begin(g->u, t->t[ext]), tok_end(g->u, t->t[ext]), "static");
-	else if (r == 0 && find_spec(g->u, t, w_static, 1) < 0 &&
+		r = add_edit(g, hp_su_tok_begin(g->u, t->t[ext]), hp_su_tok_end(g->u, t->t[ext]),
+			     "static");
+	else if (r == 0 && hp_su_find_spec(g->u, t, w_static, 1) < 0 &&
 		 g->u->C->Cursor_getStorageClass(d->c) != CX_SC_Extern)
 		r = add_edit(g, d->begin, d->begin, "static ");
 	if (r == 0)
-		r = add_edit(g, tok_begin(g->u, t->t[t->name]), tok_end(g->u, t->t[t->name]),
-			     d->rule->newname);
+		r = add_edit(g, hp_su_tok_begin(g->u, t->t[t->name]),
+			     hp_su_tok_end(g->u, t->t[t->name]), d->rule->newname);
 	return r;
 }
 
 /* Where the declarator ends: after the name, its array and parameter
  * suffixes and the parentheses around it ("(*fp)(int)", "tab[4]"). */
-static unsigned declarator_end(const struct gen *g, const struct toks *t)
+static unsigned declarator_end(const struct gen *g, const struct hp_su_toks *t)
 {
 	unsigned i = (unsigned)t->name + 1;
 
 	while (i < t->n) {
-		if (tok_is(g->u, t, i, "[") || tok_is(g->u, t, i, "(")) {
+		if (hp_su_tok_is(g->u, t, i, "[") || hp_su_tok_is(g->u, t, i, "(")) {
 			int depth = 0;
 
 			do {
-				if (tok_is(g->u, t, i, "[") || tok_is(g->u, t, i, "("))
+				if (hp_su_tok_is(g->u, t, i, "[") || hp_su_tok_is(g->u, t, i, "("))
 					depth++;
-				else if (tok_is(g->u, t, i, "]") || tok_is(g->u, t, i, ")"))
+				else if (hp_su_tok_is(g->u, t, i, "]") ||
+					 hp_su_tok_is(g->u, t, i, ")"))
 					depth--;
 				i++;
 			} while (i < t->n && depth > 0);
-		} else if (tok_is(g->u, t, i, ")")) {
+		} else if (hp_su_tok_is(g->u, t, i, ")")) {
 			i++;
 		} else {
 			break;
@@ -902,29 +603,31 @@ static unsigned declarator_end(const struct gen *g, const struct toks *t)
 
 /* No initialiser; an array sized by it keeps its size ("tab[] = {..}"
  * becomes "tab[3]": sizeof must not change). */
-static int drop_init(struct gen *g, const struct decl *d, const struct toks *t)
+static int drop_init(struct gen *g, const struct decl *d, const struct hp_su_toks *t)
 {
 	const struct hp_clang_api *C = g->u->C;
 	CXCursor init = C->Cursor_getVarDeclInitializer(d->c);
 	CXType type = C->getCursorType(d->c);
-	size_t ib, ie, eq = SIZE_MAX, stop = tok_end(g->u, t->t[t->name]);
+	size_t ib, ie, eq = SIZE_MAX, stop = hp_su_tok_end(g->u, t->t[t->name]);
 	int r = 0;
 
-	if (type.kind == CXType_ConstantArray && tok_is(g->u, t, (unsigned)t->name + 1, "[") &&
-	    tok_is(g->u, t, (unsigned)t->name + 2, "]")) {
+	if (type.kind == CXType_ConstantArray &&
+	    hp_su_tok_is(g->u, t, (unsigned)t->name + 1, "[") &&
+	    hp_su_tok_is(g->u, t, (unsigned)t->name + 2, "]")) {
 		char n[32];
 
 		snprintf(n, sizeof(n), "%lld", C->getArraySize(type));
-		r = add_edit(g, tok_begin(g->u, t->t[t->name + 2]),
-			     tok_begin(g->u, t->t[t->name + 2]), n);
+		r = add_edit(g, hp_su_tok_begin(g->u, t->t[t->name + 2]),
+			     hp_su_tok_begin(g->u, t->t[t->name + 2]), n);
 	}
 	if (r < 0 || C->Cursor_isNull(init))
 		return r;
-	ib = offset_of(g->u, C->getRangeStart(C->getCursorExtent(init)), NULL);
-	ie = offset_of(g->u, C->getRangeEnd(C->getCursorExtent(init)), NULL);
-	for (unsigned i = (unsigned)t->name + 1; i < t->n && tok_begin(g->u, t->t[i]) < ib; i++)
-		if (tok_is(g->u, t, i, "="))
-			eq = tok_begin(g->u, t->t[i]);
+	ib = hp_su_offset(g->u, C->getRangeStart(C->getCursorExtent(init)), NULL);
+	ie = hp_su_offset(g->u, C->getRangeEnd(C->getCursorExtent(init)), NULL);
+	for (unsigned i = (unsigned)t->name + 1; i < t->n && hp_su_tok_begin(g->u, t->t[i]) < ib;
+	     i++)
+		if (hp_su_tok_is(g->u, t, i, "="))
+			eq = hp_su_tok_begin(g->u, t->t[i]);
 	if (eq == SIZE_MAX || ie < eq || ie > g->u->len)
 		return hp_fail(-EINVAL, "%s:%ld: cannot find the initialiser of %s", g->s->path,
 			       line_at(g->u, d->begin), d->name);
@@ -934,27 +637,28 @@ static int drop_init(struct gen *g, const struct decl *d, const struct toks *t)
 }
 
 /* `extern` instead of `static` (or in front), no initialiser. */
-static int bind_var(struct gen *g, const struct decl *d, const struct toks *t)
+static int bind_var(struct gen *g, const struct decl *d, const struct hp_su_toks *t)
 {
-	int st = find_spec(g->u, t, w_static, 1), r = 0;
+	int st = hp_su_find_spec(g->u, t, w_static, 1), r = 0;
 
 	if (st >= 0)
-		r = add_edit(g, tok_begin(g->u, t->t[st]), tok_end(g->u, t->t[st]), "extern");
-	else if (find_spec(g->u, t, w_extern, 1) < 0)
+		r = add_edit(g, hp_su_tok_begin(g->u, t->t[st]), hp_su_tok_end(g->u, t->t[st]),
+			     "extern");
+	else if (hp_su_find_spec(g->u, t, w_extern, 1) < 0)
 		r = add_edit(g, d->begin, d->begin, "extern ");
 	return r < 0 ? r : drop_init(g, d, t);
 }
 
 /* A static local of the target: a block-scope extern with its label. */
-static int bind_local(struct gen *g, const struct decl *d, const struct toks *t)
+static int bind_local(struct gen *g, const struct decl *d, const struct hp_su_toks *t)
 {
 	char *label = NULL;
 	int r;
 
 	if (asprintf(&label, " __asm__(\"%s\")", d->lrule->label) < 0)
 		return -ENOMEM;
-	r = add_edit(g, tok_end(g->u, t->t[declarator_end(g, t)]),
-		     tok_end(g->u, t->t[declarator_end(g, t)]), label);
+	r = add_edit(g, hp_su_tok_end(g->u, t->t[declarator_end(g, t)]),
+		     hp_su_tok_end(g->u, t->t[declarator_end(g, t)]), label);
 	free(label);
 	return r < 0 ? r : bind_var(g, d, t);
 }
@@ -964,7 +668,7 @@ static int bind_local(struct gen *g, const struct decl *d, const struct toks *t)
 static int drop_asm(struct gen *g, const struct decl *d)
 {
 	const struct hp_clang_api *C = g->u->C;
-	size_t b = d->begin, e = offset_of(g->u, C->getRangeEnd(C->getCursorExtent(d->c)), NULL);
+	size_t b = d->begin, e = hp_su_offset(g->u, C->getRangeEnd(C->getCursorExtent(d->c)), NULL);
 	size_t p = e;
 
 	while (p < g->u->len &&
@@ -976,42 +680,19 @@ static int drop_asm(struct gen *g, const struct decl *d)
 			      "/* hotpatch build: a file-scope asm() dropped (the target has it) */");
 }
 
-/*
- * A declaration that begins with a macro ("LUA_API int f(...)") is
- * rewritten when what must change is written in the file: the macro may
- * hide a `static` or `inline` that it has to drop or replace.
- */
-static bool keyword_in_macro(const struct gen *g, const struct decl *d, const struct toks *t)
-{
-	const struct hp_clang_api *C = g->u->C;
-	enum CX_StorageClass sc = C->Cursor_getStorageClass(d->c);
-
-	if (sc == CX_SC_Static && find_spec(g->u, t, w_static, 1) < 0)
-		return true;
-	return d->kind == HP_SRC_FUNC && C->Cursor_isFunctionInlined(d->c) &&
-	       find_spec(g->u, t, w_dropped + 1, HP_ARRAY_SIZE(w_dropped) - 1) < 0;
-}
-
 static int rewrite(struct gen *g, const struct decl *d)
 {
-	const struct hp_clang_api *C = g->u->C;
-	struct toks t = {0};
+	struct hp_su_toks t = {0};
 	int r;
 
 	if (d->kind == HP_SRC_ASM)
 		return drop_asm(g, d);
 	if (!rewritten(d))
 		return 0;
-	/* a function's name from a macro ("#define luaI_openlib luaL_openlib")
-	 * is no trouble where the name is not what changes */
-	if (is_macro(g->u, C->getRangeEnd(C->getCursorExtent(d->c))) ||
-	    (is_macro(g->u, C->getCursorLocation(d->c)) &&
-	     (d->kind != HP_SRC_FUNC || d->local || d->rule->action == HP_GEN_REDIRECT)))
+	if (hp_su_macro_blocks(g->u, d->c, d->begin,
+			       d->local || d->rule->action == HP_GEN_REDIRECT))
 		return refuse_macro(g, d);
 	r = toks_get(g, d, &t);
-	if (r == 0 && is_macro(g->u, C->getRangeStart(C->getCursorExtent(d->c))) &&
-	    keyword_in_macro(g, d, &t))
-		r = refuse_macro(g, d);
 	if (r < 0)
 		goto out;
 	if (d->local)
@@ -1025,7 +706,7 @@ static int rewrite(struct gen *g, const struct decl *d)
 	if (r == 0 && !d->local)
 		add_label(g, d->name, d->rule->label);
 out:
-	toks_free(g->u, &t);
+	hp_su_toks_free(g->u, &t);
 	return r;
 }
 

@@ -214,6 +214,10 @@ TEST(parse_lists_declarations_with_physical_lines)
 	e = ent(&s, "from_macro", true);
 	ASSERT_TRUE(e && e->in_macro);
 	ASSERT_TRUE(!ent(&s, "run", true)->in_macro);
+	/* begun by a macro: one that says `extern` is no trouble, one that
+	 * hides the `static` to drop is */
+	ASSERT_TRUE(!ent(&s, "api_fn", true)->in_macro);
+	ASSERT_TRUE(ent(&s, "hidden_fn", true)->in_macro);
 	for (size_t i = 0; i < s.nents; i++)
 		nasm += s.ents[i].kind == HP_SRC_ASM;
 	ASSERT_EQ(nasm, 1);
