@@ -470,12 +470,22 @@ static int drop_specs(struct gen *g, const struct hp_su_toks *t)
 	return r;
 }
 
-static int body_of(const struct gen *g, const struct decl *d, struct hp_su_body *b)
+/* The body of a definition, refused when old-style (K&R): its parameter
+ * declarations would stay after the declarator of a mere declaration. */
+static int body_of(const struct gen *g, const struct decl *d, const struct hp_su_toks *t,
+		   struct hp_su_body *b)
 {
 	hp_su_body(g->u, d->c, b);
 	if (!b->found || b->macro || b->begin >= b->end || b->end > g->u->len)
 		return hp_fail(-EINVAL, "%s:%ld: libclang gives no body for %s", g->s->path,
 			       line_at(g->u, d->begin), d->name);
+	for (unsigned i = (unsigned)t->name + 1;
+	     i < t->n && hp_su_tok_begin(g->u, t->t[i]) < b->begin; i++)
+		if (hp_su_tok_is(g->u, t, i, ";"))
+			return hp_fail(-HP_EREFUSED,
+				       "%s has an old-style (K&R) definition at %s:%ld: hotpatch "
+				       "build cannot rewrite it",
+				       d->name, g->s->path, line_at(g->u, d->begin));
 	return 0;
 }
 
@@ -538,7 +548,7 @@ static int bind_func(struct gen *g, const struct decl *d, const struct hp_su_tok
 
 	if (r < 0 || !g->u->C->isCursorDefinition(d->c))
 		return r;
-	r = body_of(g, d, &b);
+	r = body_of(g, d, t, &b);
 	return r < 0 ? r : add_edit_lines(g, b.begin, b.end, ";");
 }
 
@@ -553,7 +563,7 @@ static int redirect_func(struct gen *g, const struct decl *d, const struct hp_su
 
 	if (!g->u->C->isCursorDefinition(d->c))
 		return bind_func(g, d, t);
-	r = body_of(g, d, &b);
+	r = body_of(g, d, t, &b);
 	if (r < 0)
 		return r;
 	head = bound_header(g, t, d->begin, b.begin);

@@ -435,6 +435,46 @@ TEST(fail_one_declaration_of_two_rules)
 	ASSERT_EQ(generate_one(r, 2), 0);
 }
 
+/* A file of its own, parsed and generated with these rules. */
+static int generate_text(const char *text, const struct hp_gen_rule *r, size_t nr,
+			 const struct hp_gen_local_rule *l, size_t nl)
+{
+	struct hp_src s = {0};
+	char path[128], *out = NULL;
+	size_t len = 0;
+	int ret;
+
+	setup();
+	write_text("other.c", text, strlen(text));
+	snprintf(path, sizeof(path), "%s/other.c", dir);
+	ret = parse(path, &s);
+	if (ret == 0)
+		ret = hp_src_generate(&s, r, nr, l, nl, NULL, &out, &len);
+	hp_src_free(&s);
+	free(out);
+	return ret;
+}
+
+TEST(fail_two_static_locals_of_one_name)
+{
+	struct hp_gen_local_rule l = {"f", "n", "__hp_t_1"};
+
+	ASSERT_EQ(generate_text("int f(int x)\n{\n\tif (x) {\n\t\tstatic int n;\n\t\treturn "
+				"n++;\n\t}\n\t{\n\t\tstatic int n;\n\t\treturn n--;\n\t}\n}\n",
+				NULL, 0, &l, 1),
+		  -HP_EREFUSED);
+	ASSERT_CONTAINS(hp_err.msg, "f has several static locals named n");
+}
+
+TEST(fail_old_style_definition)
+{
+	struct hp_gen_rule r = {"kr", HP_GEN_BIND, "__hp_t_1", NULL};
+
+	ASSERT_EQ(generate_text("static int kr(a) int a;\n{\n\treturn a;\n}\n", &r, 1, NULL, 0),
+		  -HP_EREFUSED);
+	ASSERT_CONTAINS(hp_err.msg, "kr has an old-style (K&R) definition at ");
+}
+
 TEST(cleanup)
 {
 	char cmd[128];
