@@ -12,19 +12,25 @@
  * may add -working-directory (relative paths are the compile's) and
  * -fgnuc-version= (GCC's __GNUC__ for the #if that test it). */
 static const char *const valued[] = {
-	"-D",	    "-U",	"-I",
-	"-iquote",  "-isystem", "-idirafter",
-	"-include", "-x",	"-working-directory",
+	"-D",	    "-U",	"-I",	     "-iquote", "-isystem",	      "-idirafter",
+	"-include", "-imacros", "-isysroot", "-x",	"-working-directory",
 };
+/* with the value joined; the -m ones define the macros of an instruction
+ * set (__AVX2__) that code tests */
 static const char *const joined[] = {
-	"-D",	      "-U",    "-I", "-iquote", "-isystem",
-	"-idirafter", "-std=", "-O", "-x",	"-fgnuc-version=",
+	"-D",	 "-U",	     "-I",    "-iquote",    "-isystem",	       "-idirafter",
+	"-std=", "-O",	     "-x",    "--sysroot=", "-fgnuc-version=", "-march=",
+	"-msse", "-mno-sse", "-mavx", "-mno-avx",   "-mpopcnt",	       "-mbmi",
+	"-maes", "-mpclmul", "-mfma", "-mf16c",	    "-mlzcnt",
 };
 static const char *const exact[] = {
 	"-m32",
 	"-m64",
 	"-ansi",
 	"-pthread",
+	"-nostdinc",
+	"-ffreestanding",
+	"-fms-extensions",
 	"-fsigned-char",
 	"-fno-signed-char",
 	"-funsigned-char",
@@ -43,7 +49,8 @@ static bool in_list(const char *a, const char *const *l, size_t n, bool prefix)
 	return false;
 }
 
-static const char *const paths[] = {"-I", "-iquote", "-isystem", "-idirafter", "-include"};
+static const char *const paths[] = {"-I",	  "-iquote",  "-isystem",
+				    "-idirafter", "-include", "-imacros"};
 
 /* The value `val` of option `opt`, after it (`join`) or alone, a relative
  * path made one from `wd` (libclang's -working-directory does not reach
