@@ -54,7 +54,11 @@
 	X(disposeTokens)                \
 	X(getTokenSpelling)             \
 	X(getTokenExtent)               \
-	X(getCursorPrettyPrinted)
+	X(getCursorPrettyPrinted)       \
+	X(getTokenKind)                 \
+	X(getCursor)                    \
+	X(getCursorReferenced)          \
+	X(Cursor_isMacroFunctionLike)
 
 struct hp_clang_api {
 #define HP_X_CLANG_FIELD(n) __typeof__(&clang_##n) n;

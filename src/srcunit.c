@@ -209,7 +209,7 @@ int hp_su_open(const char *path, char *const *args, size_t nargs, struct hp_su *
 	}
 	u->index = u->C->createIndex(0, 0);
 	ec = u->C->parseTranslationUnit2(u->index, path, (const char *const *)cargs, n, NULL, 0,
-					 CXTranslationUnit_None, &u->tu);
+					 CXTranslationUnit_DetailedPreprocessingRecord, &u->tu);
 	args_free(cargs, n);
 	if (ec != CXError_Success || !u->tu)
 		return hp_fail(-HP_ESOURCE, "%s: libclang cannot parse it (error %d)", path, ec);
@@ -239,6 +239,8 @@ bool hp_su_tok_is(const struct hp_su *u, const struct hp_su_toks *t, unsigned i,
 
 	if (i >= t->n)
 		return false;
+	if (t->alias && i < (unsigned)t->name && t->alias[i])
+		return !strcmp(t->alias[i], s);
 	b = hp_su_tok_begin(u, t->t[i]);
 	e = hp_su_tok_end(u, t->t[i]);
 	return e - b == strlen(s) && e <= u->len && !memcmp(u->text + b, s, e - b);
@@ -248,6 +250,7 @@ void hp_su_toks_free(const struct hp_su *u, struct hp_su_toks *t)
 {
 	if (t->t)
 		u->C->disposeTokens(u->tu, t->t, t->n);
+	free(t->alias);
 	*t = (struct hp_su_toks){0};
 }
 
@@ -299,6 +302,40 @@ void hp_su_body(const struct hp_su *u, CXCursor c, struct hp_su_body *ret)
 	u->C->visitChildren(c, find_body, &w);
 }
 
+const char *const hp_su_dropped[4] = {"static", "inline", "__inline", "__inline__"};
+static const char *const keywords[] = {"static", "inline", "__inline", "__inline__", "extern"};
+
+/* The keyword an object-like macro stands for ("#define REDIS_STATIC
+ * static"), or NULL. */
+static const char *macro_keyword(const struct hp_su *u, CXToken tok)
+{
+	const struct hp_clang_api *C = u->C;
+	CXCursor m, def;
+	CXToken *dt = NULL;
+	unsigned n = 0;
+	const char *kw = NULL;
+
+	if (C->getTokenKind(tok) != CXToken_Identifier)
+		return NULL;
+	m = C->getCursor(u->tu, C->getRangeStart(C->getTokenExtent(u->tu, tok)));
+	if (C->getCursorKind(m) != CXCursor_MacroExpansion)
+		return NULL;
+	def = C->getCursorReferenced(m);
+	if (C->getCursorKind(def) != CXCursor_MacroDefinition || C->Cursor_isMacroFunctionLike(def))
+		return NULL;
+	C->tokenize(u->tu, C->getCursorExtent(def), &dt, &n);
+	for (size_t k = 0; n == 2 && k < HP_ARRAY_SIZE(keywords); k++) {
+		char *sp = hp_su_str(u, C->getTokenSpelling(u->tu, dt[1]));
+
+		if (sp && !strcmp(sp, keywords[k]))
+			kw = keywords[k];
+		free(sp);
+	}
+	if (dt)
+		C->disposeTokens(u->tu, dt, n);
+	return kw;
+}
+
 void hp_su_tokens(const struct hp_su *u, CXCursor c, size_t begin, struct hp_su_toks *t)
 {
 	size_t name = hp_su_offset(u, u->C->getCursorLocation(c), NULL);
@@ -311,9 +348,12 @@ void hp_su_tokens(const struct hp_su *u, CXCursor c, size_t begin, struct hp_su_
 	for (unsigned i = 0; i < t->n && t->name < 0; i++)
 		if (hp_su_tok_begin(u, t->t[i]) == name)
 			t->name = (int)i;
+	/* without memory, no macro is taken for a keyword: refused, not wrong */
+	t->alias = t->name > 0 ? calloc((size_t)t->name, sizeof(*t->alias)) : NULL;
+	for (int i = 0; t->alias && i < t->name; i++)
+		t->alias[i] = macro_keyword(u, t->t[i]);
 }
 
-const char *const hp_su_dropped[4] = {"static", "inline", "__inline", "__inline__"};
 static const char *const w_static[] = {"static"};
 
 /*

@@ -43,6 +43,8 @@ struct hp_su_toks {
 	CXToken *t;
 	unsigned n;
 	int name; /* the index of the declared name, or -1 */
+	/* before the name: the keyword a macro token stands for, or NULL */
+	const char **alias;
 };
 void hp_su_tokens(const struct hp_su *u, CXCursor c, size_t begin, struct hp_su_toks *t);
 void hp_su_toks_free(const struct hp_su *u, struct hp_su_toks *t);

@@ -23,6 +23,7 @@ static const char unit_c[] =
 	"\tint name(void) { return v; }\n"
 	"#define API extern __attribute__((noinline))\n"
 	"#define HIDDEN static\n"
+	"#define LOCAL static __attribute__((noinline))\n"
 	"\n"
 	"struct item { int id; const char *label; };\n"
 	"\n"
@@ -102,9 +103,15 @@ static const char unit_c[] =
 	"\treturn x + 2;\n"
 	"}\n"
 	"\n"
+	"LOCAL int local_fn(int x)\n"
+	"{\n"
+	"\treturn x + 3;\n"
+	"}\n"
+	"\n"
 	"int keep(void)\n"
 	"{\n"
-	"\treturn mixed1 + mixed2 + from_macro() + changed_static(1) + api_fn(2) + hidden_fn(3);\n"
+	"\treturn mixed1 + mixed2 + from_macro() + changed_static(1) + api_fn(2) + hidden_fn(3) +\n"
+	"\t       local_fn(4);\n"
 	"}\n";
 
 static char dir[64];
@@ -214,10 +221,11 @@ TEST(parse_lists_declarations_with_physical_lines)
 	e = ent(&s, "from_macro", true);
 	ASSERT_TRUE(e && e->in_macro);
 	ASSERT_TRUE(!ent(&s, "run", true)->in_macro);
-	/* begun by a macro: one that says `extern` is no trouble, one that
-	 * hides the `static` to drop is */
+	/* begun by a macro: one that says `extern` is no trouble, nor one
+	 * that is `static` alone; one that hides it among more is */
 	ASSERT_TRUE(!ent(&s, "api_fn", true)->in_macro);
-	ASSERT_TRUE(ent(&s, "hidden_fn", true)->in_macro);
+	ASSERT_TRUE(!ent(&s, "hidden_fn", true)->in_macro);
+	ASSERT_TRUE(ent(&s, "local_fn", true)->in_macro);
 	for (size_t i = 0; i < s.nents; i++)
 		nasm += s.ents[i].kind == HP_SRC_ASM;
 	ASSERT_EQ(nasm, 1);
@@ -287,7 +295,8 @@ static const struct hp_gen_rule rules[] = {
 	{"changed", HP_GEN_REDIRECT, NULL, "changed__hp_new"},
 	{"changed_static", HP_GEN_REDIRECT, "__hp_t_6", "changed_static__hp_new"},
 	{"keep", HP_GEN_KEEP, NULL, NULL},
-	{"api_fn", HP_GEN_BIND, NULL, NULL}, /* a macro begins it: an `extern` */
+	{"api_fn", HP_GEN_BIND, NULL, NULL},	       /* a macro begins it: an `extern` */
+	{"hidden_fn", HP_GEN_BIND, "__hp_t_13", NULL}, /* a macro that is `static` */
 	{"not_in_this_file", HP_GEN_BIND, "__hp_t_99", NULL},
 };
 static const struct hp_gen_local_rule lrules[] = {
@@ -332,6 +341,8 @@ static void check_object(const char *cc, const char *cflags)
 	ASSERT_EQ(sym(n, "total"), 'U');
 	ASSERT_EQ(sym(n, "other"), 'U');
 	ASSERT_EQ(sym(n, "api_fn"), 'U');
+	ASSERT_EQ(sym(n, "__hp_t_13"), 'U');
+	ASSERT_EQ(sym(n, "hidden_fn"), 0);
 	/* redirected: the new body local, the name the target's */
 	ASSERT_EQ(sym(n, "changed__hp_new"), 't');
 	ASSERT_EQ(sym(n, "changed"), 'U');
@@ -420,9 +431,9 @@ TEST(fail_declared_by_a_macro)
 	r.action = HP_GEN_KEEP;
 	ASSERT_EQ(generate_one(&r, 1), 0);
 	/* the `static` to drop is the macro's */
-	r = (struct hp_gen_rule){"hidden_fn", HP_GEN_BIND, "__hp_t_1", NULL};
+	r = (struct hp_gen_rule){"local_fn", HP_GEN_BIND, "__hp_t_1", NULL};
 	ASSERT_EQ(generate_one(&r, 1), -HP_EREFUSED);
-	ASSERT_CONTAINS(hp_err.msg, "hidden_fn is declared by a macro expansion at ");
+	ASSERT_CONTAINS(hp_err.msg, "local_fn is declared by a macro expansion at ");
 }
 
 TEST(fail_one_declaration_of_two_rules)
