@@ -466,6 +466,24 @@ static int generate_text(const char *text, const struct hp_gen_rule *r, size_t n
 	return ret;
 }
 
+TEST(no_rules_no_change)
+{
+	const char *text = "static int n = 1;\nint get(void)\n{\n\treturn n;\n}\n";
+	struct hp_src s = {0};
+	char path[128], *out = NULL;
+	size_t len = 0;
+
+	setup();
+	write_text("same.c", text, strlen(text));
+	snprintf(path, sizeof(path), "%s/same.c", dir);
+	ASSERT_EQ(parse(path, &s), 0);
+	ASSERT_EQ(hp_src_generate(&s, NULL, 0, NULL, 0, "/* b */", &out, &len), 0);
+	hp_src_free(&s);
+	ASSERT_TRUE(!strncmp(out, "/* b */\n", 8));
+	ASSERT_STREQ(out + 8, text);
+	free(out);
+}
+
 TEST(fail_two_static_locals_of_one_name)
 {
 	struct hp_gen_local_rule l = {"f", "n", "__hp_t_1"};
