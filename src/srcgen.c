@@ -292,8 +292,8 @@ static bool rewritten(const struct decl *d)
 /*
  * Whether the text between two declarators is a comma, not the end of a
  * declaration: the second declares its name in the first's declaration
- * ("static int a = 1, b;").  libclang's extent of the second begins at its
- * own declarator at block scope, so the shared `static` is found so.
+ * ("static int a = 1, b;").  At file scope libclang's extents of both
+ * begin at the shared `static`; this holds where one would not.
  */
 static bool continues(const struct hp_su *u, size_t from, size_t to)
 {
@@ -301,12 +301,14 @@ static bool continues(const struct hp_su *u, size_t from, size_t to)
 	int depth = 0;
 
 	for (size_t i = from; i < to && i < u->len; i++) {
-		if (x[i] == '/' && i + 1 < to && x[i + 1] == '*') {
-			const char *e = strstr(x + i + 2, "*/");
+		if (x[i] == '/' && i + 1 < to && (x[i + 1] == '*' || x[i + 1] == '/')) {
+			bool block = x[i + 1] == '*';
+			const char *e =
+				memmem(x + i + 2, to - i - 2, block ? "*/" : "\n", block ? 2 : 1);
 
 			if (!e)
 				return false;
-			i = (size_t)(e - x) + 1;
+			i = (size_t)(e - x) + (block ? 1 : 0);
 		} else if (x[i] == '"' || x[i] == '\'') {
 			for (char q = x[i++]; i < to && x[i] != q; i++)
 				i += x[i] == '\\';
