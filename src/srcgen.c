@@ -692,6 +692,17 @@ static int drop_asm(struct gen *g, const struct decl *d)
 			      "/* hotpatch build: a file-scope asm() dropped (the target has it) */");
 }
 
+static const char *const w_asm[] = {"asm", "__asm", "__asm__"};
+
+/* An asm label after the declarator ("int x __asm__(\"y\")") would win
+ * over the label the rewrite gives. */
+static bool own_label(const struct gen *g, const struct hp_su_toks *t)
+{
+	unsigned e = declarator_end(g, t);
+
+	return e + 1 < t->n && hp_su_tok_in(g->u, t, e + 1, w_asm, HP_ARRAY_SIZE(w_asm));
+}
+
 static int rewrite(struct gen *g, const struct decl *d)
 {
 	struct hp_su_toks t = {0};
@@ -705,6 +716,11 @@ static int rewrite(struct gen *g, const struct decl *d)
 			       d->local || d->rule->action == HP_GEN_REDIRECT))
 		return refuse_macro(g, d);
 	r = toks_get(g, d, &t);
+	if (r == 0 && (d->local || d->rule->label) && own_label(g, &t))
+		r = hp_fail(-HP_EREFUSED,
+			    "%s has an asm label of its own at %s:%ld: hotpatch build cannot bind it "
+			    "to the target's copy",
+			    d->name, g->s->path, line_at(g->u, d->begin));
 	if (r < 0)
 		goto out;
 	if (d->local)

@@ -504,6 +504,17 @@ TEST(fail_old_style_definition)
 	ASSERT_CONTAINS(hp_err.msg, "kr has an old-style (K&R) definition at ");
 }
 
+TEST(fail_own_asm_label)
+{
+	struct hp_gen_rule r = {"x", HP_GEN_BIND, "__hp_t_1", NULL};
+
+	ASSERT_EQ(generate_text("static int x __asm__(\"y\") = 1;\nint get(void)\n{\n\treturn "
+				"x;\n}\n",
+				&r, 1, NULL, 0),
+		  -HP_EREFUSED);
+	ASSERT_CONTAINS(hp_err.msg, "x has an asm label of its own at ");
+}
+
 TEST(cleanup)
 {
 	char cmd[128];
