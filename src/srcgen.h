@@ -21,7 +21,9 @@ struct hp_src_ent {
 			  * (tentative ones included) */
 	bool is_static;
 	bool is_inline;	  /* declared inline (this or another declaration) */
-	bool in_macro;	  /* written by a macro expansion: cannot be rewritten */
+	bool in_macro;	  /* what binding it would change (its static or
+			   * inline, body, end, a variable's name) is a
+			   * macro's: cannot be rewritten */
 	bool is_const;	  /* a variable of const-qualified type */
 	long first, last; /* the physical lines of its extent, 1-based */
 	char *type;	  /* as clang spells it: "int (const char *, int)" */
@@ -49,7 +51,9 @@ struct hp_src {
  * arguments without the compiler, the source file, -c and -o FILE;
  * options clang does not know are dropped, with the compile's meaning
  * kept: -D, -U, -I, -iquote, -isystem, -include, -std, -O).  Fails with
- * clang's first error when the file does not parse.
+ * clang's first error when the file does not parse.  With
+ * "-working-directory DIR" among them, relative paths are DIR's (the
+ * compile command's directory); "-fgnuc-version=V" gives GCC's __GNUC__.
  */
 int hp_src_parse(const char *path, char *const *args, size_t nargs, struct hp_src *ret);
 void hp_src_free(struct hp_src *s);
