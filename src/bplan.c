@@ -579,8 +579,8 @@ static int rule_for(struct uplan *p, struct hp_bplan *pl, size_t unit, const str
 		return redirect(p, pl, unit, (size_t)oi);
 	if (p->st[oi] == F_PRIVATE || p->st[oi] == F_REFUSED)
 		return 0;
-	if (e->kind == HP_SRC_FUNC && e->is_inline)
-		return 0;
+	if (e->kind == HP_SRC_FUNC && (e->is_inline || e->in_macro))
+		return 0; /* a copy of its code: a macro's cannot be made a declaration */
 	if (!hp_tfile_sym(p->t, p->u->block, &p->u->orig, (size_t)oi))
 		return 0; /* inlined everywhere, or dropped: the patch has its own */
 	r = label_for(p, pl, (size_t)oi, &label);

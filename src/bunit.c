@@ -350,6 +350,8 @@ static int parse_source(struct hp_bunit *u)
 		all[2 + i] = u->pre[i];
 	for (size_t i = 0; i < n; i++)
 		all[2 + u->npre + i] = args[i];
+	/* clang parses as "GCC 4.2": claiming the target's GCC would take
+	 * glibc's branches for attributes clang 14 lacks (malloc(dealloc)) */
 	r = hp_src_parse(u->patched, all, n + u->npre + 2, &u->src);
 	free(all);
 	hp_ccmd_argv_free(args);
