@@ -515,6 +515,22 @@ def live(case):
     check(t.alive(), "the target lives")
 
 
+def test_line_drift_without_marks():
+    """The #line marks are what keeps `checked` out: without them its
+    assert's line number moves and it is reported as changed."""
+    build_available()
+    tree = make_tree("line_drift", os.path.join(hptest.tmpdir(), "src"))
+    prog = build("line_drift", tree)
+    out = os.path.join(hptest.tmpdir(), "fix.so")
+    r = hptest.hotpatch("build", "--source", tree, "--diff", os.path.join(tree, "fix.patch"),
+                        "--target", prog, "-o", out, "--json", "--no-line-marks", timeout=180)
+    doc = json.loads(r.stdout)
+    eq(r.returncode, 0, "exit code")
+    names = sorted(f["name"] for f in doc["functions"])
+    check("checked" in names and "first" in names,
+          f"without marks checked is reported beside first: {names}")
+
+
 def test_cases_registered():
     """Every case directory has an entry here and a meson test, and back."""
     dirs = sorted(d for d in os.listdir(CASES_DIR)
