@@ -167,7 +167,18 @@ static int overlay_includes(struct hp_bunit *u, struct hp_bwork *w)
 		return -ENOMEM;
 	slash = strrchr(own, '/');
 	*slash = 0;
-	r = add_arg(&u->pre, &u->npre, "-iquote", own);
+	/* the patched copy's directory first: the patch's own source is
+	 * compiled from elsewhere, and must still see the patched headers */
+	char *mine = strdup(u->patched);
+
+	r = mine ? 0 : -ENOMEM;
+	if (r == 0) {
+		*strrchr(mine, '/') = 0;
+		r = add_arg(&u->pre, &u->npre, "-iquote", mine);
+	}
+	free(mine);
+	if (r == 0)
+		r = add_arg(&u->pre, &u->npre, "-iquote", own);
 	free(own);
 	for (size_t i = 1; r == 0 && i < c->argc; i++) {
 		const char *opt, *dir;

@@ -89,6 +89,13 @@ CASES = {
         truth=[("one", 3, 8), ("one_hits", 0, 2), ("two", 3, 35), ("two_hits", 0, 1003)],
         functions={"one": "replace", "two": "replace"}, absent=["helper", "one_hits"],
         units={"one": "one.c", "two": "two.c"}),
+    # only a header changes: the units that include it are rebuilt
+    "header_inline": dict(
+        sources=["main.c", "one.c", "two.c"],
+        **calls(("capped_twice", 70, 140, 100), ("capped_plus", 70, 77, 57),
+                ("plain", 1, 2, 2)),
+        functions={"capped_twice": "replace", "capped_plus": "replace"}, absent=["plain"],
+        units={"capped_twice": "one.c", "capped_plus": "two.c"}),
     # net/util.c and disk/util.c: one file name, one set of static names;
     # built by its Makefile under bear
     "samename": dict(

@@ -1,0 +1,6 @@
+#include "cap.h"
+
+long capped_twice(long x)
+{
+	return cap(x) * 2;
+}

@@ -1,0 +1,6 @@
+#include "cap.h"
+
+long capped_plus(long x)
+{
+	return cap(x) + 7;
+}
