@@ -277,7 +277,7 @@ static int compile_binds(struct hp_bunit *u, const char *c, const char *obj, con
 }
 
 /* The patch must read back as hotpatch will read it when it applies. */
-static int self_check(const char *path, const struct hp_bplan *pl, const struct hp_bplan *used)
+static int self_check(const char *path, const struct hp_bplan *pl)
 {
 	struct hp_patchfile pf = {0};
 	int r = hp_patchfile_load(path, &pf);
@@ -287,7 +287,6 @@ static int self_check(const char *path, const struct hp_bplan *pl, const struct 
 	if (pf.nreplace != pl->nredirects)
 		r = hp_fail(-EPROTO, "the patch just built has %zu replacements, not %zu",
 			    pf.nreplace, pl->nredirects);
-	(void)used;
 	hp_patchfile_free(&pf);
 	return r;
 }
@@ -355,7 +354,7 @@ int hp_bemit_run(struct hp_bunit *u, size_t n, struct hp_bplan *pl, const struct
 	if (r == 0)
 		r = link_patch(u, n, o, used.nbinds ? bo : NULL, tmp, w->dir);
 	if (r == 0)
-		r = self_check(tmp, pl, &used);
+		r = self_check(tmp, pl);
 	if (r == 0 && rename(tmp, e->output) < 0)
 		r = hp_fail(-errno, "cannot write %s: %m", e->output);
 	if (r < 0 && tmp)
