@@ -89,6 +89,15 @@ CASES = {
         truth=[("one", 3, 8), ("one_hits", 0, 2), ("two", 3, 35), ("two_hits", 0, 1003)],
         functions={"one": "replace", "two": "replace"}, absent=["helper", "one_hits"],
         units={"one": "one.c", "two": "two.c"}),
+    # the patch is for a shared library the program loads (built by its
+    # Makefile under bear); its static state is the library's
+    "shlib": dict(
+        sources=[], make=True, target="libcalc.so.1",
+        before=[("compute", 5, 11), ("ncalls", 0, 1)],
+        after=[("compute", 5, 1010), ("ncalls", 0, 2)],
+        rolled=[("compute", 5, 11), ("ncalls", 0, 3)],
+        truth=[("compute", 5, 1010), ("ncalls", 0, 1)],
+        functions={"compute": "replace"}, absent=["twice", "ncalls"]),
     # only a header changes: the units that include it are rebuilt
     "header_inline": dict(
         sources=["main.c", "one.c", "two.c"],
@@ -500,8 +509,9 @@ def live(case):
     before = snapshot(tree)
     ccdb = ["--compile-commands", os.path.join(tree + "-build", "compile_commands.json")] \
         if c.get("builddir") else []
+    target = os.path.join(tree, c["target"]) if c.get("target") else prog
     r = hptest.hotpatch("build", "--source", tree, "--diff", os.path.join(tree, "fix.patch"),
-                        "--target", prog, "-o", out, "--keep", keep, "--json", *ccdb,
+                        "--target", target, "-o", out, "--keep", keep, "--json", *ccdb,
                         timeout=180)
     try:
         doc = json.loads(r.stdout)
@@ -510,7 +520,7 @@ def live(case):
     after = snapshot(tree)
     eq(sorted(after), sorted(before), "the files of --source after hotpatch build")
     check(after == before, "hotpatch build changed no file of --source")
-    check_report(case, doc, r.returncode, tree, prog, out, keep)
+    check_report(case, doc, r.returncode, tree, target, out, keep)
     if r.returncode == 0:
         a = hptest.hotpatch("--pid", t.pid, out)
         eq(a.returncode, 0, "apply exit code")
