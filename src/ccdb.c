@@ -14,44 +14,6 @@
 
 #define ERR_MAX (16 * 1024)
 
-/* "a/./b/../c" -> "a/c", without touching the file system: the file of a
- * command may be gone or be a link, and the diff names it as the tree does. */
-static char *normalise(const char *dir, const char *file)
-{
-	char *joined, *out, *p;
-	size_t n = 0;
-
-	if (file[0] == '/')
-		joined = strdup(file);
-	else if (asprintf(&joined, "%s/%s", dir, file) < 0)
-		joined = NULL;
-	if (!joined)
-		return NULL;
-	out = malloc(strlen(joined) + 2);
-	if (!out)
-		goto done;
-	for (char *save = NULL, *part = strtok_r(joined, "/", &save); part;
-	     part = strtok_r(NULL, "/", &save)) {
-		if (!strcmp(part, "."))
-			continue;
-		if (!strcmp(part, "..")) {
-			while (n > 0 && out[--n] != '/')
-				;
-			continue;
-		}
-		out[n++] = '/';
-		p = part;
-		while (*p)
-			out[n++] = *p++;
-	}
-	if (n == 0)
-		out[n++] = '/';
-	out[n] = 0;
-done:
-	free(joined);
-	return out;
-}
-
 /* Splits a "command" string as a POSIX shell would split words: quotes
  * and backslashes, no expansions (the generators write no others). */
 static int split_command(const char *s, char ***ret, size_t *ret_n)
@@ -136,7 +98,7 @@ static int argv_from_array(struct json_object *a, char ***ret, size_t *ret_n)
 static size_t find_src_arg(const struct hp_ccmd *c)
 {
 	for (size_t i = c->argc; i-- > 1;) {
-		char *p = normalise(c->directory, c->argv[i]);
+		char *p = hp_path_normalise(c->directory, c->argv[i]);
 		bool same = p && !strcmp(p, c->file);
 
 		free(p);
@@ -157,7 +119,7 @@ static int load_entry(struct json_object *e, struct hp_ccmd *c)
 	c->directory = strdup(json_object_get_string(dir));
 	if (!c->directory)
 		return -ENOMEM;
-	c->file = normalise(c->directory, json_object_get_string(file));
+	c->file = hp_path_normalise(c->directory, json_object_get_string(file));
 	if (!c->file)
 		return -ENOMEM;
 	if (json_object_object_get_ex(e, "arguments", &args) &&
@@ -234,7 +196,7 @@ void hp_ccdb_free(struct hp_ccdb *db)
 
 const struct hp_ccmd *hp_ccdb_find(const struct hp_ccdb *db, const char *file)
 {
-	char *want = normalise("/", file);
+	char *want = hp_path_normalise("/", file);
 	const struct hp_ccmd *found = NULL;
 
 	for (size_t i = 0; want && i < db->ncmds; i++)
@@ -336,7 +298,7 @@ char **hp_ccmd_parse_args(const struct hp_ccmd *c, size_t *ret_n)
 	}
 	/* v[0] is the compiler; drop -c and the source (the caller names it) */
 	for (size_t i = 1; i < n; i++) {
-		char *p = normalise(c->directory, v[i]);
+		char *p = hp_path_normalise(c->directory, v[i]);
 		bool src = p && !strcmp(p, c->file);
 
 		free(p);

@@ -11,38 +11,6 @@
 
 #include "util.h"
 
-/* "/a/./b/../c" -> "/a/c", lexically: the unit names the file as the
- * compiler was given it, and the tree may since have moved links. */
-static char *join_norm(const char *dir, const char *name)
-{
-	char *j, *out;
-	size_t n = 0;
-
-	if (name[0] == '/' || !dir)
-		j = strdup(name);
-	else if (asprintf(&j, "%s/%s", dir, name) < 0)
-		j = NULL;
-	if (!j || !(out = malloc(strlen(j) + 2))) {
-		free(j);
-		return NULL;
-	}
-	for (char *save = NULL, *p = strtok_r(j, "/", &save); p; p = strtok_r(NULL, "/", &save)) {
-		if (!strcmp(p, "."))
-			continue;
-		if (!strcmp(p, "..")) {
-			while (n > 0 && out[--n] != '/')
-				;
-			continue;
-		}
-		n += (size_t)sprintf(out + n, "/%s", p);
-	}
-	if (!n)
-		out[n++] = '/';
-	out[n] = 0;
-	free(j);
-	return out;
-}
-
 static int add_unit(struct hp_tunits *t, Dwarf_Die *cu)
 {
 	Dwarf_Attribute a;
@@ -57,7 +25,7 @@ static int add_unit(struct hp_tunits *t, Dwarf_Die *cu)
 	if (!nu)
 		return -ENOMEM;
 	t->u = nu;
-	nu[t->n].path = join_norm(dir, name);
+	nu[t->n].path = hp_path_normalise(dir, name);
 	nu[t->n].producer = prod ? strdup(prod) : NULL;
 	if (!nu[t->n].path)
 		return -ENOMEM;

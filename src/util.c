@@ -497,3 +497,41 @@ void hp_fault_point(const char *step)
 		kill(getpid(), SIGKILL);
 }
 #endif
+
+/* "a/./b/../c" -> "a/c", without touching the file system: the file of a
+ * command may be gone or be a link, and the diff names it as the tree does. */
+char *hp_path_normalise(const char *dir, const char *file)
+{
+	char *joined, *out, *p;
+	size_t n = 0;
+
+	if (file[0] == '/' || !dir)
+		joined = strdup(file);
+	else if (asprintf(&joined, "%s/%s", dir, file) < 0)
+		joined = NULL;
+	if (!joined)
+		return NULL;
+	out = malloc(strlen(joined) + 2);
+	if (!out)
+		goto done;
+	for (char *save = NULL, *part = strtok_r(joined, "/", &save); part;
+	     part = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(part, "."))
+			continue;
+		if (!strcmp(part, "..")) {
+			while (n > 0 && out[--n] != '/')
+				;
+			continue;
+		}
+		out[n++] = '/';
+		p = part;
+		while (*p)
+			out[n++] = *p++;
+	}
+	if (n == 0)
+		out[n++] = '/';
+	out[n] = 0;
+done:
+	free(joined);
+	return out;
+}

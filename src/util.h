@@ -160,6 +160,9 @@ void hp_hex(char *out, size_t outsz, const uint8_t *buf, size_t len);
 int hp_grow(void **arr, size_t *cap, size_t n, size_t elem);
 char *hp_strdup(const char *s);
 const char *hp_basename(const char *path);
+/* `file` joined to `dir` (unless absolute) with "." and ".." resolved as
+ * text, not through the file system: "/a/./b/../c" -> "/a/c" (malloc'd). */
+char *hp_path_normalise(const char *dir, const char *file);
 /* The absolute path the kernel has for an open file (/proc/self/fd/N), so
  * that the name shown is the file that was opened, not a second lookup;
  * malloc'd, or NULL without /proc. */
