@@ -27,6 +27,7 @@ static const char usage_text[] =
 	"  --keep DIR              keep the generated sources and objects in DIR\n"
 	"  --jobs N                compilers run at once (default: one per CPU)\n"
 	"  --json                  one JSON document on stdout\n"
+	"  -h, --help              this help\n"
 	"Exit codes: 0 built, 2 usage, 5 the diff or the tree is wrong, 6 refused,\n"
 	"  8 nothing to patch.  See hotpatch(8).\n";
 

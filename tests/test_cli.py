@@ -150,12 +150,36 @@ def synopsis_options():
     man = source("man", "hotpatch.8")
     man = man[man.index(".SH SYNOPSIS\n"):man.index(".SH DESCRIPTION\n")]
     for part in man.split(".br\n"):
+        if part.startswith(".B hotpatch build"):
+            continue  # its own command line (test_build_documented_options)
         verb = re.search(r"\.B(?: hotpatch| \[)?\s*\[?\s*(?:\.RB \[ )?(apply|rollback|status|list)",
                          part)
         opts = {o.replace("\\-", "-") for o in re.findall(r"(?:\\-){2}[a-z0-9]+(?:\\-[a-z0-9]+)*", part)}
         found.setdefault("hotpatch(8)", {})[verb.group(1)] = {
             o for o in opts if o not in ("--pid", "--exe", "--lib")}
     return found
+
+
+BUILD_TAKES = {"--source", "--diff", "--target", "--output", "--compile-commands", "--keep",
+               "--jobs", "--json", "--help"}
+
+
+def test_build_documented_options():
+    """hotpatch build: what its --help and hotpatch(8) show, it takes, and
+    an option it does not take is a usage error (exit 2)."""
+    r = hotpatch("build", "--help")
+    eq(r.returncode, 0, "build --help exit code")
+    shown = set(re.findall(r"--[a-z0-9-]+", r.stdout))
+    eq(shown, BUILD_TAKES, "build --help shows every option it takes")
+    man = source("man", "hotpatch.8")
+    man = man[man.index(".B hotpatch build"):man.index(".SH DESCRIPTION\n")]
+    opts = {o.replace("\\-", "-") for o in re.findall(r"(?:\\-){2}[a-z0-9]+(?:\\-[a-z0-9]+)*", man)}
+    eq(opts | {"--output", "--help"}, BUILD_TAKES, "hotpatch(8) shows every option of build")
+    r = hotpatch("build", "--pid", "1")
+    eq(r.returncode, 2, "build --pid is a usage error")
+    check("unknown option '--pid'" in r.stderr, f"the error names the option: {r.stderr!r}")
+    r = hotpatch("build", "--source", "/")
+    eq(r.returncode, 2, "build without --diff is a usage error")
 
 
 def test_documented_options_accepted():
