@@ -172,7 +172,8 @@ def test_build_documented_options():
     shown = set(re.findall(r"--[a-z0-9-]+", r.stdout))
     eq(shown, BUILD_TAKES, "build --help shows every option it takes")
     man = source("man", "hotpatch.8")
-    man = man[man.index(".B hotpatch build"):man.index(".SH DESCRIPTION\n")]
+    man = man[man.index(".B hotpatch build"):]
+    man = man[:man.index(".PP\n")]
     opts = {o.replace("\\-", "-") for o in re.findall(r"(?:\\-){2}[a-z0-9]+(?:\\-[a-z0-9]+)*", man)}
     eq(opts | {"--output", "--help"}, BUILD_TAKES, "hotpatch(8) shows every option of build")
     r = hotpatch("build", "--pid", "1")
