@@ -408,8 +408,10 @@ int hp_build_run(const struct hp_build_opts *o, struct hp_build_report *rep)
 				      rep->refusals[0].message)
 			    : hp_fail(-HP_ENOCHANGE,
 				      "the diff changes no file compiled into %s: nothing to "
-				      "patch",
-				      b.target);
+				      "patch (a file counts when %s has a command for it and "
+				      "the target's DWARF names it, or its symbol table has a "
+				      "file of that name)",
+				      b.target, b.db.path);
 	t1 = hp_now_ns();
 	if (r == 0)
 		r = compile_units(&b);
