@@ -319,7 +319,52 @@ def processes_case(a, build, hp, n):
     return {k: stats(v) for k, v in res.items() if v}
 
 
-SECTIONS = ("pause", "functions", "busy", "freezer", "commands", "processes", "latency", "calls")
+def build_trees(build, work):
+    """(name, tree, diff, target) for `hotpatch build`: a synthetic two-unit
+    program built here, and Debian's redis trees when scripts/realworld-redis
+    --prepare has built them (in this build directory)."""
+    src = os.path.join(ROOT, "tests", "build", "twotu")
+    tree = os.path.join(work, "twotu")
+    shutil.copytree(src, tree)
+    for f in ("driver.c", "driver.h"):
+        shutil.copy(os.path.join(ROOT, "tests", "build", "common", f), tree)
+    flags = ["-O2", "-g", "-fpatchable-function-entry=7,5", "-I" + tree]
+    db, objs = [], []
+    for c in ("main.c", "one.c", "two.c", "driver.c"):
+        obj = os.path.join(tree, c[:-2] + ".o")
+        args = ["gcc"] + flags + ["-c", os.path.join(tree, c), "-o", obj]
+        run(args)
+        db.append({"directory": tree, "file": os.path.join(tree, c), "arguments": args})
+        objs.append(obj)
+    with open(os.path.join(tree, "compile_commands.json"), "w") as f:
+        json.dump(db, f)
+    run(["gcc", "-pthread"] + objs + ["-o", os.path.join(tree, "prog")])
+    out = [("two units (synthetic)", tree, os.path.join(tree, "fix.patch"), os.path.join(tree, "prog"))]
+    redis = os.path.join(build, "tests", "realworld", "redis")
+    for name in ("cve1113", "cve51741"):
+        t = os.path.join(redis, name)
+        if os.path.exists(os.path.join(t, "src", "redis-server")):
+            out.append((f"redis {name}", t, t + ".patch", os.path.join(t, "src", "redis-server")))
+    return out
+
+
+def build_case(a, hp, work):
+    """Whole `hotpatch build` times, and its phases, per tree."""
+    res = []
+    for name, tree, diff, target in build_trees(a.build, work):
+        times = {"total": [], "compile": [], "compare": [], "generate": []}
+        for _ in range(a.reps):
+            out, _ = run([hp, "build", "--source", tree, "--diff", diff, "--target", target,
+                          "-o", os.path.join(work, "build-fix.so"), "--json"])
+            t = json.loads(out)["timings_us"]
+            for k in times:
+                times[k].append(t[k] / 1e6)
+        res.append({"tree": name, **{k: stats(v) for k, v in times.items()}})
+    return res
+
+
+SECTIONS = ("pause", "functions", "busy", "freezer", "commands", "processes", "latency", "calls",
+            "build")
 
 
 def main():
@@ -448,6 +493,14 @@ def main():
             print("ns per call: " + ", ".join(
                 f"{k} {v['median']:.2f}" + (f" ({v['median'] - d:+.2f} vs direct)" if k.startswith("patched") else "")
                 for k, v in r.items()), flush=True)
+        if "build" not in skip:
+            print(f"{'hotpatch build':>24} {'total s':>8} {'range':>11} {'compile':>8} "
+                  f"{'compare':>8} {'generate':>8}", flush=True)
+            res["build"] = build_case(a, hp, work)
+            for r in res["build"]:
+                print(f"{r['tree']:>24} {r['total']['median']:8.2f} {r['total']['min']:5.2f}-"
+                      f"{r['total']['max']:<5.2f} {r['compile']['median']:8.2f} "
+                      f"{r['compare']['median']:8.2f} {r['generate']['median']:8.2f}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     with open(a.json, "w") as f:

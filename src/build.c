@@ -178,7 +178,8 @@ static int units_including(struct bstate *b, const char *file, const struct hp_c
 	for (size_t i = 0; r == 0 && i < b->db.ncmds; i++) {
 		char *mf = NULL;
 
-		if (!in_target(b, &b->db.cmds[i]) || is_asm(b->db.cmds[i].file))
+		if (!in_target(b, &b->db.cmds[i]) || is_asm(b->db.cmds[i].file) ||
+		    !b->db.cmds[i].known_cc)
 			continue;
 		if (asprintf(&mf, "%s/deps-%zu.d", b->w.dir, i) < 0)
 			r = -ENOMEM;

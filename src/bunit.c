@@ -214,6 +214,9 @@ int hp_bunit_init(struct hp_bunit *u, struct hp_bwork *w, const struct hp_ccmd *
 	int r;
 
 	*u = (struct hp_bunit){.cmd = cmd, .fd = fd, .block = -1};
+	r = hp_ccmd_check_compiler(cmd);
+	if (r < 0)
+		return r;
 	u->rel = strdup(cmd->file + sl + 1);
 	if (!u->rel || asprintf(&u->patched, "%s/new/%s", w->dir, u->rel) < 0 ||
 	    asprintf(&u->orig_o, "%s/orig/%zu-%s.o", w->dir, index, base) < 0 ||

@@ -108,6 +108,46 @@ static size_t find_src_arg(const struct hp_ccmd *c)
 	return 0;
 }
 
+/* "gcc", "cc", "clang-14", "x86_64-linux-gnu-gcc-12", "/usr/bin/c99" */
+static bool compiler_name(const char *path)
+{
+	static const char *const names[] = {"gcc", "clang", "cc", "c99", "c11"};
+	const char *b = hp_basename(path);
+	size_t n = strlen(b);
+
+	while (n && ((b[n - 1] >= '0' && b[n - 1] <= '9') || b[n - 1] == '.'))
+		n--;
+	if (n && b[n - 1] == '-')
+		n--;
+	for (size_t i = 0; i < HP_ARRAY_SIZE(names); i++) {
+		size_t l = strlen(names[i]);
+
+		if (n >= l && !strncmp(b + n - l, names[i], l) && (n == l || b[n - l - 1] == '-'))
+			return true;
+	}
+	return false;
+}
+
+static bool known_compiler(char *const *argv, size_t argc)
+{
+	const char *b = hp_basename(argv[0]);
+
+	if ((!strcmp(b, "ccache") || !strcmp(b, "distcc")) && argc > 1)
+		return compiler_name(argv[1]);
+	return compiler_name(argv[0]);
+}
+
+int hp_ccmd_check_compiler(const struct hp_ccmd *c)
+{
+	if (c->known_cc)
+		return 0;
+	return hp_fail(-HP_ESOURCE,
+		       "the compile command of %s runs %s, which is not a C compiler hotpatch build "
+		       "knows (gcc, clang, cc, their cross and versioned names, behind ccache or "
+		       "distcc): it will not run it",
+		       c->file, c->argv[0]);
+}
+
 static int load_entry(struct json_object *e, struct hp_ccmd *c)
 {
 	struct json_object *dir, *file, *args, *cmd;
@@ -134,6 +174,7 @@ static int load_entry(struct json_object *e, struct hp_ccmd *c)
 	if (c->argc < 2)
 		return -EINVAL;
 	c->src_arg = find_src_arg(c);
+	c->known_cc = known_compiler(c->argv, c->argc);
 	return c->src_arg ? 0 : -EINVAL;
 }
 

@@ -12,6 +12,7 @@ struct hp_ccmd {
 	char **argv;	 /* NULL-terminated; argv[0] the compiler */
 	size_t argc;
 	size_t src_arg; /* index of the argument naming the source file */
+	bool known_cc;	/* argv[0] is a C compiler hotpatch build knows */
 };
 
 struct hp_ccdb {
@@ -25,6 +26,12 @@ void hp_ccdb_free(struct hp_ccdb *db);
 /* The command compiling `file` (absolute); NULL when none.  Several
  * commands for one file (a file built twice): the last one. */
 const struct hp_ccmd *hp_ccdb_find(const struct hp_ccdb *db, const char *file);
+
+/* 0 when `c` runs a C compiler hotpatch build knows (gcc, clang, cc, a
+ * cross or versioned name of them, behind ccache); otherwise an error
+ * saying that it will not run it: the database is the tree's, and a
+ * command in it could be anything. */
+int hp_ccmd_check_compiler(const struct hp_ccmd *c);
 
 /* What a recompile changes in a command. */
 struct hp_recompile {

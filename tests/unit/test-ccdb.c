@@ -90,4 +90,38 @@ TEST(jobs_report_the_failure)
 	hp_jobs_free(j, 2);
 }
 
+TEST(only_compilers_run)
+{
+	static const struct {
+		const char *command;
+		bool ok;
+	} cases[] = {
+		{"gcc -c a.c", true},	     {"/usr/bin/cc -c a.c", true},
+		{"clang-14 -c a.c", true},   {"x86_64-linux-gnu-gcc-12 -c a.c", true},
+		{"ccache gcc -c a.c", true}, {"sh -c 'rm -rf ~' a.c", false},
+		{"ccache sh a.c", false},    {"gccx -c a.c", false},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[256];
+		struct hp_ccdb db = {0};
+		char *p;
+
+		snprintf(text, sizeof(text),
+			 "[{\"directory\": \"/src\", \"file\": \"a.c\", \"command\": \"%s\"}]",
+			 cases[i].command);
+		p = write_db(text);
+		ASSERT_EQ(hp_ccdb_load(p, &db), 0);
+		unlink(p);
+		free(p);
+		if (cases[i].ok) {
+			ASSERT_EQ(hp_ccmd_check_compiler(&db.cmds[0]), 0);
+		} else {
+			ASSERT_EQ(hp_ccmd_check_compiler(&db.cmds[0]), -HP_ESOURCE);
+			ASSERT_CONTAINS(hp_err.msg, "not a C compiler");
+		}
+		hp_ccdb_free(&db);
+	}
+}
+
 TEST_MAIN()
