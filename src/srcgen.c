@@ -755,7 +755,8 @@ static int assemble(struct gen *g, const char *banner, struct hp_buf *out)
 {
 	size_t p = 0;
 
-	qsort(g->e, g->ne, sizeof(*g->e), edit_cmp);
+	if (g->ne)
+		qsort(g->e, g->ne, sizeof(*g->e), edit_cmp);
 	if (banner)
 		hp_buf_printf(out, "%s\n", banner);
 	if (g->pragmas.s)
