@@ -397,7 +397,7 @@ int hp_build_run(const struct hp_build_opts *o, struct hp_build_report *rep)
 		r = make_workdir(&b);
 	if (r == 0)
 		r = prepare_units(&b);
-	rep->target = strdup(b.target);
+	rep->target = strdup(b.target[0] ? b.target : o->target);
 	if (o->output[0] == '/' || !getcwd(out, sizeof(out) - strlen(o->output) - 2))
 		snprintf(out, sizeof(out), "%s", o->output);
 	else
