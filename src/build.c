@@ -75,12 +75,12 @@ static int open_inputs(struct bstate *b)
 	int r;
 
 	if (!realpath(o->source, b->source))
-		return hp_fail(-errno, "--source %s: %m", o->source);
+		return hp_fail(-HP_EUSAGE, "--source %s: %m", o->source);
 	if (!realpath(o->target, b->target))
-		return hp_fail(-errno, "--target %s: %m", o->target);
+		return hp_fail(-HP_EUSAGE, "--target %s: %m", o->target);
 	r = hp_read_file(o->diff, &b->diff_text, &b->diff_len);
 	if (r < 0)
-		return hp_fail(r, "cannot read the diff %s: %s", o->diff, strerror(-r));
+		return hp_fail(-HP_EUSAGE, "cannot read the diff %s: %s", o->diff, strerror(-r));
 	r = hp_diff_parse(b->diff_text, b->diff_len, o->diff, &b->diff);
 	if (r == 0)
 		r = hp_diff_locate(&b->diff, b->source);
@@ -109,10 +109,10 @@ static int make_workdir(struct bstate *b)
 	b->w.line_marks = !b->o->no_line_marks;
 	if (b->o->keep) {
 		if (mkdir(b->o->keep, 0700) < 0 && errno != EEXIST)
-			return hp_fail(-errno, "--keep %s: %m", b->o->keep);
+			return hp_fail(-HP_EUSAGE, "--keep %s: %m", b->o->keep);
 		b->w.dir = realpath(b->o->keep, NULL);
 		if (!b->w.dir)
-			return hp_fail(-errno, "--keep %s: %m", b->o->keep);
+			return hp_fail(-HP_EUSAGE, "--keep %s: %m", b->o->keep);
 		b->rep->keep = strdup(b->w.dir);
 		return 0;
 	}
