@@ -42,7 +42,24 @@ char *hp_bplan_qualified(const struct hp_tfile *t, int block, const struct hp_ob
 	return q;
 }
 
-/* Whether the source of function `name` lies in a hunk of its unit. */
+/* Whether a hunk adds or removes a line within [first, last] (physical
+ * lines of the patched copy; its context lines do not count). */
+static bool hunk_touches(const struct hp_hunk *h, long first, long last)
+{
+	long pos = h->out_first;
+
+	for (size_t i = 0; i < h->nlines; i++) {
+		char c = h->lines[i][0];
+
+		if (c != ' ' && pos >= first && pos <= last)
+			return true;
+		if (c != '-')
+			pos++;
+	}
+	return false;
+}
+
+/* Whether the diff changes a line of function `name`'s own source. */
 static bool touched(const struct hp_bunit *u, const char *name)
 {
 	for (size_t i = 0; i < u->src.nents; i++) {
@@ -51,8 +68,7 @@ static bool touched(const struct hp_bunit *u, const char *name)
 		if (!e->name || strcmp(e->name, name) || !e->definition)
 			continue;
 		for (size_t h = 0; u->fd && h < u->fd->nhunks; h++)
-			if (u->fd->hunks[h].out_first <= e->last &&
-			    u->fd->hunks[h].out_last >= e->first)
+			if (hunk_touches(&u->fd->hunks[h], e->first, e->last))
 				return true;
 	}
 	return false;
@@ -329,10 +345,15 @@ static int decide(struct uplan *p, size_t i)
 	if (r < 0 || p->st[i] == F_REFUSED)
 		return r;
 	p->st[i] = F_REPLACE;
-	return add_func(p, s->name, HP_BF_REPLACE,
-			touched(p->u, s->name) ? why_changed(p, i)
-					       : "its source is unchanged, but a changed function "
-						 "was inlined into it");
+	if (!touched(p->u, s->name))
+		return add_func(p, s->name, HP_BF_REPLACE,
+				"its source is unchanged, but a changed function was inlined into "
+				"it");
+	char *why = fmt("its source changes; %s", why_changed(p, i));
+
+	r = why ? add_func(p, s->name, HP_BF_REPLACE, why) : -ENOMEM;
+	free(why);
+	return r;
 }
 
 /* Whether every function of the patched object that refers to its symbol
