@@ -447,6 +447,21 @@ TEST(mark_after_parentheses)
 	hp_diff_free(&d);
 }
 
+TEST(mark_not_before_a_body)
+{
+	/* the hunk ends at a function's header: the mark waits for the line
+	 * after the body's brace, so the header and its body stay together */
+	static const char diff[] = "--- a/x.c\n+++ b/x.c\n@@ -1,2 +1,3 @@\n int a;\n+int b;\n"
+				   " int f(void)\n";
+	struct hp_diff d;
+	char *out = patched(diff, "int a;\nint f(void)\n{\n\treturn 1;\n}\n", true, &d);
+
+	ASSERT_STREQ(out, "#line 1 \"src/x.c\"\nint a;\nint b;\nint f(void)\n{\n"
+			  "#line 4 \"src/x.c\"\n\treturn 1;\n}\n");
+	free(out);
+	hp_diff_free(&d);
+}
+
 /* Compiles `src` as `spelling` would not be: from another path, and runs
  * it; its output, or NULL. */
 static char *compile_and_run(const char *dir, const char *src)
