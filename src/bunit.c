@@ -50,17 +50,9 @@ int hp_bwork_write_file(const char *path, const char *text, size_t len)
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return hp_fail(-errno, "cannot write %s: %m", path);
-	for (size_t off = 0; off < len;) {
-		ssize_t n = write(fd, text + off, len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			r = hp_fail(-errno, "cannot write %s: %m", path);
-			break;
-		}
-		off += (size_t)n;
-	}
+	r = hp_write_all(fd, text, len);
+	if (r < 0)
+		r = hp_fail(r, "cannot write %s: %s", path, strerror(-r));
 	close(fd);
 	return r;
 }

@@ -60,23 +60,6 @@ unsigned hp_jobs_default(void)
 	return n > 0 ? (unsigned)n : 1;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -EPIPE;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int read_all(int fd, void *buf, size_t len)
 {
 	char *p = buf;
@@ -175,8 +158,8 @@ static int send_result(int fd, size_t i, const struct slot *s, size_t *sent_note
 			.errlen = (uint32_t)s->errlen,
 			.noteslen = notes ? nlen : 0};
 
-	if (write_all(fd, &m, sizeof(m)) < 0 || write_all(fd, s->out, s->outlen) < 0 ||
-	    write_all(fd, s->err, s->errlen) < 0 || write_all(fd, notes, m.noteslen) < 0)
+	if (hp_write_all(fd, &m, sizeof(m)) < 0 || hp_write_all(fd, s->out, s->outlen) < 0 ||
+	    hp_write_all(fd, s->err, s->errlen) < 0 || hp_write_all(fd, notes, m.noteslen) < 0)
 		return -EPIPE;
 	return 0;
 }
@@ -198,7 +181,7 @@ static void worker_main(int fd, atomic_size_t *next, size_t to, hp_job_run_fn ru
 
 		if (i >= to)
 			break;
-		if (write_all(fd, &start, sizeof(start)) < 0)
+		if (hp_write_all(fd, &start, sizeof(start)) < 0)
 			_exit(1);
 		hp_error_clear();
 		run_captured(&cap, i, run, ctx, &s);

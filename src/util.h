@@ -152,6 +152,8 @@ int hp_sched_boost(void);
 int hp_sched_raise(void);
 void hp_sched_restore(int token);
 
+/* All of buf written to fd (short writes and EINTR retried); 0 or -errno. */
+int hp_write_all(int fd, const void *buf, size_t len);
 /* Read a whole (small) file, NUL-terminated; *len excludes the NUL. */
 int hp_read_file(const char *path, char **ret, size_t *len);
 /* Append `len` bytes in hex with spaces ("90 90 e9 ..") to out. */
