@@ -35,7 +35,6 @@ struct dwtype {
 struct hp_dwunit {
 	Dwfl *dwfl;
 	Dwarf_Die cu;
-	char *producer;
 	struct dwtype *types; /* sorted by name */
 	size_t ntypes;
 };
@@ -161,8 +160,6 @@ static int open_dwarf(struct hp_dwunit *u, const char *path)
 int hp_dw_open(const char *path, struct hp_dwunit **ret)
 {
 	struct hp_dwunit *u = calloc(1, sizeof(*u));
-	Dwarf_Attribute a;
-	const char *p;
 	int r;
 
 	if (!u)
@@ -170,11 +167,6 @@ int hp_dw_open(const char *path, struct hp_dwunit **ret)
 	r = open_dwarf(u, path);
 	if (r < 0)
 		goto fail;
-	p = dwarf_attr(&u->cu, DW_AT_producer, &a) ? dwarf_formstring(&a) : NULL;
-	if (p && !(u->producer = hp_strdup(p))) {
-		r = -ENOMEM;
-		goto fail;
-	}
 	r = collect_types(u);
 	if (r < 0)
 		goto fail;
@@ -192,15 +184,9 @@ void hp_dw_close(struct hp_dwunit *u)
 	for (size_t i = 0; i < u->ntypes; i++)
 		free(u->types[i].name);
 	free(u->types);
-	free(u->producer);
 	if (u->dwfl)
 		dwfl_end(u->dwfl);
 	free(u);
-}
-
-const char *hp_dw_producer(const struct hp_dwunit *u)
-{
-	return u->producer;
 }
 
 /* ---- spelling types as C declares them ---- */

@@ -10,8 +10,6 @@ struct hp_dwunit;
 
 int hp_dw_open(const char *path, struct hp_dwunit **ret);
 void hp_dw_close(struct hp_dwunit *u);
-/* DW_AT_producer of the object's (first) compile unit: compiler and flags. */
-const char *hp_dw_producer(const struct hp_dwunit *u);
 /*
  * Every struct, union, enum and typedef that both objects define by name
  * (anonymous ones by the typedef that names them) and whose layout

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* DWARF of two builds of one unit, compiled here by gcc and by clang:
- * type layouts compared, signatures spelled, the producer read. */
+ * type layouts compared, signatures spelled. */
 #include "dwcheck.h"
 #include "tests.h"
 #include "util.h"
@@ -261,23 +261,6 @@ TEST(signatures)
 		ASSERT_TRUE(s7 == NULL);
 		hp_dw_close(a);
 		hp_dw_close(b);
-	}
-}
-
-TEST(producer)
-{
-	for (size_t k = 0; k < HP_ARRAY_SIZE(compilers); k++) {
-		struct hp_dwunit *u = NULL;
-
-		if (build(compilers[k], "p", "int f(int x) { return x; }\n", &u) < 0)
-			FAILX("%s: build", compilers[k]);
-		if (k == 0) {
-			ASSERT_CONTAINS(hp_dw_producer(u), "GNU C");
-			ASSERT_CONTAINS(hp_dw_producer(u), "-fpatchable-function-entry=7,5");
-		} else {
-			ASSERT_CONTAINS(hp_dw_producer(u), "clang");
-		}
-		hp_dw_close(u);
 	}
 }
 
