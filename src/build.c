@@ -325,6 +325,13 @@ static int analyse_and_plan(struct bstate *b)
 
 	for (size_t i = 0; r == 0 && i < b->nunits; i++) {
 		r = hp_bunit_analyse(&b->units[i], &b->t);
+		const struct hp_tunit *tu = hp_tunits_find(&b->tu, b->units[i].cmd->file);
+
+		/* the target's own record of how the unit was compiled, to set
+		 * beside the compile command that did not reproduce it */
+		if (r == -HP_ESOURCE && tu && tu->producer)
+			hp_fail_suffix(r, "; the target's DWARF says %s was compiled by: %s",
+				       b->units[i].rel, tu->producer);
 		if (r == -HP_EREFUSED && hp_bnote_add(&b->rep->refusals, &b->rep->nrefusals,
 						      b->units[i].rel, "%s", hp_err.msg) < 0)
 			r = -ENOMEM;
